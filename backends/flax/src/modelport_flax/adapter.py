@@ -1,0 +1,57 @@
+"""JAX arrays to and from the core's numpy arrays, exactly.
+
+JAX uses ml_dtypes for bfloat16 and float8, like the core, so values pass
+through unchanged. Arrays are placed on the default device (the CPU here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from modelport.adapters import Adapter, Capabilities
+from modelport.dtypes import DTYPES
+from modelport.errors import AdapterError
+
+__all__ = ["FlaxAdapter"]
+
+
+def _jnp():  # type: ignore[no-untyped-def]
+    try:
+        import jax.numpy as jnp
+    except ImportError as exc:  # pragma: no cover - the package depends on jax
+        raise AdapterError("JAX is not installed", where="modelport_flax", fix="pip install jax flax") from exc
+    return jnp
+
+
+class FlaxAdapter(Adapter):
+    """JAX arrays (``jax.Array``, including tracers' concrete values)."""
+
+    name = "flax"
+    distribution = "modelport-flax"
+    framework_module = "jax"
+    tensor_types = (("jaxlib", "ArrayImpl"), ("jax", "Array"), ("jax", "Tracer"))
+    capabilities = Capabilities(
+        # 64-bit types need jax_enable_x64, which is off by default (and process-wide)
+        exact_dtypes=tuple(n for n in DTYPES if n not in ("float64", "int64")),
+        native_formats=("safetensors", "msgpack"),
+        reference_models=False,
+        hub=False,
+    )
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        return np.asarray(tensor)
+
+    def from_numpy(self, array: np.ndarray) -> Any:
+        array = np.asarray(array)
+        result = _jnp().asarray(array)
+        if result.dtype != array.dtype:
+            raise AdapterError(
+                "JAX cannot hold this dtype exactly",
+                where="modelport_flax.from_numpy",
+                expected=str(array.dtype),
+                received=str(result.dtype),
+                fix="Enable 64-bit types with jax.config.update('jax_enable_x64', True).",
+            )
+        return result

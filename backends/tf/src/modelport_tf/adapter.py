@@ -1,0 +1,62 @@
+"""TensorFlow tensors and variables to and from the core's numpy arrays, exactly.
+
+TensorFlow's numpy bridge already uses ml_dtypes for bfloat16 and float8, so
+values pass through unchanged in both directions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from modelport.adapters import Adapter, Capabilities
+from modelport.dtypes import DTYPES, canonical_dtype
+from modelport.errors import AdapterError
+
+__all__ = ["TFAdapter", "tf_dtype"]
+
+
+def _tf():  # type: ignore[no-untyped-def]
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        raise AdapterError(
+            "TensorFlow is not installed",
+            where="modelport_tf",
+            fix="Install it with the adapter: pip install 'modelport-tf[cpu]' (or [gpu]).",
+        ) from exc
+    return tf
+
+
+def tf_dtype(name: Any):  # type: ignore[no-untyped-def]
+    """The ``tf.DType`` for any dtype spelling modelport accepts."""
+    return _tf().as_dtype(DTYPES[canonical_dtype(name)].numpy)
+
+
+class TFAdapter(Adapter):
+    """TensorFlow tensors, ``tf.Variable`` and Keras 3 variables."""
+
+    name = "tf"
+    distribution = "modelport-tf"
+    framework_module = "tensorflow"
+    tensor_types = (("tensorflow", "Tensor"), ("tensorflow", "Variable"), ("keras", "Variable"))
+    capabilities = Capabilities(
+        exact_dtypes=tuple(DTYPES),
+        native_formats=("safetensors", "h5"),
+        reference_models=False,
+        hub=False,
+    )
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        if hasattr(tensor, "value") and not hasattr(tensor, "numpy"):  # Keras variables
+            tensor = tensor.value
+        return np.asarray(tensor.numpy())
+
+    def from_numpy(self, array: np.ndarray) -> Any:
+        array = np.asarray(array)
+        return _tf().convert_to_tensor(array, dtype=tf_dtype(array.dtype))
+
+    def dtype_of(self, tensor: Any) -> str:
+        dtype = tensor.dtype
+        return canonical_dtype(getattr(dtype, "name", dtype))

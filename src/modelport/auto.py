@@ -1,0 +1,78 @@
+"""``AutoConfig``: pick the config class from ``model_type``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .config import PretrainedConfig
+from .errors import ConfigError
+from .models import BertConfig, GPT2Config
+
+__all__ = ["AutoConfig", "CONFIG_MAPPING"]
+
+#: model_type -> config class; extended with :meth:`AutoConfig.register`
+CONFIG_MAPPING: dict[str, type[PretrainedConfig]] = {
+    "bert": BertConfig,
+    "gpt2": GPT2Config,
+}
+
+
+class AutoConfig:
+    """Factory that builds the right config class from ``config.json``'s ``model_type``.
+
+    Example:
+        >>> AutoConfig.for_model("gpt2", n_layer=2).num_hidden_layers
+        2
+    """
+
+    def __init__(self) -> None:
+        raise TypeError("AutoConfig is a factory: use AutoConfig.from_pretrained(...) or AutoConfig.for_model(...).")
+
+    @staticmethod
+    def _class_for(model_type: Any, where: str) -> type[PretrainedConfig]:
+        if model_type in CONFIG_MAPPING:
+            return CONFIG_MAPPING[model_type]
+        raise ConfigError(
+            "unrecognised model_type" if model_type else "the configuration has no model_type",
+            where=where,
+            expected="one of " + ", ".join(sorted(CONFIG_MAPPING)),
+            received=model_type,
+            fix="Register the config class with AutoConfig.register(model_type, ConfigClass).",
+        )
+
+    @classmethod
+    def for_model(cls, model_type: str, *args: Any, **kwargs: Any) -> PretrainedConfig:
+        """A config of the class registered for ``model_type``, built from the arguments."""
+        return cls._class_for(model_type, "AutoConfig.for_model")(*args, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike[str], **kwargs: Any) -> Any:
+        """Load ``config.json`` and build the class its ``model_type`` names.
+
+        Takes the same arguments as :meth:`PretrainedConfig.from_pretrained`.
+        """
+        config_file, config_dict, remaining = PretrainedConfig._locate_and_read(pretrained_model_name_or_path, **kwargs)
+        config_class = cls._class_for(config_dict.get("model_type"), os.fspath(config_file))
+        config_class._check_value_types(config_dict, os.fspath(config_file))
+        return config_class.from_dict(config_dict, **remaining)
+
+    @staticmethod
+    def register(model_type: str, config: type[PretrainedConfig], exist_ok: bool = False) -> None:
+        """Map ``model_type`` to a config class (whose own ``model_type`` must agree)."""
+        if not (isinstance(config, type) and issubclass(config, PretrainedConfig)):
+            raise ConfigError("only PretrainedConfig subclasses can be registered", where="AutoConfig.register", received=config)
+        if config.model_type and config.model_type != model_type:
+            raise ConfigError(
+                "the config class's model_type does not match the key it is registered under",
+                where=f"AutoConfig.register({model_type!r})",
+                expected=model_type,
+                received=config.model_type,
+            )
+        if model_type in CONFIG_MAPPING and not exist_ok and CONFIG_MAPPING[model_type] is not config:
+            raise ConfigError(
+                f"model_type {model_type!r} is already registered to {CONFIG_MAPPING[model_type].__name__}",
+                where="AutoConfig.register",
+                fix="Pass exist_ok=True to replace it.",
+            )
+        CONFIG_MAPPING[model_type] = config
