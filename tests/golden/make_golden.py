@@ -33,20 +33,21 @@ SEED = 1234
 SHARD = "20KB"  # small enough that every tiny model splits into several shards
 BATCH, SEQ = 2, 7
 
+def _tiny_bert() -> transformers.BertConfig:
+    return transformers.BertConfig(
+        vocab_size=64, hidden_size=24, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=32, max_position_embeddings=32, type_vocab_size=2,
+    )
+
+
 ARCHS = {
     "bert": dict(
-        config=lambda: transformers.BertConfig(
-            vocab_size=64, hidden_size=24, num_hidden_layers=2, num_attention_heads=4,
-            intermediate_size=32, max_position_embeddings=32, type_vocab_size=2,
-        ),
+        config=_tiny_bert,
         pt="BertModel", tf="TFBertModel", flax="FlaxBertModel",
         outputs=("last_hidden_state", "pooler_output"),
     ),
     "bert-mlm": dict(
-        config=lambda: transformers.BertConfig(
-            vocab_size=64, hidden_size=24, num_hidden_layers=2, num_attention_heads=4,
-            intermediate_size=32, max_position_embeddings=32, type_vocab_size=2,
-        ),
+        config=_tiny_bert,
         pt="BertForMaskedLM", tf="TFBertForMaskedLM", flax="FlaxBertForMaskedLM",
         outputs=("logits", "last_hidden_state"),
     ),
