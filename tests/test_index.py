@@ -5,7 +5,7 @@ import pytest
 from conftest import ARCHS
 from safetensors import safe_open
 
-from modelport.errors import CheckpointIndexError
+from modelport.errors import CheckpointIndexError, CheckpointNotFoundError
 from modelport.index import read_index, write_index
 
 SHARDED = ["pt-safetensors-sharded", "pt-bin-sharded", "tf-h5-sharded", "tf-safetensors-sharded", "flax-msgpack-sharded"]
@@ -72,6 +72,11 @@ def test_malformed_indexes(tmp_path, content, problem):
     (tmp_path / "m.index.json").write_text(content)
     with pytest.raises(CheckpointIndexError, match=problem):
         read_index(tmp_path / "m.index.json")
+
+
+def test_missing_index_file_is_a_modelport_error(tmp_path):
+    with pytest.raises(CheckpointNotFoundError, match="does not exist"):
+        read_index(tmp_path / "model.safetensors.index.json")
 
 
 def test_missing_and_irregular_shards_are_named(tmp_path):

@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from .errors import FormatError, ModelportError
+from .errors import CheckpointNotFoundError, FormatError, ModelportError
 
 __all__ = ["read_json_file", "parse_json", "dump_json"]
 
@@ -113,7 +113,7 @@ def read_json_file(
         # O_NONBLOCK so that a FIFO planted under the name never blocks the open.
         fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise
+        raise CheckpointNotFoundError("the file does not exist", where=where) from None
     except OSError as exc:
         raise error(f"cannot open the file ({exc.strerror})", where=where) from exc
     with os.fdopen(fd, "rb") as fh:
