@@ -32,7 +32,8 @@ from typing import Any, ClassVar, TypeVar
 
 from .dtypes import canonical_dtype
 from .errors import CheckpointNotFoundError, ConfigError, DtypeError
-from .jsonio import dump_json, read_json_file, write_text_atomic
+from .fsutil import write_text_atomic
+from .jsonio import dump_json, read_json_file
 
 __all__ = ["CONFIG_NAME", "PretrainedConfig"]
 

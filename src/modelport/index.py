@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CheckpointIndexError
-from .jsonio import dump_json, read_json_file, write_text_atomic
+from .fsutil import write_text_atomic
+from .jsonio import dump_json, read_json_file
 
 __all__ = ["CheckpointIndex", "read_index", "write_index", "check_shard_name"]
 

@@ -13,12 +13,12 @@ import json
 import math
 import os
 import stat
-from pathlib import Path
 from typing import Any
 
 from .errors import CheckpointNotFoundError, FormatError, ModelportError
+from .fsutil import write_text_atomic
 
-__all__ = ["read_json_file", "parse_json", "dump_json"]
+__all__ = ["read_json_file", "parse_json", "dump_json", "write_text_atomic"]
 
 #: largest config or index file read, in bytes (huggingface_hub caps indexes at 10 MiB)
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -142,35 +142,3 @@ def dump_json(value: Any, *, where: str, error: type[ModelportError] = FormatErr
         return json.dumps(value, indent=2, sort_keys=True, allow_nan=False) + "\n"
     except (TypeError, ValueError) as exc:
         raise error(f"cannot be written as JSON: {exc}", where=where) from exc
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
-
-    A reader sees either the old file or the new one, never a half-written file.
-    """
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)

@@ -1,10 +1,32 @@
-"""What every format module shares: the description of one stored tensor."""
+"""What every format module shares: tensor descriptions, lazy tensors and raw reads.
+
+Each format module offers the same small surface:
+
+* ``list_tensors(path) -> dict[str, TensorInfo]``: names, dtypes, shapes from
+  the header alone;
+* ``read_tensor(path, name) -> np.ndarray``: one tensor;
+* ``iter_tensors(path)``: ``(name, array)`` pairs, one tensor in memory at a time;
+* ``write(path, tensors, metadata=None)``: from a sequence of ``(name, tensor)``
+  where each tensor is an array or a :class:`LazyTensor`, loading one at a time.
+
+Data is read with positioned reads, not memory maps: a file truncated by
+another process while mapped kills the reader with SIGBUS, while a read just
+returns fewer bytes, which is reported as a truncated file.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["TensorInfo"]
+import numpy as np
+
+from ..dtypes import DTYPES, canonical_dtype
+from ..errors import FormatError
+
+__all__ = ["TensorInfo", "LazyTensor", "TensorLike", "info_of", "materialise", "read_array"]
 
 
 @dataclass(frozen=True)
@@ -23,3 +45,82 @@ class TensorInfo:
         for d in self.shape:
             n *= d
         return n
+
+
+@dataclass(frozen=True)
+class LazyTensor:
+    """A tensor whose dtype and shape are known and whose data is read on demand."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    load: Callable[[], np.ndarray]
+
+    @property
+    def nbytes(self) -> int:
+        n = DTYPES[self.dtype].itemsize
+        for d in self.shape:
+            n *= d
+        return n
+
+
+TensorLike = np.ndarray | LazyTensor
+
+
+def info_of(tensor: TensorLike) -> tuple[str, tuple[int, ...]]:
+    """``(canonical dtype, shape)`` of an array or lazy tensor, without loading it."""
+    if isinstance(tensor, LazyTensor):
+        return tensor.dtype, tuple(tensor.shape)
+    array = np.asarray(tensor)
+    return canonical_dtype(array.dtype), tuple(array.shape)
+
+
+def materialise(tensor: TensorLike, *, where: str) -> np.ndarray:
+    """The array behind a tensor, C-contiguous and little-endian, checked against its declared dtype and shape."""
+    if isinstance(tensor, LazyTensor):
+        array = np.asarray(tensor.load())
+        if canonical_dtype(array.dtype) != tensor.dtype or tuple(array.shape) != tuple(tensor.shape):
+            raise FormatError(
+                "a tensor's data does not match its declared dtype and shape",
+                where=where,
+                expected=f"{tensor.dtype} {list(tensor.shape)}",
+                received=f"{array.dtype} {list(array.shape)}",
+            )
+    else:
+        array = np.asarray(tensor)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    # not np.ascontiguousarray: it turns 0-d arrays into 1-d ones
+    return array if array.flags.c_contiguous else array.copy(order="C")
+
+
+def read_array(path: str, offset: int, dtype: str, shape: tuple[int, ...], *, where: str, fd: int | None = None) -> np.ndarray:
+    """Read a C-order array of ``dtype`` and ``shape`` at byte ``offset`` with positioned reads."""
+    info = DTYPES[dtype]
+    out = np.empty(shape, dtype=info.numpy)
+    view = memoryview(out.reshape(-1).view(np.uint8)) if out.size else memoryview(b"")
+    own = fd is None
+    if own:
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        done = 0
+        while done < len(view):
+            n = os.preadv(fd, [view[done:]], offset + done)
+            if n <= 0:
+                raise FormatError(
+                    "the file ends before the tensor's data",
+                    where=where,
+                    expected=f"{len(view)} bytes at offset {offset}",
+                    received=f"{done} bytes",
+                    fix="The file is truncated; download or save it again.",
+                )
+            done += n
+    finally:
+        if own:
+            os.close(fd)
+    return out
+
+
+def describe(value: Any) -> str:
+    """A short description of a value for error messages."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -9,16 +9,29 @@ data section exactly, so later reads can trust offsets and sizes.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ..dtypes import from_safetensors_code
+import numpy as np
+
+from ..dtypes import DTYPES, from_safetensors_code
 from ..errors import DtypeError, FormatError
 from ..jsonio import parse_json
-from .base import TensorInfo
+from .base import TensorInfo, TensorLike, info_of, materialise, read_array
 
-__all__ = ["SafetensorsHeader", "read_header", "MAX_HEADER_BYTES", "MAX_TENSORS"]
+__all__ = [
+    "SafetensorsHeader",
+    "read_header",
+    "list_tensors",
+    "read_tensor",
+    "iter_tensors",
+    "write",
+    "MAX_HEADER_BYTES",
+    "MAX_TENSORS",
+]
 
 #: largest header accepted (huggingface_hub refuses more than 25 MB too)
 MAX_HEADER_BYTES = 25_000_000
@@ -135,3 +148,68 @@ def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
             received=f"{data_size} bytes",
         )
     return SafetensorsHeader(where, header_size, dict(metadata), tensors, offsets)
+
+
+def list_tensors(path: str | os.PathLike[str]) -> dict[str, TensorInfo]:
+    """Names, dtypes and shapes from the header alone."""
+    return read_header(path).tensors
+
+
+def _read(header: SafetensorsHeader, name: str, fd: int | None = None) -> np.ndarray:
+    try:
+        info = header.tensors[name]
+    except KeyError:
+        raise FormatError(f"no tensor named {name!r}", where=header.path) from None
+    begin, _ = header.offsets[name]
+    return read_array(header.path, header.data_start + begin, info.dtype, info.shape, where=f"{header.path} (tensor {name!r})", fd=fd)
+
+
+def read_tensor(path: str | os.PathLike[str], name: str, *, header: SafetensorsHeader | None = None) -> np.ndarray:
+    """One tensor, exactly as stored (bfloat16 and float8 through ml_dtypes)."""
+    return _read(header or read_header(path), name)
+
+
+def iter_tensors(path: str | os.PathLike[str]) -> Iterator[tuple[str, np.ndarray]]:
+    """Every tensor in file order, one in memory at a time."""
+    header = read_header(path)
+    fd = os.open(header.path, os.O_RDONLY)
+    try:
+        for name in sorted(header.tensors, key=lambda n: header.offsets[n]):
+            yield name, _read(header, name, fd)
+    finally:
+        os.close(fd)
+
+
+def write(
+    path: str | os.PathLike[str],
+    tensors: Sequence[tuple[str, TensorLike]],
+    metadata: dict[str, str] | None = None,
+) -> int:
+    """Write a safetensors file, loading one tensor at a time; returns the bytes written.
+
+    The header needs every dtype and shape first, so ``tensors`` is a sequence
+    (of arrays or :class:`~modelport.formats.base.LazyTensor`), not a one-shot iterator.
+    """
+    where = os.fspath(path)
+    entries: dict[str, object] = {}
+    if metadata:
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise FormatError("safetensors metadata must map strings to strings", where=where, received=metadata)
+        entries["__metadata__"] = dict(metadata)
+    position = 0
+    for name, tensor in tensors:
+        if name in entries:
+            raise FormatError(f"tensor {name!r} is given twice", where=where)
+        dtype, shape = info_of(tensor)
+        nbytes = DTYPES[dtype].itemsize * int(np.prod(shape, dtype=np.int64))
+        entries[name] = {"dtype": DTYPES[dtype].safetensors_code, "shape": list(shape), "data_offsets": [position, position + nbytes]}
+        position += nbytes
+    header = json.dumps(entries, separators=(",", ":"), ensure_ascii=True).encode("utf-8")
+    header += b" " * (-len(header) % 8)  # data starts 8-byte aligned, as safetensors writes it
+    with open(where, "wb") as fh:
+        fh.write(struct.pack("<Q", len(header)))
+        fh.write(header)
+        for name, tensor in tensors:
+            array = materialise(tensor, where=f"{where} (tensor {name!r})")
+            fh.write(memoryview(array.reshape(-1).view(np.uint8)) if array.size else b"")
+    return 8 + len(header) + position

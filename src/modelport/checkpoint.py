@@ -1,0 +1,276 @@
+"""``Checkpoint``: any transformers 4.x checkpoint, opened with numpy alone.
+
+>>> ckpt = Checkpoint.open("path/to/model")          # doctest: +SKIP
+>>> ckpt.framework, ckpt.format, len(ckpt)          # doctest: +SKIP
+('pt', 'safetensors', 104)
+>>> ckpt["embeddings.word_embeddings.weight"].shape  # doctest: +SKIP
+(30522, 384)
+
+Names are the ones the writing framework stored, with one normalisation: TF
+names never carry the model scope (``tf_bert_model/``), whether they come from
+an unsharded ``tf_model.h5``, a shard, an index or a TF safetensors file, so a
+TF checkpoint has the same names in every layout. Only headers are read on
+open; tensors are read one at a time, on demand.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CheckpointNotFoundError, FormatError
+from .filenames import WEIGHTS_NAMES, index_name, variant_name
+from .formats import flax_msgpack, keras_h5, torch_zip
+from .formats import safetensors as st
+from .formats.base import LazyTensor, TensorInfo
+from .index import CheckpointIndex, read_index
+from .saving import recover_interrupted_save
+
+__all__ = ["Checkpoint", "WEIGHTS_NAMES", "sniff_format"]
+
+logger = logging.getLogger(__name__)
+
+_FRAMEWORK_OF = {"bin": "pt", "h5": "tf", "msgpack": "flax"}
+_EXTENSIONS = {".safetensors": "safetensors", ".bin": "bin", ".h5": "h5", ".msgpack": "msgpack"}
+
+
+def sniff_format(path: str | os.PathLike[str]) -> str:
+    """The format of a weights file, from its first bytes (never from its name)."""
+    where = os.fspath(path)
+    with open(where, "rb") as fh:
+        head = fh.read(9)
+    if head[:4] == b"PK\x03\x04":
+        return "bin"
+    if head[:8] == b"\x89HDF\r\n\x1a\n":
+        return "h5"
+    if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 2**40:
+        return "safetensors"
+    if head[:1] and (0x80 <= head[0] <= 0x8F or head[0] in (0xDE, 0xDF)):
+        return "msgpack"
+    raise FormatError("not a checkpoint file of any known format", where=where, received=head[:9])
+
+
+@dataclass
+class _Source:
+    """How to read the tensors of one weights file."""
+
+    path: Path
+    format: str
+    infos: dict[str, TensorInfo]
+    handle: Any = None  # the parsed header / layout / archive, reused for reads
+
+    def read(self, name: str) -> np.ndarray:
+        if self.format == "safetensors":
+            return st.read_tensor(self.path, name, header=self.handle)
+        if self.format == "bin":
+            return self.handle.read(name)
+        if self.format == "h5":
+            return keras_h5.read_tensor(self.path, name)
+        return flax_msgpack.read_tensor(self.path, name, layout=self.handle)
+
+
+def _open_source(path: Path, fmt: str) -> _Source:
+    if fmt == "safetensors":
+        header = st.read_header(path)
+        return _Source(path, fmt, header.tensors, header)
+    if fmt == "bin":
+        archive = torch_zip.open_archive(path)
+        return _Source(path, fmt, {n: archive.info(n) for n in archive.tensors}, archive)
+    if fmt == "h5":
+        return _Source(path, fmt, keras_h5.list_tensors(path))
+    layout = flax_msgpack.read_layout(path)
+    return _Source(path, fmt, {n: layout.info(n) for n in layout.arrays}, layout)
+
+
+def _strip_scope(name: str) -> str:
+    head, sep, rest = name.partition("/")
+    return rest if sep else name
+
+
+class Checkpoint:
+    """A checkpoint folder (or single weights file), read lazily.
+
+    Attributes:
+        path: the folder (or file) opened.
+        framework: ``"pt"``, ``"tf"`` or ``"flax"``: whose names are inside.
+        format: ``"safetensors"``, ``"bin"``, ``"h5"`` or ``"msgpack"``.
+        files: the weights files, in order.
+        index: the parsed ``*.index.json`` of a sharded checkpoint, else None.
+        metadata: the safetensors ``__metadata__`` (or index ``metadata``).
+    """
+
+    def __init__(self, path: Path, fmt: str, framework: str, sources: list[_Source], index: CheckpointIndex | None, metadata: dict) -> None:
+        self.path = path
+        self.format = fmt
+        self.framework = framework
+        self.index = index
+        self.metadata = metadata
+        self._sources = sources
+        self._where: dict[str, _Source] = {}
+        for source in sources:
+            for name in source.infos:
+                self._where[name] = source
+
+    # -- opening ---------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, format: str | None = None, variant: str | None = None) -> Checkpoint:
+        """Open a folder or a single weights file.
+
+        In a folder, the first of ``model.safetensors``, ``pytorch_model.bin``,
+        ``tf_model.h5``, ``flax_model.msgpack`` (or its sharded index) found is
+        used, unless ``format`` names one.
+
+        Raises:
+            CheckpointNotFoundError: no weights in the folder.
+            FormatError: a file is malformed, or its content is not what its name says.
+        """
+        target = Path(os.fspath(path))
+        if target.is_file():
+            return cls._open_file(target, format)
+        if not target.is_dir():
+            raise CheckpointNotFoundError("no such file or folder", where=os.fspath(target))
+        recover_interrupted_save(target)
+        formats = [format] if format else list(WEIGHTS_NAMES)
+        for fmt in formats:
+            if fmt not in WEIGHTS_NAMES:
+                raise FormatError("unknown checkpoint format", where="Checkpoint.open", expected=" or ".join(WEIGHTS_NAMES), received=fmt)
+            name = variant_name(WEIGHTS_NAMES[fmt], variant)
+            single, indexed = target / name, target / index_name(WEIGHTS_NAMES[fmt], variant)
+            if single.is_file() and indexed.is_file():
+                logger.warning("%s: both %s and %s exist; using the single file.", target, single.name, indexed.name)
+            if single.is_file():
+                return cls._open_file(single, fmt, folder=target)
+            if indexed.is_file():
+                return cls._open_sharded(target, indexed, fmt)
+        raise CheckpointNotFoundError(
+            "no checkpoint weights found in the folder",
+            where=os.fspath(target),
+            expected="one of " + ", ".join(variant_name(n, variant) for n in WEIGHTS_NAMES.values()) + " (or its .index.json)",
+            fix="Point at the folder that holds the weights (or pass the weights file itself).",
+        )
+
+    @classmethod
+    def _open_file(cls, file: Path, fmt: str | None, folder: Path | None = None) -> Checkpoint:
+        actual = sniff_format(file)
+        claimed = fmt or _EXTENSIONS.get(file.suffix)
+        if claimed and claimed != actual:
+            raise FormatError(
+                "the file's content is not the format its name says",
+                where=os.fspath(file), expected=claimed, received=actual,
+                fix="Rename the file to match its content; modelport never guesses past a mismatch.",
+            )
+        source = _open_source(file, actual)
+        metadata = dict(source.handle.metadata) if actual == "safetensors" else {}
+        framework = cls._framework(actual, [source], file)
+        cls._check_not_empty(source.infos, file)
+        return cls(folder or file, actual, framework, [source], None, metadata)
+
+    @classmethod
+    def _open_sharded(cls, folder: Path, index_file: Path, fmt: str) -> Checkpoint:
+        index = read_index(index_file)
+        index.check_shards_exist(folder)
+        sources = []
+        for shard in index.shard_files:
+            path = folder / shard
+            actual = sniff_format(path)
+            if actual != fmt:
+                raise FormatError("a shard's content is not the index's format", where=os.fspath(path), expected=fmt, received=actual)
+            sources.append(_open_source(path, fmt))
+        framework = cls._framework(fmt, sources, index_file)
+        weight_map = index.weight_map
+        if framework == "tf":
+            # TF indexes key by full variable names (with the model scope); shards store them without.
+            weight_map = {_strip_scope(k): v for k, v in weight_map.items()}
+        CheckpointIndex(weight_map, index.metadata, index.path).check_contents(
+            {os.path.basename(s.path): list(s.infos) for s in sources}
+        )
+        metadata = dict(sources[0].handle.metadata) if fmt == "safetensors" else {}
+        metadata.update({k: str(v) for k, v in index.metadata.items() if k not in metadata})
+        return cls(folder, fmt, framework, sources, index, metadata)
+
+    @staticmethod
+    def _framework(fmt: str, sources: list[_Source], where: Path) -> str:
+        if fmt != "safetensors":
+            return _FRAMEWORK_OF[fmt]
+        found = {s.handle.format or "pt" for s in sources}
+        if len(found) > 1:
+            raise FormatError("shards disagree about who wrote them", where=os.fspath(where), received=sorted(found))
+        writer = found.pop()
+        if writer not in ("pt", "tf", "flax"):
+            logger.warning("%s: safetensors format %r; reading its names as PyTorch names.", where, writer)
+            writer = "pt"
+        return writer
+
+    @staticmethod
+    def _check_not_empty(infos: dict, where: Path) -> None:
+        if not infos:
+            raise FormatError("the checkpoint holds no tensors", where=os.fspath(where), fix="The file is empty or was saved from a model without weights.")
+
+    # -- reading ---------------------------------------------------------------------
+    @property
+    def files(self) -> list[Path]:
+        return [s.path for s in self._sources]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._where
+
+    def info(self, name: str) -> TensorInfo:
+        """dtype, shape, bytes and file of one tensor, from the header."""
+        try:
+            return self._where[name].infos[name]
+        except KeyError:
+            raise KeyError(f"{name!r} is not in the checkpoint {self.path}") from None
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._where:
+            raise KeyError(f"{name!r} is not in the checkpoint {self.path}")
+        return self._where[name].read(name)
+
+    def lazy(self, name: str) -> LazyTensor:
+        """The tensor as a :class:`LazyTensor`: known dtype and shape, read when loaded."""
+        info = self.info(name)
+        return LazyTensor(info.dtype, info.shape, lambda: self[name])
+
+    def items(self) -> Iterator[tuple[str, np.ndarray]]:
+        """``(name, array)`` for every tensor, one in memory at a time."""
+        for name in self:
+            yield name, self[name]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.info(n).nbytes for n in self)
+
+    @property
+    def num_values(self) -> int:
+        return sum(math.prod(self.info(n).shape) for n in self)
+
+    @property
+    def num_parameters(self) -> int:
+        """Floating-point values only (integer buffers such as position ids are not weights)."""
+        from .dtypes import DTYPES
+
+        return sum(math.prod(self.info(n).shape) for n in self if DTYPES[self.info(n).dtype].is_floating)
+
+    def aliases(self) -> dict[str, str]:
+        """Tensors stored as views of another tensor's storage (tied weights in ``.bin`` files)."""
+        out: dict[str, str] = {}
+        for source in self._sources:
+            if source.format == "bin":
+                out.update(torch_zip.aliases(source.handle))
+        return out
+
+    def __repr__(self) -> str:
+        return f"<Checkpoint {self.path} framework={self.framework} format={self.format} tensors={len(self)} files={len(self._sources)}>"

@@ -1,0 +1,279 @@
+"""transformers' Keras-2 ``tf_model.h5`` files, read and written with h5py.
+
+Two layouts exist:
+
+* unsharded (Keras 2 ``save_weights``): root attribute ``layer_names`` lists
+  top-level layers; each layer group's ``weight_names`` lists full variable
+  names with the model scope (``tf_bert_model/bert/.../kernel:0``) and each
+  dataset sits at ``<layer>/<full name>``;
+* sharded: root ``layer_names`` lists names without the model scope, each
+  dataset at its name.
+
+Both are presented with the model scope stripped (``bert/embeddings/...:0``),
+which is also how TF safetensors files name tensors, so a TF checkpoint has
+the same names whatever its layout. :func:`model_scope` tells the scope an
+unsharded file used. A weight listed by two layer groups (transformers writes
+``TFBertForMaskedLM``'s shared embeddings twice) is one tensor.
+
+h5 has no bfloat16 or float8 type: those are stored as same-sized unsigned
+integers with a ``modelport_dtype`` attribute and read back exactly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..dtypes import DTYPES, canonical_dtype
+from ..errors import DtypeError, FormatError
+from .base import TensorInfo, TensorLike, info_of, materialise
+
+__all__ = ["H5Layout", "read_layout", "list_tensors", "read_tensor", "iter_tensors", "model_scope", "write"]
+
+_ATTR_LIMIT = 64512  # HDF5 object header limit used by Keras 2 before splitting an attribute
+_BITS_DTYPES = {"bfloat16": np.uint16, "float8_e4m3fn": np.uint8, "float8_e5m2": np.uint8}
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class H5Layout:
+    """Where each tensor of an h5 file lives: stripped name -> dataset path."""
+
+    path: str
+    datasets: dict[str, str]
+    scope: str | None
+    sharded: bool
+
+
+@contextmanager
+def _open(path: str, mode: str = "r"):
+    import h5py
+
+    if mode == "r":
+        with open(path, "rb") as fh:
+            magic = fh.read(8)
+        if magic != _HDF5_MAGIC:
+            raise FormatError("not an HDF5 file", where=path, expected="the HDF5 signature", received=magic)
+    try:
+        handle = h5py.File(path, mode)
+    except OSError as exc:
+        locked = "lock" in str(exc).lower()
+        raise FormatError(
+            "cannot open the HDF5 file" + (" (it is locked by another process)" if locked else ""),
+            where=path,
+            received=str(exc)[:200],
+            fix="Set HDF5_USE_FILE_LOCKING=FALSE if the other process is only reading." if locked else None,
+        ) from None
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def _load_attr_list(obj, name: str, where: str) -> list[str]:
+    """Read a string-list attribute, joining Keras 2's split form (name0, name1, ...)."""
+    if name in obj.attrs:
+        values = list(obj.attrs[name])
+    else:
+        values, index = [], 0
+        while f"{name}{index}" in obj.attrs:
+            values.extend(obj.attrs[f"{name}{index}"])
+            index += 1
+        if index == 0:
+            raise FormatError(f"the {name!r} attribute is missing", where=where, fix="This is not a Keras weights file.")
+    out = []
+    for value in values:
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise FormatError(f"a name in {name!r} is not UTF-8", where=where, received=value[:60]) from None
+        if not isinstance(value, str):
+            raise FormatError(f"{name!r} must hold strings", where=where, received=type(value).__name__)
+        out.append(value)
+    return out
+
+
+def _save_attr_list(obj, name: str, values: list[str]) -> None:
+    data = np.asarray([v.encode("utf-8") for v in values]) if values else np.asarray([], dtype="S1")
+    if data.nbytes <= _ATTR_LIMIT:
+        obj.attrs[name] = data
+        return
+    chunks = int(np.ceil(data.nbytes / _ATTR_LIMIT))
+    for i, part in enumerate(np.array_split(data, chunks)):
+        obj.attrs[f"{name}{i}"] = part
+
+
+def _check_inside(f, dataset_path: str, where: str) -> None:
+    """The path must name a dataset reached through hard links only (no external or soft links)."""
+    import h5py
+
+    node = f
+    parts = dataset_path.split("/")
+    for i, part in enumerate(parts):
+        link = node.get(part, getlink=True)
+        if link is None:
+            raise FormatError("a listed weight has no dataset", where=where, received=dataset_path)
+        if not isinstance(link, h5py.HardLink):
+            raise FormatError("weights must not be links to other objects or files", where=where, received=dataset_path)
+        node = node[part]
+        if i < len(parts) - 1 and not isinstance(node, h5py.Group):
+            raise FormatError("a weight path runs through a dataset", where=where, received=dataset_path)
+    if not isinstance(node, h5py.Dataset):
+        raise FormatError("a listed weight is not a dataset", where=where, received=dataset_path)
+
+
+def _layout(f, path: str) -> H5Layout:
+    import h5py
+
+    names = _load_attr_list(f, "layer_names", path)
+    datasets: dict[str, str] = {}
+    scope: str | None = None
+    sharded = bool(names) and all(isinstance(f.get(n), h5py.Dataset) for n in names)
+    if sharded:
+        for name in names:
+            _check_inside(f, name, path)
+            datasets.setdefault(name, name)
+        return H5Layout(path, datasets, None, True)
+    for layer in names:
+        if "/" in layer or layer in ("", ".", ".."):
+            raise FormatError("a layer name must be a plain group name", where=path, received=layer)
+        group = f.get(layer, getlink=True)
+        if group is None or not isinstance(group, h5py.HardLink) or not isinstance(f[layer], h5py.Group):
+            raise FormatError("a listed layer has no group", where=path, received=layer)
+        for full in _load_attr_list(f[layer], "weight_names", f"{path} (layer {layer!r})"):
+            if full.startswith("/") or ".." in full.split("/"):
+                raise FormatError("a weight name must stay inside its layer group", where=f"{path} (layer {layer!r})", received=full)
+            dataset_path = f"{layer}/{full}"
+            _check_inside(f, dataset_path, f"{path} (layer {layer!r})")
+            head, sep, stripped = full.partition("/")
+            if not sep:
+                stripped = full
+            elif scope is None:
+                scope = head
+            datasets.setdefault(stripped, dataset_path)
+    return H5Layout(path, datasets, scope, False)
+
+
+def read_layout(path: str | os.PathLike[str]) -> H5Layout:
+    """Map every tensor (scope-stripped name) to its dataset, checking structure and links."""
+    where = os.fspath(path)
+    with _open(where) as f:
+        return _layout(f, where)
+
+
+def _dataset_dtype(ds, where: str) -> str:
+    tagged = ds.attrs.get("modelport_dtype")
+    if tagged is not None:
+        tagged = tagged.decode() if isinstance(tagged, bytes) else str(tagged)
+        if tagged not in _BITS_DTYPES or np.dtype(_BITS_DTYPES[tagged]) != ds.dtype:
+            raise FormatError("a tagged dataset does not match its tag", where=where, received=f"{tagged} on {ds.dtype}")
+        return tagged
+    if ds.dtype.kind not in "fiub":
+        raise FormatError("unsupported dataset dtype", where=where, expected="a numeric or bool dataset", received=str(ds.dtype))
+    try:
+        return canonical_dtype(ds.dtype.newbyteorder("="))
+    except DtypeError:
+        raise FormatError("unsupported dataset dtype", where=where, received=str(ds.dtype)) from None
+
+
+def _info(f, layout: H5Layout, name: str) -> TensorInfo:
+    ds = f[layout.datasets[name]]
+    where = f"{layout.path} (tensor {name!r})"
+    dtype = _dataset_dtype(ds, where)
+    shape = tuple(int(d) for d in ds.shape)
+    return TensorInfo(name, dtype, shape, layout.path, int(np.prod(shape, dtype=np.int64)) * DTYPES[dtype].itemsize)
+
+
+def _read(f, layout: H5Layout, name: str) -> np.ndarray:
+    if name not in layout.datasets:
+        raise FormatError(f"no tensor named {name!r}", where=layout.path)
+    ds = f[layout.datasets[name]]
+    where = f"{layout.path} (tensor {name!r})"
+    dtype = _dataset_dtype(ds, where)
+    if ds.is_virtual or ds.external:
+        raise FormatError("virtual or external datasets are not allowed", where=where)
+    array = ds[()]
+    array = np.asarray(array)
+    if dtype in _BITS_DTYPES:
+        return array.view(DTYPES[dtype].numpy)
+    return array.astype(DTYPES[dtype].numpy, copy=False)
+
+
+def list_tensors(path: str | os.PathLike[str]) -> dict[str, TensorInfo]:
+    """Scope-stripped names, dtypes and shapes, without reading data."""
+    where = os.fspath(path)
+    with _open(where) as f:
+        layout = _layout(f, where)
+        return {name: _info(f, layout, name) for name in layout.datasets}
+
+
+def model_scope(path: str | os.PathLike[str]) -> str | None:
+    """The model scope (first name component) an unsharded file was saved under, if any."""
+    return read_layout(path).scope
+
+
+def read_tensor(path: str | os.PathLike[str], name: str) -> np.ndarray:
+    """One tensor, by its scope-stripped name."""
+    where = os.fspath(path)
+    with _open(where) as f:
+        return _read(f, _layout(f, where), name)
+
+
+def iter_tensors(path: str | os.PathLike[str]) -> Iterator[tuple[str, np.ndarray]]:
+    """Every tensor, one in memory at a time."""
+    where = os.fspath(path)
+    with _open(where) as f:
+        layout = _layout(f, where)
+        for name in layout.datasets:
+            yield name, _read(f, layout, name)
+
+
+def write(
+    path: str | os.PathLike[str],
+    tensors: Sequence[tuple[str, TensorLike]],
+    *,
+    scope: str | None = "tf_model",
+    sharded: bool = False,
+) -> None:
+    """Write tensors named without the model scope (``bert/embeddings/...:0``).
+
+    ``sharded=False`` writes transformers' unsharded layout under ``scope``;
+    ``sharded=True`` writes the layout of a shard of a sharded checkpoint.
+    """
+    where = os.fspath(path)
+    names = [name for name, _ in tensors]
+    if len(set(names)) != len(names):
+        raise FormatError("a tensor name is given twice", where=where)
+    for name in names:
+        parts = name.split("/")
+        if name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise FormatError("a TF weight name must be a relative path without empty or dot parts", where=where, received=name)
+    with _open(where, "w") as f:
+        if sharded:
+            _save_attr_list(f, "layer_names", names)
+        else:
+            if not scope or "/" in scope:
+                raise FormatError("the model scope must be a plain name", where=where, received=scope)
+            layers: dict[str, list[str]] = {}
+            for name in names:
+                layers.setdefault(name.split("/", 1)[0] if "/" in name else name, []).append(f"{scope}/{name}")
+            f.attrs["backend"] = b"tensorflow"
+            f.attrs["keras_version"] = b"2.21.0"
+            _save_attr_list(f, "layer_names", list(layers))
+            for layer, full_names in layers.items():
+                _save_attr_list(f.require_group(layer), "weight_names", full_names)
+            _save_attr_list(f.create_group("top_level_model_weights"), "weight_names", [])
+        for name, tensor in tensors:
+            dtype, _ = info_of(tensor)
+            array = materialise(tensor, where=f"{where} (tensor {name!r})")
+            target = name if sharded else f"{name.split('/', 1)[0] if '/' in name else name}/{scope}/{name}"
+            if dtype in _BITS_DTYPES:
+                ds = f.create_dataset(target, data=array.view(_BITS_DTYPES[dtype]))
+                ds.attrs["modelport_dtype"] = dtype
+            else:
+                f.create_dataset(target, data=array)

@@ -1,0 +1,237 @@
+"""Writing checkpoints: sharded, indexed, and never leaving a mix behind.
+
+A sharded checkpoint is several files, and no filesystem replaces several
+files at once. The save therefore works in two phases around a small
+journal, in transformers' flat layout (shards and index side by side, so
+every tool still reads the folder):
+
+1. every new file is written under a temporary name in the destination
+   folder (``.modelport-tmp-<token>-<name>``) and fsynced; the previous
+   checkpoint is untouched, so a crash here leaves it loadable as it was;
+2. the journal ``.modelport-save.json``, listing the renames and the stale
+   files to delete, is written atomically: this is the commit point;
+3. the renames and deletions are applied and the journal removed.
+
+A crash during step 3 leaves the journal behind; the next open or save of
+the folder finishes the job (renames and deletions are idempotent), so the
+folder reads as the new checkpoint, never as a mix. Temporary files of a
+save that died before its commit point are removed by the next save.
+Files that are not this checkpoint's own (config, tokenizer, README, other
+formats' weights) are never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import secrets
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .dtypes import DTYPES
+from .errors import FormatError
+from .filenames import WEIGHTS_NAMES, index_name, variant_name
+from .formats import flax_msgpack, keras_h5
+from .formats import safetensors as st
+from .formats.base import LazyTensor, TensorLike, info_of
+from .fsutil import folder_lock, fsync_dir, fsync_file, write_text_atomic
+from .index import write_index
+from .jsonio import read_json_file
+from .sharding import is_shard_of, plan_shards, shard_file_name
+
+__all__ = ["SaveResult", "save_checkpoint", "recover_interrupted_save", "JOURNAL_NAME", "TEMP_PREFIX"]
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_NAME = ".modelport-save.json"
+TEMP_PREFIX = ".modelport-tmp-"
+_WEIGHTS = {fmt: WEIGHTS_NAMES[fmt] for fmt in ("safetensors", "h5", "msgpack")}
+
+#: test hook: called with a step name during the commit ("journal", "rename:<name>", "delete:<name>")
+_fault_hook: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What a save wrote."""
+
+    folder: Path
+    files: list[str]
+    index_file: str | None
+    total_size: int
+    removed: list[str]
+
+
+def _step(name: str) -> None:
+    if _fault_hook is not None:
+        _fault_hook(name)
+
+
+def _apply_journal(folder: Path, journal: dict) -> None:
+    for tmp, final in journal["renames"]:
+        if (folder / tmp).exists():
+            _step(f"rename:{final}")
+            os.replace(folder / tmp, folder / final)
+    fsync_dir(folder)
+    for stale in journal["deletes"]:
+        if (folder / stale).exists():
+            _step(f"delete:{stale}")
+            (folder / stale).unlink()
+    (folder / JOURNAL_NAME).unlink()
+    fsync_dir(folder)
+
+
+def _read_journal(folder: Path) -> dict:
+    where = folder / JOURNAL_NAME
+    journal = read_json_file(where)
+    ok = (
+        isinstance(journal.get("renames"), list)
+        and isinstance(journal.get("deletes"), list)
+        and all(isinstance(p, list) and len(p) == 2 and all(_plain(x) for x in p) for p in journal["renames"])
+        and all(_plain(x) for x in journal["deletes"])
+    )
+    if not ok:
+        raise FormatError("the save journal is damaged", where=os.fspath(where), fix="Delete it and the .modelport-tmp-* files, then save again.")
+    return journal
+
+
+def _plain(name: object) -> bool:
+    return isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
+
+
+def recover_interrupted_save(folder: str | os.PathLike[str]) -> bool:
+    """Finish a save that was interrupted after its commit point; True if there was one."""
+    folder = Path(folder)
+    if not (folder / JOURNAL_NAME).exists():
+        return False
+    if not os.access(folder, os.W_OK):
+        raise FormatError(
+            "an interrupted save must be finished, but the folder is read-only",
+            where=os.fspath(folder),
+            fix="Open it once with write access (modelport finishes the save), or restore it from a copy.",
+        )
+    with folder_lock(folder):
+        if (folder / JOURNAL_NAME).exists():  # another process may have finished it meanwhile
+            logger.warning("%s: finishing a save that was interrupted after it committed.", folder)
+            _apply_journal(folder, _read_journal(folder))
+            return True
+    return False
+
+
+def _default_storage_id(tensor: TensorLike) -> Hashable | None:
+    return None if isinstance(tensor, LazyTensor) else id(tensor.base if tensor.base is not None else tensor)
+
+
+def _nbytes(tensor: TensorLike) -> int:
+    dtype, shape = info_of(tensor)
+    return DTYPES[dtype].itemsize * math.prod(shape)
+
+
+def save_checkpoint(
+    folder: str | os.PathLike[str],
+    tensors: Sequence[tuple[str, TensorLike]],
+    *,
+    format: str = "safetensors",
+    framework: str = "pt",
+    max_shard_size: int | str = "5GB",
+    metadata: dict[str, str] | None = None,
+    variant: str | None = None,
+    tf_scope: str = "tf_model",
+) -> SaveResult:
+    """Write tensors as a checkpoint in transformers' layout, sharded by ``max_shard_size``.
+
+    Args:
+        folder: the destination; created if needed.
+        tensors: ``(name, array or LazyTensor)`` in write order; lazy tensors are
+            loaded one at a time, so memory stays near one tensor.
+        format: ``"safetensors"``, ``"h5"`` or ``"msgpack"`` (``.bin`` files are
+            written by the torch adapter).
+        framework: whose names the tensors carry (``"pt"``, ``"tf"``, ``"flax"``),
+            recorded in safetensors metadata.
+        tf_scope: the model scope of TF files (``tf_bert_model``): unsharded
+            ``tf_model.h5`` and TF indexes use it in full variable names.
+
+    Returns:
+        A :class:`SaveResult` naming the files written and removed.
+    """
+    if format not in _WEIGHTS:
+        raise FormatError(
+            "this format cannot be written by the core",
+            where=os.fspath(folder),
+            expected=" or ".join(_WEIGHTS),
+            received=format,
+            fix="PyTorch .bin files are written by modelport-torch (save_pretrained(safe_serialization=False)).",
+        )
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    base = variant_name(_WEIGHTS[format], variant)
+    index_file = index_name(_WEIGHTS[format], variant)
+    plan = plan_shards(tensors, max_shard_size, storage_size=_nbytes, storage_id=_default_storage_id)
+    if not plan.shards:
+        raise FormatError("there are no tensors to save", where=os.fspath(folder))
+    count = len(plan.shards)
+    names = [shard_file_name(base, i, count) for i in range(count)]
+    by_name = dict(tensors)
+    total = sum(_nbytes(t) for t in by_name.values())
+
+    with folder_lock(folder):
+        if (folder / JOURNAL_NAME).exists():
+            _apply_journal(folder, _read_journal(folder))
+        for leftover in folder.glob(TEMP_PREFIX + "*"):  # from saves that died before committing
+            leftover.unlink()
+        token = secrets.token_hex(4)
+        temp = {name: f"{TEMP_PREFIX}{token}-{name}" for name in [*names, index_file]}
+        try:
+            for shard_name, shard_tensors in zip(names, plan.shards):
+                items = [(n, by_name[n]) for n in shard_tensors]
+                _write_file(folder / temp[shard_name], items, format, framework, metadata, tf_scope, sharded=count > 1)
+            renames = [[temp[n], n] for n in names]
+            if count > 1:
+                keys = plan.weight_map(names)
+                if format == "h5" or (format == "safetensors" and framework == "tf"):
+                    keys = {f"{tf_scope}/{k}": v for k, v in keys.items()}
+                index_meta: dict[str, object] = {"total_size": total}
+                if framework == "pt":
+                    index_meta["total_parameters"] = sum(math.prod(info_of(t)[1]) for t in by_name.values())
+                write_index(folder / temp[index_file], keys, index_meta)
+                renames.append([temp[index_file], index_file])
+            fsync_dir(folder)
+        except BaseException:
+            for path in temp.values():
+                with contextlib.suppress(FileNotFoundError):
+                    (folder / path).unlink()
+            raise
+        kept = set(names) | ({index_file} if count > 1 else set())
+        deletes = sorted(
+            p.name for p in folder.iterdir()
+            if p.name not in kept and (is_shard_of(p.name, base) or p.name in (base, index_file))
+        )
+        journal = {"token": token, "renames": renames, "deletes": deletes}
+        _step("journal")
+        write_text_atomic(folder / JOURNAL_NAME, json.dumps(journal, indent=1) + "\n")
+        _apply_journal(folder, journal)
+    logger.info("Saved %d tensors (%d bytes) in %d file(s) to %s", len(by_name), total, count, folder)
+    return SaveResult(folder, names, index_file if count > 1 else None, total, deletes)
+
+
+def _write_file(
+    path: Path,
+    items: list[tuple[str, TensorLike]],
+    format: str,
+    framework: str,
+    metadata: dict[str, str] | None,
+    tf_scope: str,
+    *,
+    sharded: bool,
+) -> None:
+    if format == "safetensors":
+        st.write(path, items, {**(metadata or {}), "format": framework})
+    elif format == "h5":
+        keras_h5.write(path, items, scope=tf_scope, sharded=sharded)
+    else:
+        flax_msgpack.write(path, items)
+    fsync_file(path)
