@@ -1,3 +1,4 @@
+import json
 import re
 
 from modelport.cli import main
@@ -7,10 +8,43 @@ def test_demo_reports_the_embedded_checkpoint(embedded, capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "BertConfig: model_type=bert, hidden_size=384, layers=6" in out
-    assert re.search(r"written by pt; 104 tensors; 22,713,216 floating-point parameters; 22,713,728 values", out)
+    assert re.search(r"written by pt as safetensors; 104 tensors; 22,713,216 floating-point parameters; 22,713,728 values", out)
     assert "model.safetensors" in out and "numpy" in out
 
 
 def test_errors_become_exit_status_2_with_the_message(tmp_path, capsys):
     assert main(["demo", str(tmp_path)]) == 2
     assert f"{tmp_path}/config.json" in capsys.readouterr().err
+
+
+def test_inspect_embedded_checkpoint(embedded, capsys):
+    assert main(["inspect", str(embedded)]) == 0
+    out = capsys.readouterr().out
+    assert "written by   PyTorch (pt)" in out and "tensors      104" in out
+    assert "parameters   22,713,216 floating-point (22,713,728 values in all)" in out
+
+
+def test_inspect_json_is_stable(golden, capsys):
+    assert main(["inspect", str(golden / "gpt2" / "tf-h5-sharded"), "--json", "--tensors"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"path", "framework", "format", "sharded", "files", "tensor_count", "parameter_count",
+                           "value_count", "total_bytes", "dtypes", "metadata", "tensors"}
+    assert (report["framework"], report["format"], report["sharded"]) == ("tf", "h5", True)
+    assert report["tensor_count"] == len(report["tensors"]) == 28 and report["dtypes"] == {"float32": 28}
+    assert [f["name"] for f in report["files"]][-1] == "tf_model.h5.index.json"
+    first = report["tensors"][0]
+    assert set(first) == {"name", "dtype", "shape", "file"} and first["file"].startswith("tf_model-0000")
+    assert sum(4 * _numel(t["shape"]) for t in report["tensors"]) == report["total_bytes"]
+
+
+def _numel(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def test_inspect_a_bad_file_is_an_error_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
+    assert main(["inspect", str(tmp_path)]) == 2
+    assert "model.safetensors" in capsys.readouterr().err

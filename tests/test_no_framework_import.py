@@ -25,6 +25,13 @@ seen["numpy_owner"] = adapters.for_object(np.ones(3)).name
 for arch in ("bert", "gpt2"):
     AutoConfig.from_pretrained(golden / arch / "pt-safetensors").save_pretrained(Path(sys.argv[2]) / arch)
     seen[arch] = len(read_header(golden / arch / "pt-safetensors" / "model.safetensors").tensors)
+from modelport.checkpoint import Checkpoint
+from modelport.saving import save_checkpoint
+for folder in ("pt-safetensors-sharded", "pt-bin", "tf-h5-sharded", "flax-msgpack", "tf-safetensors"):
+    ckpt = Checkpoint.open(golden / "gpt2" / folder)
+    seen[folder] = sum(ckpt[name].size for name in ckpt)
+    for fmt in ("safetensors", "h5", "msgpack"):
+        save_checkpoint(Path(sys.argv[2]) / folder / fmt, [(n, ckpt.lazy(n)) for n in ckpt], format=fmt, max_shard_size="20KB")
 try:
     from modelport.cli import main
     main(["demo"])
@@ -44,4 +51,6 @@ def test_core_imports_no_framework(tmp_path):
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["loaded"] == []
     assert seen["numpy_owner"] == "numpy" and seen["bert"] > 10 and seen["gpt2"] > 10
+    # every format was read in full (the .bin also stores the tied lm_head, 64 x 24)
+    assert seen["tf-h5-sharded"] == seen["flax-msgpack"] == seen["pt-bin"] - 64 * 24 == 16800
     assert (tmp_path / "bert" / "config.json").is_file()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -12,9 +13,9 @@ from pathlib import Path
 
 from . import __version__, adapters
 from .auto import AutoConfig
+from .checkpoint import Checkpoint
 from .embedded import embedded_checkpoint
 from .errors import ModelportError
-from .formats.safetensors import read_header
 
 __all__ = ["main"]
 
@@ -39,22 +40,67 @@ def _demo(args: argparse.Namespace) -> int:
     print("files:")
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         print(f"  {_human_bytes(path.stat().st_size):>10}  {path.relative_to(folder)}")
-    weight_files = sorted(folder.glob("*.safetensors"))
-    if not weight_files:
-        raise ModelportError("no safetensors weights in the folder", where=str(folder))
-    tensors = {}
-    writers = set()
-    for weight_file in weight_files:
-        header = read_header(weight_file)
-        tensors.update(header.tensors)
-        writers.add(header.format or "pt")
-    dtypes = Counter(info.dtype for info in tensors.values())
-    floating = sum(info.numel for info in tensors.values() if info.dtype.startswith(("float", "bfloat")))
-    print(f"weights     written by {', '.join(sorted(writers))}; {len(tensors)} tensors; "
-          f"{floating:,} floating-point parameters; "
-          f"{sum(info.numel for info in tensors.values()):,} values; dtypes {dict(dtypes)}")
+    ckpt = Checkpoint.open(folder)
+    dtypes = Counter(ckpt.info(n).dtype for n in ckpt)
+    print(f"weights     written by {ckpt.framework} as {ckpt.format}; {len(ckpt)} tensors; "
+          f"{ckpt.num_parameters:,} floating-point parameters; {ckpt.num_values:,} values; dtypes {dict(dtypes)}")
     print(f"adapters    installed: {', '.join(adapters.available())}")
     print(f"done in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def inspect_report(path: str | Path, *, with_tensors: bool = False) -> dict:
+    """The ``modelport inspect --json`` document for a checkpoint (see docs/cli.md)."""
+    ckpt = Checkpoint.open(path)
+    files = [{"name": f.name, "bytes": f.stat().st_size} for f in ckpt.files]
+    if ckpt.index is not None and ckpt.index.path:
+        index = Path(ckpt.index.path)
+        files.append({"name": index.name, "bytes": index.stat().st_size})
+    report = {
+        "path": str(ckpt.path),
+        "framework": ckpt.framework,
+        "format": ckpt.format,
+        "sharded": ckpt.index is not None,
+        "files": files,
+        "tensor_count": len(ckpt),
+        "parameter_count": ckpt.num_parameters,
+        "value_count": ckpt.num_values,
+        "total_bytes": ckpt.total_bytes,
+        "dtypes": dict(sorted(Counter(ckpt.info(n).dtype for n in ckpt).items())),
+        "metadata": {k: str(v) for k, v in sorted(ckpt.metadata.items())},
+    }
+    if with_tensors:
+        report["tensors"] = [
+            {"name": n, "dtype": ckpt.info(n).dtype, "shape": list(ckpt.info(n).shape), "file": Path(ckpt.info(n).file).name}
+            for n in ckpt
+        ]
+    return report
+
+
+_WRITERS = {"pt": "PyTorch", "tf": "TensorFlow", "flax": "Flax"}
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    report = inspect_report(args.path, with_tensors=args.tensors)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{report['path']}")
+    print(f"  written by   {_WRITERS[report['framework']]} ({report['framework']})")
+    print(f"  format       {report['format']}" + (" (sharded)" if report["sharded"] else ""))
+    print(f"  tensors      {report['tensor_count']:,}")
+    print(f"  parameters   {report['parameter_count']:,} floating-point ({report['value_count']:,} values in all)")
+    print(f"  size         {_human_bytes(report['total_bytes'])} of tensor data")
+    print("  dtypes       " + ", ".join(f"{k} x{v}" for k, v in report["dtypes"].items()))
+    print("  files")
+    for f in report["files"]:
+        print(f"    {_human_bytes(f['bytes']):>10}  {f['name']}")
+    if args.tensors:
+        width = max(len(t["name"]) for t in report["tensors"])
+        print("  tensors")
+        for t in report["tensors"]:
+            shape = "x".join(map(str, t["shape"])) or "scalar"
+            print(f"    {t['name']:<{width}}  {t['dtype']:<9} {shape:<16} {t['file']}")
     return 0
 
 
@@ -66,6 +112,11 @@ def _build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the main job on the embedded all-MiniLM-L6-v2 checkpoint")
     demo.add_argument("path", nargs="?", help="a checkpoint folder instead of the embedded one")
     demo.set_defaults(run=_demo)
+    inspect = commands.add_parser("inspect", help="describe a checkpoint folder or weights file from its headers")
+    inspect.add_argument("path", help="a checkpoint folder or a weights file")
+    inspect.add_argument("--json", action="store_true", help="print the stable JSON report (docs/cli.md)")
+    inspect.add_argument("--tensors", action="store_true", help="list every tensor's name, dtype, shape and file")
+    inspect.set_defaults(run=_inspect)
     return parser
 
 
@@ -78,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelportError as exc:
         print(f"modelport: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and closed early
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

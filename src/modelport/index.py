@@ -57,8 +57,8 @@ class CheckpointIndex:
 
     @property
     def shard_files(self) -> list[str]:
-        """The distinct shard files, in first-mention order."""
-        return list(dict.fromkeys(self.weight_map.values()))
+        """The distinct shard files, sorted (``-00001-of-`` numbering sorts in write order)."""
+        return sorted(set(self.weight_map.values()))
 
     def tensors_in(self, shard_file: str) -> list[str]:
         return [name for name, shard in self.weight_map.items() if shard == shard_file]

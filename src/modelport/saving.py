@@ -141,6 +141,7 @@ def save_checkpoint(
     metadata: dict[str, str] | None = None,
     variant: str | None = None,
     tf_scope: str = "tf_model",
+    writer: Callable[[Path, list[tuple[str, TensorLike]]], None] | None = None,
 ) -> SaveResult:
     """Write tensors as a checkpoint in transformers' layout, sharded by ``max_shard_size``.
 
@@ -154,11 +155,13 @@ def save_checkpoint(
             recorded in safetensors metadata.
         tf_scope: the model scope of TF files (``tf_bert_model``): unsharded
             ``tf_model.h5`` and TF indexes use it in full variable names.
+        writer: writes one file of ``format`` from ``(name, tensor)`` pairs; adapters
+            pass theirs for formats the core cannot write (``"bin"``: ``torch.save``).
 
     Returns:
         A :class:`SaveResult` naming the files written and removed.
     """
-    if format not in _WEIGHTS:
+    if format not in _WEIGHTS and not (writer and format in WEIGHTS_NAMES):
         raise FormatError(
             "this format cannot be written by the core",
             where=os.fspath(folder),
@@ -168,8 +171,8 @@ def save_checkpoint(
         )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    base = variant_name(_WEIGHTS[format], variant)
-    index_file = index_name(_WEIGHTS[format], variant)
+    base = variant_name(WEIGHTS_NAMES[format], variant)
+    index_file = index_name(WEIGHTS_NAMES[format], variant)
     plan = plan_shards(tensors, max_shard_size, storage_size=_nbytes, storage_id=_default_storage_id)
     if not plan.shards:
         raise FormatError("there are no tensors to save", where=os.fspath(folder))
@@ -188,7 +191,11 @@ def save_checkpoint(
         try:
             for shard_name, shard_tensors in zip(names, plan.shards):
                 items = [(n, by_name[n]) for n in shard_tensors]
-                _write_file(folder / temp[shard_name], items, format, framework, metadata, tf_scope, sharded=count > 1)
+                if writer is not None:
+                    writer(folder / temp[shard_name], items)
+                    fsync_file(folder / temp[shard_name])
+                else:
+                    _write_file(folder / temp[shard_name], items, format, framework, metadata, tf_scope, sharded=count > 1)
             renames = [[temp[n], n] for n in names]
             if count > 1:
                 keys = plan.weight_map(names)
