@@ -46,13 +46,17 @@ def sniff_format(path: str | os.PathLike[str]) -> str:
     where = os.fspath(path)
     with open(where, "rb") as fh:
         head = fh.read(9)
+    if not head:
+        raise FormatError("the file is empty", where=where, fix="It was probably cut short; download or save it again.")
     if head[:4] == b"PK\x03\x04":
         return "bin"
     if head[:8] == b"\x89HDF\r\n\x1a\n":
         return "h5"
     if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 2**40:
         return "safetensors"
-    if head[:1] and (0x80 <= head[0] <= 0x8F or head[0] in (0xDE, 0xDF)):
+    if len(head) > 2 and head[0] == 0x80 and head[1] <= 5:
+        return "bin"  # a bare pickle: the legacy torch.save format, which the .bin reader refuses clearly
+    if 0x80 <= head[0] <= 0x8F or head[0] in (0xDE, 0xDF):
         return "msgpack"
     raise FormatError("not a checkpoint file of any known format", where=where, received=head[:9])
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dtypes import DTYPES, canonical_dtype
-from ..errors import DtypeError, FormatError
+from ..errors import DtypeError, FormatError, ModelportError
 from .base import TensorInfo, TensorLike, info_of, materialise
 
 __all__ = ["H5Layout", "read_layout", "list_tensors", "read_tensor", "iter_tensors", "model_scope", "write"]
@@ -70,6 +70,10 @@ def _open(path: str, mode: str = "r"):
         ) from None
     try:
         yield handle
+    except ModelportError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:  # libhdf5 errors on damaged files
+        raise FormatError(f"the HDF5 file is damaged ({type(exc).__name__}: {str(exc)[:200]})", where=path) from None
     finally:
         handle.close()
 
