@@ -76,8 +76,8 @@ def golden(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def golden_check(session: nox.Session) -> None:
-    """Check that files modelport writes load in transformers 4.57.6 (run by hand, not in CI)."""
+    """Check with transformers 4.57.6 that the configs and weights modelport writes load (by hand, not in CI)."""
     _golden_env(session)
-    session.install("--no-deps", ".")
-    session.install("ml_dtypes")
+    session.install("--no-deps", ".", "./backends/torch")
+    session.install("ml_dtypes", "msgpack")
     session.run("python", "tests/golden/check_with_transformers.py", *session.posargs)

@@ -7,13 +7,18 @@ Prints one line per check and exits non-zero if any fails.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import transformers
 
 import modelport
+from modelport.checkpoint import Checkpoint
+from modelport.formats import keras_h5
+from modelport.saving import save_checkpoint
 
 GOLDEN = Path(__file__).parent / "data"
 IGNORED = {"transformers_version", "_name_or_path"}
@@ -84,8 +89,73 @@ def main() -> int:
         back.save_pretrained(out / "theirs-bert-resaved")
         same = (out / "theirs-bert-resaved" / "config.json").read_bytes() == (out / "theirs-bert" / "config.json").read_bytes()
         check("transformers BertConfig -> modelport -> same bytes", same)
+        check_weights(out)
     print(f"{len(failures)} failed")
     return 1 if failures else 0
+
+
+CLASSES = {
+    "bert": ("BertModel", "TFBertModel", "FlaxBertModel"),
+    "bert-mlm": ("BertForMaskedLM", "TFBertForMaskedLM", "FlaxBertForMaskedLM"),
+    "gpt2": ("GPT2LMHeadModel", "TFGPT2LMHeadModel", "FlaxGPT2LMHeadModel"),
+}
+
+
+def outputs(model, framework: str, inputs: dict) -> dict:
+    if framework == "pt":
+        import torch
+
+        with torch.no_grad():
+            result = model(**{k: torch.from_numpy(v) for k, v in inputs.items()})
+    elif framework == "tf":
+        import tensorflow as tf
+
+        result = model(**{k: tf.constant(v) for k, v in inputs.items()}, training=False)
+    else:
+        result = model(**inputs)
+    name = "pooler_output" if getattr(result, "pooler_output", None) is not None else (
+        "logits" if getattr(result, "logits", None) is not None else "last_hidden_state")
+    value = getattr(result, name)
+    return {name: np.asarray(value.detach().numpy() if hasattr(value, "detach") else value)}
+
+
+def check_weights(out: Path) -> None:
+    """4. Weights written by modelport load in transformers' own classes and give the reference outputs."""
+    from modelport_torch.serialization import write_bin
+
+    plans = [
+        # (source folder, framework, format, writer, shard size, transformers kwargs)
+        ("pt-safetensors", "pt", "safetensors", None, None, {}),
+        ("pt-safetensors", "pt", "safetensors", None, "20KB", {}),
+        ("pt-safetensors", "pt", "bin", write_bin, None, {"use_safetensors": False}),
+        ("pt-safetensors", "pt", "bin", write_bin, "20KB", {"use_safetensors": False}),
+        ("tf-h5", "tf", "h5", None, None, {"use_safetensors": False}),
+        ("tf-h5", "tf", "h5", None, "20KB", {"use_safetensors": False}),
+        ("tf-safetensors", "tf", "safetensors", None, None, {}),
+        ("tf-safetensors", "tf", "safetensors", None, "20KB", {}),
+        ("flax-msgpack", "flax", "msgpack", None, None, {}),
+        ("flax-msgpack", "flax", "msgpack", None, "20KB", {}),
+        ("flax-safetensors", "flax", "safetensors", None, None, {}),
+    ]
+    for arch, classes in CLASSES.items():
+        inputs = dict(np.load(GOLDEN / arch / "inputs.npz"))
+        for source, framework, fmt, writer, shard, kwargs in plans:
+            src = GOLDEN / arch / source
+            ckpt = Checkpoint.open(src)
+            target = out / "weights" / arch / f"{source}-{fmt}-{shard or 'single'}"
+            scope = keras_h5.model_scope(src / "tf_model.h5") if fmt == "h5" else "tf_model"
+            save_checkpoint(target, [(n, ckpt.lazy(n)) for n in ckpt], format=fmt, framework=framework,
+                            max_shard_size=shard or "5GB", writer=writer, tf_scope=scope or "tf_model")
+            shutil.copy(src / "config.json", target / "config.json")
+            cls = getattr(transformers, classes[("pt", "tf", "flax").index(framework)])
+            model = cls.from_pretrained(target, **kwargs)
+            if framework == "pt":
+                model.eval()
+            got = outputs(model, framework, inputs)
+            reference = np.load(GOLDEN / arch / f"outputs-{framework}.npz")
+            (name, value), = got.items()
+            diff = float(np.abs(value - reference[f"masked/{name}"]).max())
+            check(f"transformers loads modelport {fmt} ({framework}, {shard or 'single'}) {arch}", diff <= 1e-5, f"max |diff| {diff:.2e}")
 
 
 if __name__ == "__main__":
