@@ -153,3 +153,17 @@ def test_lazy_tensors_read_on_demand(golden):
     lazy = ckpt.lazy(name)
     assert (lazy.dtype, lazy.shape) == (ckpt.info(name).dtype, ckpt.info(name).shape)
     assert np.array_equal(lazy.load(), ckpt[name])
+
+
+def test_h5_big_endian_and_compressed_datasets_read_exactly(tmp_path):
+    import h5py
+
+    values = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
+    with h5py.File(tmp_path / "tf_model.h5", "w") as f:
+        f.attrs["layer_names"] = np.asarray([b"a/big:0", b"a/packed:0", b"a/plain:0"])
+        f.create_dataset("a/big:0", data=values.astype(">f4"))
+        f.create_dataset("a/packed:0", data=values, chunks=(1, 4), compression="gzip")
+        f.create_dataset("a/plain:0", data=values)
+    ckpt = Checkpoint.open(tmp_path)
+    for name in ("a/big:0", "a/packed:0", "a/plain:0"):
+        assert ckpt[name].dtype == np.float32 and ckpt[name].tobytes() == values.tobytes(), name

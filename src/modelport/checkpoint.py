@@ -76,7 +76,7 @@ class _Source:
         if self.format == "bin":
             return self.handle.read(name)
         if self.format == "h5":
-            return keras_h5.read_tensor(self.path, name)
+            return keras_h5.read_tensor(self.path, name, layout=self.handle)
         return flax_msgpack.read_tensor(self.path, name, layout=self.handle)
 
 
@@ -88,7 +88,7 @@ def _open_source(path: Path, fmt: str) -> _Source:
         archive = torch_zip.open_archive(path)
         return _Source(path, fmt, {n: archive.info(n) for n in archive.tensors}, archive)
     if fmt == "h5":
-        return _Source(path, fmt, keras_h5.list_tensors(path))
+        return _Source(path, fmt, keras_h5.list_tensors(path), keras_h5.read_layout(path))
     layout = flax_msgpack.read_layout(path)
     return _Source(path, fmt, {n: layout.info(n) for n in layout.arrays}, layout)
 

@@ -26,7 +26,7 @@ import numpy as np
 from ..dtypes import DTYPES
 from ..errors import FormatError
 from ._pickle import MAX_PICKLE_BYTES, TensorRef, load_state_dict_pickle
-from .base import TensorInfo
+from .base import TensorInfo, read_array
 
 __all__ = ["TorchArchive", "open_archive", "list_tensors", "read_tensor", "iter_tensors", "aliases"]
 
@@ -67,15 +67,15 @@ class TorchArchive:
         dtype = DTYPES[ref.dtype].numpy
         if self.big_endian:
             dtype = dtype.newbyteorder(">")
+        start = member.data_start + ref.offset * itemsize
+        if _is_c_contiguous(ref.shape, ref.stride) or not all(ref.shape):
+            # the common case: one positioned read straight into the result
+            array = read_array(self.path, start, ref.dtype, ref.shape, where=f"{self.path} (tensor {name!r})", fd=fd)
+            return array.view(dtype).astype(DTYPES[ref.dtype].numpy) if self.big_endian else array
         # The span of storage elements the view touches (bounds were checked on open).
-        span = 1 + sum((d - 1) * s for d, s in zip(ref.shape, ref.stride)) if all(ref.shape) else 0
-        raw = _pread(self.path, member.data_start + ref.offset * itemsize, span * itemsize, fd)
-        flat = np.frombuffer(raw, dtype=dtype, count=span)
-        if span and not _is_c_contiguous(ref.shape, ref.stride):
-            view = np.lib.stride_tricks.as_strided(flat, shape=ref.shape, strides=[s * itemsize for s in ref.stride])
-            array = np.array(view)
-        else:
-            array = flat.reshape(ref.shape).copy() if span else np.empty(ref.shape, dtype=dtype)
+        span = 1 + sum((d - 1) * s for d, s in zip(ref.shape, ref.stride))
+        flat = np.frombuffer(_pread(self.path, start, span * itemsize, fd), dtype=dtype, count=span)
+        array = np.array(np.lib.stride_tricks.as_strided(flat, shape=ref.shape, strides=[s * itemsize for s in ref.stride]))
         if self.big_endian:
             array = array.astype(DTYPES[ref.dtype].numpy)
         return array
