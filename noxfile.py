@@ -40,7 +40,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def core(session: nox.Session) -> None:
     """The core's tests with only numpy-side dependencies: no framework is installed."""
-    session.install("-c", TEST_CONSTRAINTS, ".[test]")
+    session.install("-c", TEST_CONSTRAINTS, ".[test]", "./conformance")  # the local Hub server lives there
     _install_embedded(session)
     for framework in ("torch", "tensorflow", "jax", "flax", "keras"):
         session.run("python", "-c", f"import importlib.util, sys; sys.exit(importlib.util.find_spec({framework!r}) is not None)")

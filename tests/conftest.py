@@ -1,11 +1,34 @@
-"""Shared fixtures of the core's tests (numpy only: no framework is imported here)."""
+"""Shared fixtures of the core's tests (numpy only: no framework is imported here).
+
+The local Hub server starts here, at import, because huggingface_hub reads
+HF_ENDPOINT and the other HF_* variables once, when it is first imported.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+from modelport_conformance.hub import LocalHub
+
+assert "huggingface_hub" not in sys.modules, "huggingface_hub was imported before the test Hub settings were made"
+TOKEN = "hf_modelport_test"
+OTHER_TOKEN = "hf_other_user"
+HUB = LocalHub(tokens={TOKEN: "tester", OTHER_TOKEN: "someone-else"}, orgs={"tester": ["modelport-test"]}).start()
+os.environ.update(
+    HF_ENDPOINT=HUB.endpoint,
+    HF_TOKEN=TOKEN,
+    HF_HOME=tempfile.mkdtemp(prefix="modelport-test-hf-home-"),
+    HF_HUB_DISABLE_XET="1",
+    HF_HUB_DISABLE_TELEMETRY="1",
+    HF_HUB_DISABLE_PROGRESS_BARS="1",
+)
+os.environ.pop("HF_HUB_OFFLINE", None)
 
 GOLDEN = Path(__file__).parent / "golden" / "data"
 ARCHS = ("bert", "bert-mlm", "gpt2")
@@ -31,3 +54,13 @@ def embedded():
         return embedded_checkpoint()
     except CheckpointNotFoundError as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+def hub():
+    """The session's local Hub server, with its request log and faults cleared for this test."""
+    HUB.clear_log()
+    HUB.faults.clear()
+    yield HUB
+    HUB.faults.clear()
+    HUB.page_size = 1000

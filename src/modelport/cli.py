@@ -104,6 +104,26 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _download(args: argparse.Namespace) -> int:
+    from .hub import download_checkpoint
+
+    resolved = download_checkpoint(args.repo_id, framework=args.framework, revision=args.revision, local_dir=args.local_dir)
+    files = ([resolved.config_file] if resolved.config_file else []) + ([resolved.index_file] if resolved.index_file else []) + resolved.weights
+    for path in files:
+        print(path)
+    print(f"{args.repo_id}@{resolved.commit or args.revision or 'main'}: {len(files)} file(s) for {args.framework} ({resolved.format})")
+    return 0
+
+
+def _upload(args: argparse.Namespace) -> int:
+    from .hub import upload_folder
+
+    info = upload_folder(args.folder, args.repo_id, commit_message=args.message, private=args.private or None,
+                         create_pr=args.create_pr, revision=args.revision)
+    print(f"{args.repo_id}: {getattr(info, 'pr_url', None) or getattr(info, 'commit_url', info)}")
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modelport", description="One pretrained model, every framework.")
     parser.add_argument("--version", action="version", version=f"modelport {__version__}")
@@ -117,6 +137,20 @@ def _build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print the stable JSON report (docs/cli.md)")
     inspect.add_argument("--tensors", action="store_true", help="list every tensor's name, dtype, shape and file")
     inspect.set_defaults(run=_inspect)
+    download = commands.add_parser("download", help="fetch the config and the weights one framework needs from the Hub")
+    download.add_argument("repo_id")
+    download.add_argument("--revision", default=None, help="branch, tag, commit or refs/pr/N")
+    download.add_argument("--framework", choices=("pt", "tf", "flax"), default="pt")
+    download.add_argument("--local-dir", default=None, help="copy the files into this folder instead of only the cache")
+    download.set_defaults(run=_download)
+    upload = commands.add_parser("upload", help="push a saved folder to a Hub repo in one commit")
+    upload.add_argument("folder")
+    upload.add_argument("repo_id")
+    upload.add_argument("--message", default="Upload model", help="the commit message")
+    upload.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing to the branch")
+    upload.add_argument("--private", action="store_true", help="create the repo as private")
+    upload.add_argument("--revision", default=None, help="the branch to commit to (created if missing)")
+    upload.set_defaults(run=_upload)
     return parser
 
 

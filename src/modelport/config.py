@@ -27,12 +27,14 @@ import inspect
 import logging
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from .dtypes import canonical_dtype
 from .errors import CheckpointNotFoundError, ConfigError, DtypeError
 from .fsutil import write_text_atomic
+from .hub import PushToHubMixin
 from .jsonio import dump_json, read_json_file
 
 __all__ = ["CONFIG_NAME", "PretrainedConfig"]
@@ -126,7 +128,12 @@ def _normalise_dtype(value: Any, where: str) -> str | None:
         ) from exc
 
 
-class PretrainedConfig:
+def _looks_like_repo_id(name: str) -> bool:
+    """``"org/name"`` or ``"name"``: what the Hub accepts as a model repo id (not a path that exists)."""
+    return bool(re.fullmatch(r"(?:[\w.-]{1,96}/)?[\w.-]{1,96}", name)) and ".." not in name
+
+
+class PretrainedConfig(PushToHubMixin):
     """Base class of model configurations.
 
     Subclasses set ``model_type`` and define their attributes as named
@@ -443,17 +450,25 @@ class PretrainedConfig:
     ) -> tuple[Path, dict[str, Any], dict[str, Any]]:
         """Find ``config.json`` and read it: ``(config_file, config_dict, remaining_kwargs)``."""
         subfolder = kwargs.pop("subfolder", "") or ""
-        for hub_arg in ("cache_dir", "force_download", "local_files_only", "token", "revision", "proxies", "use_auth_token"):
-            kwargs.pop(hub_arg, None)
-        kwargs.pop("_from_auto", None)
-        kwargs.pop("_from_pipeline", None)
+        hub_args = {k: kwargs.pop(k, None) for k in ("cache_dir", "force_download", "local_files_only", "token", "revision")}
+        for unused in ("proxies", "use_auth_token", "_from_auto", "_from_pipeline"):
+            kwargs.pop(unused, None)
         path = Path(os.fspath(pretrained_model_name_or_path))
-        config_file = path if path.is_file() else path / subfolder / CONFIG_NAME
+        if not path.exists() and _looks_like_repo_id(os.fspath(pretrained_model_name_or_path)):
+            from .hub import download_file
+
+            config_file = Path(download_file(
+                os.fspath(pretrained_model_name_or_path), CONFIG_NAME, subfolder=subfolder,
+                revision=hub_args["revision"], cache_dir=hub_args["cache_dir"], force_download=bool(hub_args["force_download"]),
+                local_files_only=bool(hub_args["local_files_only"]), token=hub_args["token"],
+            ))
+        else:
+            config_file = path if path.is_file() else path / subfolder / CONFIG_NAME
         if not config_file.is_file():
             raise CheckpointNotFoundError(
                 f"no {CONFIG_NAME} found",
                 where=os.fspath(config_file),
-                expected=f"a folder holding {CONFIG_NAME}, or the path of a JSON config file",
+                expected=f"a folder holding {CONFIG_NAME}, the path of a JSON config file, or a Hub repo id",
                 received=os.fspath(pretrained_model_name_or_path),
                 fix="Check the path (and subfolder).",
             )
@@ -467,9 +482,9 @@ class PretrainedConfig:
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Locate and read ``config.json``; return ``(config_dict, remaining_kwargs)``.
 
-        Accepts a folder (with ``subfolder``), or the path of a JSON file.
-        Hub repository ids are resolved once the Hub layer lands; today a
-        name that is not a local path is reported as not found.
+        Accepts a folder (with ``subfolder``), the path of a JSON file, or a Hub
+        repo id (with ``revision``, ``cache_dir``, ``force_download``,
+        ``local_files_only`` and ``token``, as huggingface_hub takes them).
         """
         _, config_dict, remaining = cls._locate_and_read(pretrained_model_name_or_path, **kwargs)
         return config_dict, remaining
@@ -513,8 +528,12 @@ class PretrainedConfig:
             )
         return cls.from_dict(config_dict, **kwargs)
 
-    def save_pretrained(self, save_directory: str | os.PathLike[str], push_to_hub: bool = False, **kwargs: Any) -> None:
-        """Write ``config.json`` (diff form) into ``save_directory``, creating it if needed."""
+    def save_pretrained(self, save_directory: str | os.PathLike[str], push_to_hub: bool = False, **kwargs: Any) -> Any:
+        """Write ``config.json`` (diff form) into ``save_directory``, creating it if needed.
+
+        With ``push_to_hub=True`` the folder is then uploaded in one commit to
+        ``repo_id`` (default: the folder's name); returns the ``CommitInfo``.
+        """
         directory = Path(save_directory)
         if directory.is_file():
             raise ConfigError(
@@ -522,15 +541,16 @@ class PretrainedConfig:
                 where=os.fspath(directory),
                 fix="Pass the folder that should hold config.json.",
             )
-        if push_to_hub:
-            raise ConfigError(
-                "push_to_hub is not available in this version of modelport",
-                where=os.fspath(directory),
-                fix="Save locally and upload the folder with huggingface_hub.upload_folder.",
-            )
         directory.mkdir(parents=True, exist_ok=True)
         self.to_json_file(directory / CONFIG_NAME, use_diff=True)
         logger.info("Configuration saved in %s", directory / CONFIG_NAME)
+        if push_to_hub:
+            from .hub import upload_folder
+
+            repo_id = kwargs.pop("repo_id", directory.name)
+            return upload_folder(directory, repo_id, commit_message=kwargs.pop("commit_message", None) or "Upload config",
+                                 **{k: v for k, v in kwargs.items() if k in ("private", "token", "create_pr", "revision", "commit_description", "tags")})
+        return None
 
     @classmethod
     def register_for_auto_class(cls, auto_class: str | type = "AutoConfig") -> None:

@@ -21,6 +21,11 @@ __all__ = [
     "CheckpointNotFoundError",
     "ConversionError",
     "HubError",
+    "HubAuthError",
+    "HubFileNotFoundError",
+    "HubOfflineError",
+    "HubRepoNotFoundError",
+    "HubRevisionNotFoundError",
     "AdapterError",
     "AdapterNotFoundError",
 ]
@@ -105,6 +110,26 @@ class ConversionError(ModelportError, ValueError):
 
 class HubError(ModelportError, OSError):
     """A Hugging Face Hub operation failed; the client's exception is the cause."""
+
+
+class HubRepoNotFoundError(HubError):
+    """The repository does not exist, or is private and the token cannot see it."""
+
+
+class HubRevisionNotFoundError(HubError):
+    """The branch, tag, commit or ``refs/pr/N`` does not exist in the repository."""
+
+
+class HubFileNotFoundError(HubError):
+    """The file is not in the repository at that revision."""
+
+
+class HubAuthError(HubError):
+    """The token is missing, invalid or lacks access (gated or private repositories)."""
+
+
+class HubOfflineError(HubError):
+    """Offline (``HF_HUB_OFFLINE`` or no network) and the file is not in the cache."""
 
 
 class AdapterError(ModelportError, RuntimeError):

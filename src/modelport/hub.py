@@ -1,0 +1,468 @@
+"""Hugging Face Hub transfer: a thin layer over the real ``huggingface_hub`` client.
+
+* :func:`resolve_checkpoint` finds what a backend needs, from a local folder
+  or a Hub repo id: ``config.json`` first, whose commit is then pinned so that
+  every later file comes from the same snapshot, then the weights in the
+  backend's order of preference, downloading only the shards the index lists.
+* :func:`upload_folder` pushes a saved folder in one commit, with a model card,
+  and deletes shards of an earlier, differently sharded upload in that same
+  commit, so a repo never holds a stale mix.
+* :class:`PushToHubMixin` gives configs and models transformers 4.x's
+  ``push_to_hub``.
+
+Everything goes through ``huggingface_hub``, so ``HF_HOME``, ``HF_HUB_CACHE``,
+``HF_TOKEN``, ``HF_HUB_OFFLINE`` and ``HF_ENDPOINT`` behave exactly as there.
+Its exceptions come back as :class:`~modelport.errors.HubError` subclasses that
+keep the client's exception as their cause. ``huggingface_hub`` is imported
+only when a Hub operation runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import (
+    HubAuthError,
+    HubError,
+    HubFileNotFoundError,
+    HubOfflineError,
+    HubRepoNotFoundError,
+    HubRevisionNotFoundError,
+    ModelportError,
+)
+from .filenames import WEIGHTS_NAMES, index_name, variant_name
+from .sharding import is_shard_of
+
+__all__ = [
+    "FRAMEWORK_PREFERENCE",
+    "ResolvedCheckpoint",
+    "resolve_checkpoint",
+    "download_file",
+    "upload_folder",
+    "PushToHubMixin",
+    "is_local",
+]
+
+logger = logging.getLogger(__name__)
+
+#: the weights each backend looks for, in order (transformers 4.x's orders)
+FRAMEWORK_PREFERENCE: dict[str, tuple[str, ...]] = {
+    "pt": ("safetensors", "bin"),
+    "tf": ("safetensors", "h5"),
+    "flax": ("msgpack", "safetensors"),
+}
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_SHARD_DOWNLOAD_THREADS = 8
+
+
+def is_local(name_or_path: str | os.PathLike[str]) -> bool:
+    return os.path.exists(os.fspath(name_or_path))
+
+
+def _wrap(exc: Exception, repo_id: str, revision: str | None, filename: str | None = None) -> HubError:
+    """The modelport error for a huggingface_hub exception (which stays the cause)."""
+    from huggingface_hub import errors as hf
+
+    where = f"{repo_id}@{revision or 'main'}" + (f":{filename}" if filename else "")
+    if isinstance(exc, hf.GatedRepoError):
+        return HubAuthError("the repository is gated: access must be requested and a token given", where=where,
+                            fix="Accept the conditions on the repo page, then pass token= or set HF_TOKEN.")
+    if isinstance(exc, hf.RepositoryNotFoundError):
+        return HubRepoNotFoundError("the repository does not exist, or is private and no valid token was given", where=where,
+                                    fix="Check the repo id; for a private repo pass token= or set HF_TOKEN.")
+    if isinstance(exc, hf.RevisionNotFoundError):
+        return HubRevisionNotFoundError("the revision does not exist", where=where, received=revision,
+                                        fix="Use a branch, tag, commit hash or refs/pr/N of the repo.")
+    if isinstance(exc, hf.RemoteEntryNotFoundError):
+        return HubFileNotFoundError("the file is not in the repository at this revision", where=where)
+    if isinstance(exc, (hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled)):
+        return HubOfflineError("the file is not in the local cache and the Hub cannot be reached (or offline mode is on)",
+                               where=where, fix="Download it once while online, or unset HF_HUB_OFFLINE.")
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status in (401, 403):
+        return HubAuthError("the Hub refused the credentials", where=where, received=str(exc).splitlines()[0][:200],
+                            fix="Check the token (token= or HF_TOKEN) and its permissions.")
+    return HubError(f"Hub request failed ({type(exc).__name__})", where=where, received=str(exc).splitlines()[0][:300] if str(exc) else None)
+
+
+def _hf_errors() -> tuple[type[Exception], ...]:
+    """What the client can raise: its own errors, and its HTTP stack's transport errors."""
+    from huggingface_hub import errors as hf
+
+    transport: tuple[type[Exception], ...] = ()
+    for module in ("httpx2", "httpx"):
+        try:
+            transport += (__import__(module).HTTPError,)
+        except (ImportError, AttributeError):
+            continue
+    return (hf.HfHubHTTPError, hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled, hf.EntryNotFoundError, OSError, ValueError,
+            *transport)
+
+
+def _verify_sha256(path: str, repo_id: str, filename: str) -> None:
+    """LFS files are cached under their sha256: check the bytes against it (the client checks sizes only)."""
+    blob = os.path.realpath(path)
+    expected = os.path.basename(blob)
+    if not re.fullmatch(r"[0-9a-f]{64}", expected):
+        return  # a regular (git) file: its etag is a git sha1, checked by size only
+    digest = hashlib.sha256()
+    with open(blob, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        # never leave corrupt bytes in the cache under the final name (nor a link to them)
+        os.unlink(blob)
+        if path != blob and os.path.lexists(path):
+            os.unlink(path)
+        raise HubError(
+            "the downloaded bytes do not match the file's sha256",
+            where=f"{repo_id}:{filename}",
+            expected=expected,
+            received=digest.hexdigest(),
+            fix="The download or a proxy corrupted it; it was removed from the cache. Try again.",
+        )
+
+
+def download_file(
+    repo_id: str,
+    filename: str,
+    *,
+    revision: str | None = None,
+    subfolder: str = "",
+    cache_dir: str | os.PathLike[str] | None = None,
+    force_download: bool = False,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+    local_dir: str | os.PathLike[str] | None = None,
+) -> str:
+    """Download one file with ``huggingface_hub.hf_hub_download``; LFS files are sha256-checked."""
+    from huggingface_hub import hf_hub_download
+
+    shown = f"{subfolder}/{filename}" if subfolder else filename
+    for attempt in range(_RETRIES + 1):
+        try:
+            path = hf_hub_download(
+                repo_id, filename, subfolder=subfolder or None, revision=revision, cache_dir=cache_dir,
+                force_download=force_download, local_files_only=local_files_only, token=token, local_dir=local_dir,
+                library_name="modelport",
+            )
+            break
+        except _hf_errors() as exc:
+            delay = _retry_delay(exc, attempt)
+            if delay is None:
+                raise _wrap(exc, repo_id, revision, shown) from exc
+            logger.warning("%s:%s: %s; retrying in %.1f s (attempt %d of %d).", repo_id, shown,
+                           str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__, delay, attempt + 2, _RETRIES + 1)
+            time.sleep(delay)
+    if local_dir is None:
+        _verify_sha256(path, repo_id, filename)
+    return path
+
+
+_RETRIES = 3
+_RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+_MAX_RETRY_AFTER = 30.0
+
+
+def _retry_delay(exc: Exception, attempt: int) -> float | None:
+    """Seconds to wait before trying again, or None when retrying cannot help."""
+    if attempt >= _RETRIES:
+        return None
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if status in _RETRY_STATUSES:
+        retry_after = (getattr(response, "headers", None) or {}).get("retry-after")
+        try:
+            return min(float(retry_after), _MAX_RETRY_AFTER) if retry_after is not None else 0.5 * 2**attempt
+        except ValueError:
+            return 0.5 * 2**attempt
+    transport = [cls for cls in _hf_errors() if cls.__module__.split(".")[0] in ("httpx2", "httpx")]
+    if status is None and transport and isinstance(exc, tuple(transport)):
+        return 0.5 * 2**attempt  # connection reset or cut short: the client gave up on this try
+    return None
+
+
+def _commit_of(path: str) -> str | None:
+    """The commit a cached file belongs to: ``.../snapshots/<commit>/...``."""
+    parts = Path(path).parts
+    if "snapshots" in parts:
+        candidate = parts[parts.index("snapshots") + 1]
+        return candidate if _COMMIT.match(candidate) else None
+    return None
+
+
+@dataclass(frozen=True)
+class ResolvedCheckpoint:
+    """What was found: the folder holding the files, the weights format and files, the pinned commit."""
+
+    folder: Path
+    config_file: Path | None
+    format: str
+    weights: list[Path]
+    index_file: Path | None
+    commit: str | None
+
+
+def _candidates(framework: str, use_safetensors: bool | None, variant: str | None) -> list[tuple[str, str, str]]:
+    order = list(FRAMEWORK_PREFERENCE[framework])
+    if use_safetensors is False:
+        order = [f for f in order if f != "safetensors"]
+    elif use_safetensors is True:
+        order = ["safetensors"]
+    return [(fmt, variant_name(WEIGHTS_NAMES[fmt], variant), index_name(WEIGHTS_NAMES[fmt], variant)) for fmt in order]
+
+
+def resolve_checkpoint(
+    name_or_path: str | os.PathLike[str],
+    *,
+    framework: str = "pt",
+    revision: str | None = None,
+    subfolder: str = "",
+    variant: str | None = None,
+    use_safetensors: bool | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    force_download: bool = False,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+    local_dir: str | os.PathLike[str] | None = None,
+    need_config: bool = True,
+) -> ResolvedCheckpoint:
+    """Find (and download if needed) the config and the weights a backend needs.
+
+    Args:
+        framework: whose preference order to follow (``pt``: safetensors then
+            ``.bin``; ``tf``: safetensors then h5; ``flax``: msgpack then safetensors).
+        use_safetensors: ``True`` refuses any fallback, ``False`` skips safetensors.
+
+    Raises:
+        HubError: (a subclass) for unknown repos, revisions, files, auth or offline problems.
+        CheckpointNotFoundError: none of the weights the framework reads are there.
+    """
+    from .errors import CheckpointNotFoundError
+    from .index import read_index
+
+    if framework not in FRAMEWORK_PREFERENCE:
+        raise HubError("unknown framework", where="resolve_checkpoint", expected="pt, tf or flax", received=framework)
+    candidates = _candidates(framework, use_safetensors, variant)
+    if is_local(name_or_path):
+        folder = Path(os.fspath(name_or_path)) / subfolder
+        for fmt, single, index in candidates:
+            if (folder / single).is_file():
+                return ResolvedCheckpoint(folder, _maybe(folder / "config.json"), fmt, [folder / single], None, None)
+            if (folder / index).is_file():
+                idx = read_index(folder / index)
+                return ResolvedCheckpoint(folder, _maybe(folder / "config.json"), fmt, [folder / s for s in idx.shard_files],
+                                          folder / index, None)
+        raise CheckpointNotFoundError(
+            f"no weights a {framework} model reads", where=os.fspath(folder),
+            expected=" or ".join(f"{s} (or {i})" for _, s, i in candidates),
+        )
+
+    repo_id = os.fspath(name_or_path)
+    kwargs = dict(subfolder=subfolder, cache_dir=cache_dir, force_download=force_download,
+                  local_files_only=local_files_only, token=token, local_dir=local_dir)
+    config_file = None
+    commit = revision if revision and _COMMIT.match(revision) else None
+    if need_config:
+        config_file = download_file(repo_id, "config.json", revision=revision, **kwargs)
+        commit = _commit_of(config_file) or commit
+    pinned = commit or revision  # every later file from the same snapshot
+    for fmt, single, index in candidates:
+        try:
+            path = download_file(repo_id, single, revision=pinned, **kwargs)
+            return ResolvedCheckpoint(Path(path).parent, _path_or_none(config_file), fmt, [Path(path)], None, commit or _commit_of(path))
+        except HubFileNotFoundError:
+            pass
+        try:
+            index_path = download_file(repo_id, index, revision=pinned, **kwargs)
+        except HubFileNotFoundError:
+            continue
+        shards = read_index(index_path).shard_files
+        paths = _download_many(repo_id, shards, pinned, kwargs)
+        return ResolvedCheckpoint(Path(index_path).parent, _path_or_none(config_file), fmt, [Path(p) for p in paths],
+                                  Path(index_path), commit or _commit_of(index_path))
+    raise HubFileNotFoundError(
+        f"the repository has no weights a {framework} model reads", where=f"{repo_id}@{pinned or 'main'}",
+        expected=" or ".join(f"{s} (or {i})" for _, s, i in candidates),
+        fix="Pick another framework, or use_safetensors=None to allow every format.",
+    )
+
+
+def _maybe(path: Path) -> Path | None:
+    return path if path.is_file() else None
+
+
+def _path_or_none(path: str | None) -> Path | None:
+    return Path(path) if path else None
+
+
+def _download_many(repo_id: str, files: Sequence[str], revision: str | None, kwargs: dict[str, Any]) -> list[str]:
+    """Download shards in parallel, with one progress bar over files (tqdm, off with HF_HUB_DISABLE_PROGRESS_BARS)."""
+    from huggingface_hub.utils import tqdm as hf_tqdm
+
+    results: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=min(_SHARD_DOWNLOAD_THREADS, max(1, len(files)))) as pool, \
+            hf_tqdm(total=len(files), desc=f"Downloading {len(files)} shards", unit="file") as bar:
+        futures = {name: pool.submit(download_file, repo_id, name, revision=revision, **kwargs) for name in files}
+        for name, future in futures.items():
+            results[name] = future.result()
+            bar.update(1)
+    return [results[name] for name in files]
+
+
+def download_checkpoint(
+    repo_id: str, *, framework: str = "pt", revision: str | None = None, local_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None, token: str | bool | None = None,
+) -> ResolvedCheckpoint:
+    """Fetch only what ``framework`` needs (config and its weights): the ``modelport download`` command."""
+    return resolve_checkpoint(repo_id, framework=framework, revision=revision, local_dir=local_dir, cache_dir=cache_dir, token=token)
+
+
+# -- upload --------------------------------------------------------------------------------------
+_SKIPPED = re.compile(r"^(\.git/|\.cache/|\.modelport-|.*/\.modelport-)")
+
+
+def _model_card(folder: Path, repo_id: str, tags: Iterable[str]) -> str:
+    from huggingface_hub import ModelCard, ModelCardData
+
+    readme = folder / "README.md"
+    if readme.is_file():
+        card = ModelCard.load(readme)
+    else:
+        card = ModelCard(f"---\n{ModelCardData().to_yaml()}\n---\n\n# {repo_id.split('/')[-1]}\n\n"
+                         "Saved with [modelport](https://pypi.org/project/modelport/).\n")
+    card.data.library_name = card.data.library_name or "modelport"
+    merged = list(dict.fromkeys([*(card.data.tags or []), *tags]))
+    card.data.tags = merged or None
+    return str(card)
+
+
+def _stale_remote_files(remote: Iterable[str], local: set[str]) -> list[str]:
+    """Weights files of an earlier upload (shards, indexes, single files) that the new folder does not hold."""
+    stale = []
+    for path in remote:
+        name = path.rsplit("/", 1)[-1]
+        prefix = path[: -len(name)]
+        for weights in WEIGHTS_NAMES.values():
+            ours = name == weights or name == index_name(weights) or is_shard_of(name, weights)
+            if not ours:
+                continue
+            # Only when the new folder has this format at all: never delete another format's files.
+            same_format = any(
+                f.startswith(prefix) and (f[len(prefix):] in (weights, index_name(weights)) or is_shard_of(f[len(prefix):], weights))
+                for f in local
+            )
+            if same_format and path not in local:
+                stale.append(path)
+    return stale
+
+
+def upload_folder(
+    folder: str | os.PathLike[str],
+    repo_id: str,
+    *,
+    commit_message: str = "Upload model",
+    commit_description: str | None = None,
+    private: bool | None = None,
+    create_pr: bool = False,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    tags: Sequence[str] = (),
+    path_in_repo: str = "",
+) -> Any:
+    """Push a saved folder in one commit; return huggingface_hub's ``CommitInfo``.
+
+    Creates the repo if needed (``private``), and the branch ``revision`` if it
+    does not exist; writes a model card (``library_name: modelport``, the
+    caller's ``tags`` merged with the card's own); deletes, in the same commit,
+    weights files of an earlier upload of the same format that the new index no
+    longer lists.
+    """
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+
+    folder = Path(folder)
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision and revision != "main" and not revision.startswith("refs/pr/") and not create_pr:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        try:
+            remote = api.list_repo_files(repo_id, revision=revision)
+        except Exception as exc:  # noqa: BLE001 - an empty or new branch lists nothing
+            from huggingface_hub import errors as hf
+
+            if not isinstance(exc, (hf.RevisionNotFoundError, hf.RemoteEntryNotFoundError)):
+                raise
+            remote = []
+        prefix = f"{path_in_repo.strip('/')}/" if path_in_repo.strip("/") else ""
+        local_files = sorted(p for p in folder.rglob("*") if p.is_file() and not _SKIPPED.match(p.relative_to(folder).as_posix()))
+        local = {prefix + p.relative_to(folder).as_posix() for p in local_files}
+        operations: list[Any] = [
+            CommitOperationAdd(path_in_repo=prefix + p.relative_to(folder).as_posix(), path_or_fileobj=str(p))
+            for p in local_files if p.name != "README.md" or p.parent != folder
+        ]
+        card = _model_card(folder, repo_id, tags).encode()
+        operations.append(CommitOperationAdd(path_in_repo=prefix + "README.md", path_or_fileobj=card))
+        local.add(prefix + "README.md")
+        for path in _stale_remote_files(remote, local):
+            operations.append(CommitOperationDelete(path_in_repo=path))
+        return api.create_commit(
+            repo_id, operations, commit_message=commit_message, commit_description=commit_description,
+            revision=revision, create_pr=create_pr,
+        )
+    except ModelportError:
+        raise
+    except _hf_errors() as exc:
+        raise _wrap(exc, repo_id, revision) from exc
+
+
+class PushToHubMixin:
+    """``push_to_hub`` with transformers 4.x's signature, for anything with ``save_pretrained``."""
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        use_temp_dir: bool | None = None,
+        commit_message: str | None = None,
+        private: bool | None = None,
+        token: str | bool | None = None,
+        max_shard_size: int | str | None = "5GB",
+        create_pr: bool = False,
+        safe_serialization: bool = True,
+        revision: str | None = None,
+        commit_description: str | None = None,
+        tags: list[str] | None = None,
+        **deprecated_kwargs: Any,
+    ) -> Any:
+        """Save to a temporary folder (or ``repo_id`` as a local folder when ``use_temp_dir=False``) and upload it in one commit."""
+        if commit_message is None:
+            name = type(self).__name__
+            commit_message = "Upload config" if "Config" in name else "Upload tokenizer" if "Tokenizer" in name else "Upload model"
+        save_kwargs: dict[str, Any] = {}
+        import inspect
+
+        params = inspect.signature(self.save_pretrained).parameters  # type: ignore[attr-defined]
+        if "max_shard_size" in params:
+            save_kwargs["max_shard_size"] = max_shard_size
+        if "safe_serialization" in params:
+            save_kwargs["safe_serialization"] = safe_serialization
+        own_tags = list(getattr(self, "model_tags", None) or [])
+        if use_temp_dir is False:
+            work = Path(repo_id.split("/")[-1])
+            self.save_pretrained(work, **save_kwargs)  # type: ignore[attr-defined]
+            return upload_folder(work, repo_id, commit_message=commit_message, commit_description=commit_description,
+                                 private=private, create_pr=create_pr, revision=revision, token=token, tags=[*own_tags, *(tags or [])])
+        with tempfile.TemporaryDirectory(prefix="modelport-push-") as tmp:
+            self.save_pretrained(tmp, **save_kwargs)  # type: ignore[attr-defined]
+            return upload_folder(tmp, repo_id, commit_message=commit_message, commit_description=commit_description,
+                                 private=private, create_pr=create_pr, revision=revision, token=token, tags=[*own_tags, *(tags or [])])
