@@ -142,6 +142,7 @@ def save_checkpoint(
     variant: str | None = None,
     tf_scope: str = "tf_model",
     writer: Callable[[Path, list[tuple[str, TensorLike]]], None] | None = None,
+    durable: bool = True,
 ) -> SaveResult:
     """Write tensors as a checkpoint in transformers' layout, sharded by ``max_shard_size``.
 
@@ -157,6 +158,10 @@ def save_checkpoint(
             ``tf_model.h5`` and TF indexes use it in full variable names.
         writer: writes one file of ``format`` from ``(name, tensor)`` pairs; adapters
             pass theirs for formats the core cannot write (``"bin"``: ``torch.save``).
+        durable: fsync every file and the folder before the commit (the default).
+            ``False`` keeps the commit protocol (never a mix) but leaves flushing
+            to the OS: a power cut may then lose the new save, not the old one's
+            consistency. For scratch folders and benchmarks.
 
     Returns:
         A :class:`SaveResult` naming the files written and removed.
@@ -193,9 +198,10 @@ def save_checkpoint(
                 items = [(n, by_name[n]) for n in shard_tensors]
                 if writer is not None:
                     writer(folder / temp[shard_name], items)
-                    fsync_file(folder / temp[shard_name])
                 else:
                     _write_file(folder / temp[shard_name], items, format, framework, metadata, tf_scope, sharded=count > 1)
+                if durable:
+                    fsync_file(folder / temp[shard_name])
             renames = [[temp[n], n] for n in names]
             if count > 1:
                 keys = plan.weight_map(names)
@@ -206,7 +212,8 @@ def save_checkpoint(
                     index_meta["total_parameters"] = sum(math.prod(info_of(t)[1]) for t in by_name.values())
                 write_index(folder / temp[index_file], keys, index_meta)
                 renames.append([temp[index_file], index_file])
-            fsync_dir(folder)
+            if durable:
+                fsync_dir(folder)
         except BaseException:
             for path in temp.values():
                 with contextlib.suppress(FileNotFoundError):
@@ -241,4 +248,3 @@ def _write_file(
         keras_h5.write(path, items, scope=tf_scope, sharded=sharded)
     else:
         flax_msgpack.write(path, items)
-    fsync_file(path)
