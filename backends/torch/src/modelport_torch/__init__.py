@@ -5,14 +5,24 @@ needs it is used, so the core's registry can read the adapter class without
 loading the framework.
 """
 
+from importlib import import_module
+
 __version__ = "0.1.0"
 
-__all__ = ["TorchAdapter", "__version__"]
+_LAZY = {
+    "TorchAdapter": ".adapter",
+    "PreTrainedModel": ".modeling",
+    "ModuleUtilsMixin": ".modeling",
+    "BertModel": ".models",
+    "BertForMaskedLM": ".models",
+    "GPT2Model": ".models",
+    "GPT2LMHeadModel": ".models",
+}
+
+__all__ = [*_LAZY, "__version__"]
 
 
 def __getattr__(name: str):  # PEP 562: keep `import modelport_torch` free of torch
-    if name == "TorchAdapter":
-        from .adapter import TorchAdapter
-
-        return TorchAdapter
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'modelport_torch' has no attribute {name!r}")

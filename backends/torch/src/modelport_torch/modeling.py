@@ -1,0 +1,373 @@
+"""``PreTrainedModel`` for PyTorch: transformers 4.x's loading and saving on top of the core.
+
+The core finds the files (local or Hub), reads any format, maps TF and Flax
+names to PyTorch's and writes crash-safe sharded checkpoints; this module
+builds the model without allocating initial weights (meta device), fills it
+one tensor at a time, and hands tensors back for saving.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from typing import Any
+
+import torch
+from torch import nn
+
+from modelport import AutoConfig, PretrainedConfig
+from modelport.checkpoint import Checkpoint
+from modelport.conversion import canonical_name, reconcile_shape, strip_or_add_prefix, to_canonical
+from modelport.dtypes import canonical_dtype
+from modelport.errors import CheckpointNotFoundError, ConversionError, HubFileNotFoundError
+from modelport.formats.base import LazyTensor
+from modelport.hub import PushToHubMixin, resolve_checkpoint
+from modelport.saving import save_checkpoint
+
+from .adapter import TorchAdapter, torch_dtype
+from .serialization import write_bin
+
+__all__ = ["PreTrainedModel", "ModuleUtilsMixin", "ModelOutput", "activation", "extended_attention_mask"]
+
+logger = logging.getLogger(__name__)
+_ADAPTER = TorchAdapter()
+
+
+class ModelOutput(dict):
+    """Outputs by name, as attributes and keys (``out.logits``, ``out["logits"]``); None values are dropped."""
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__({k: v for k, v in values.items() if v is not None})
+
+    def __getattr__(self, name: str) -> Any:
+        return self.get(name)
+
+
+def _gelu_new(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+_ACTIVATIONS = {
+    "gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "swish": nn.SiLU, "tanh": nn.Tanh,
+    "gelu_new": lambda: _Lambda(_gelu_new), "gelu_pytorch_tanh": lambda: nn.GELU(approximate="tanh"),
+}
+
+
+class _Lambda(nn.Module):
+    def __init__(self, fn) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):  # type: ignore[no-untyped-def]
+        return self.fn(x)
+
+
+def activation(name: str) -> nn.Module:
+    """The activation module for a config's name (``gelu``, ``gelu_new``, ``relu``...)."""
+    try:
+        return _ACTIVATIONS[name]()
+    except KeyError:
+        raise ConversionError("unknown activation", where="hidden_act", expected=", ".join(_ACTIVATIONS), received=name) from None
+
+
+def extended_attention_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``[batch, seq]`` of 1/0 to an additive ``[batch, 1, 1, seq]`` mask (0 or the dtype's minimum)."""
+    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
+class ModuleUtilsMixin:
+    """Helpers transformers 4.x's models have: device, dtype, parameter counts, masks."""
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device  # type: ignore[attr-defined]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(p.dtype for p in self.parameters() if p.is_floating_point())  # type: ignore[attr-defined]
+
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        embedding_ids = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)} if exclude_embeddings else set()  # type: ignore[attr-defined]
+        return sum(p.numel() for p in self.parameters()  # type: ignore[attr-defined]
+                   if (p.requires_grad or not only_trainable) and id(p) not in embedding_ids)
+
+    def get_extended_attention_mask(self, attention_mask: torch.Tensor, input_shape: Any = None, dtype: torch.dtype | None = None):
+        return extended_attention_mask(attention_mask, dtype or self.dtype)
+
+    def invert_attention_mask(self, encoder_attention_mask: torch.Tensor) -> torch.Tensor:
+        return extended_attention_mask(encoder_attention_mask, self.dtype)
+
+    def get_head_mask(self, head_mask: torch.Tensor | None, num_hidden_layers: int, is_attention_chunked: bool = False):
+        if head_mask is None:
+            return None
+        if head_mask.dim() == 1:
+            head_mask = head_mask[None, None, :, None, None].expand(num_hidden_layers, -1, -1, -1, -1)
+        elif head_mask.dim() == 2:
+            head_mask = head_mask[:, None, :, None, None]
+        return head_mask.to(self.dtype)
+
+
+class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
+    """Base class of modelport's PyTorch models (transformers 4.x's API)."""
+
+    config_class: type[PretrainedConfig] = PretrainedConfig
+    base_model_prefix = ""
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = False
+    _no_split_modules: list[str] | None = None
+    _keep_in_fp32_modules: list[str] | None = None
+    _tied_weights_keys: list[str] | None = None
+    _keys_to_ignore_on_load_missing: list[str] | None = None
+    _keys_to_ignore_on_load_unexpected: list[str] | None = [r"position_ids$", r"\.attn\.bias$", r"\.attn\.masked_bias$"]
+
+    def __init__(self, config: PretrainedConfig, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.name_or_path = config.name_or_path
+
+    # -- weights -----------------------------------------------------------------------
+    def post_init(self) -> None:
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        if not any(p.is_meta for p in self.parameters()):
+            self.apply(self._init_weights)
+        self.tie_weights()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        std = getattr(self.config, "initializer_range", 0.02)
+        if isinstance(module, nn.Linear):
+            module.weight.data.normal_(mean=0.0, std=std)
+            if module.bias is not None:
+                module.bias.data.zero_()
+        elif isinstance(module, nn.Embedding):
+            module.weight.data.normal_(mean=0.0, std=std)
+            if module.padding_idx is not None:
+                module.weight.data[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            module.weight.data.fill_(1.0)
+            module.bias.data.zero_()
+        elif hasattr(module, "bias") and isinstance(module.bias, nn.Parameter) and module is not self:
+            module.bias.data.zero_()
+
+    @property
+    def base_model(self) -> nn.Module:
+        return getattr(self, self.base_model_prefix, self)
+
+    @property
+    def framework(self) -> str:
+        return "pt"
+
+    def get_input_embeddings(self) -> nn.Module:
+        base = self.base_model
+        if base is not self:
+            return base.get_input_embeddings()
+        raise NotImplementedError
+
+    def get_output_embeddings(self) -> nn.Module | None:
+        return None
+
+    def tie_weights(self) -> None:
+        """Share the output embeddings with the input ones (``tie_word_embeddings``) and re-tie module-level ties."""
+        output = self.get_output_embeddings()
+        if output is not None and getattr(self.config, "tie_word_embeddings", True):
+            output.weight = self.get_input_embeddings().weight
+        for module in self.modules():
+            if hasattr(module, "decoder") and hasattr(module, "bias") and isinstance(module.bias, nn.Parameter):
+                module.decoder.bias = module.bias  # BERT's decoder bias is its head's bias
+
+    def can_generate(self) -> bool:
+        return False
+
+    # -- loading ---------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike[str],
+        *model_args: Any,
+        config: PretrainedConfig | str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        ignore_mismatched_sizes: bool = False,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        revision: str = "main",
+        use_safetensors: bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Load a model from a folder or a Hub repo id, from any checkpoint format.
+
+        PyTorch safetensors and ``.bin`` are preferred; with ``from_tf=True`` or
+        ``from_flax=True`` (or when the folder holds only those) TF and Flax
+        checkpoints, sharded too, are read and converted tensor by tensor.
+        """
+        from_tf = kwargs.pop("from_tf", False)
+        from_flax = kwargs.pop("from_flax", False)
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        dtype = kwargs.pop("dtype", None)
+        legacy_dtype = kwargs.pop("torch_dtype", None)
+        dtype = dtype if dtype is not None else legacy_dtype
+        subfolder = kwargs.pop("subfolder", "") or ""
+        variant = kwargs.pop("variant", None)
+        state_dict = kwargs.pop("state_dict", None)
+        device_map = kwargs.pop("device_map", None)
+        hub = dict(cache_dir=cache_dir, force_download=force_download, local_files_only=local_files_only, token=token, revision=revision)
+        if not isinstance(config, PretrainedConfig):
+            source = config if config is not None else pretrained_model_name_or_path
+            config_cls = cls.config_class if cls.config_class is not PretrainedConfig else AutoConfig
+            config, kwargs = config_cls.from_pretrained(source, return_unused_kwargs=True, subfolder=subfolder, **hub, **kwargs)
+        kwargs.pop("dtype", None)
+
+        with torch.device("meta"):
+            model = cls(config, *model_args, **kwargs)
+        target_dtype = cls._target_dtype(dtype, config)
+        model.to_empty(device="cpu")
+        if target_dtype != torch.float32:
+            model.to(target_dtype)
+            for name, module in model.named_modules():
+                if cls._keep_in_fp32_modules and any(k in name.split(".") for k in cls._keep_in_fp32_modules):
+                    module.float()
+        model.tie_weights()
+
+        if state_dict is not None:
+            items = [(n, _ADAPTER.to_numpy(t)) for n, t in state_dict.items()]
+            info = model._load_tensors(((n, lambda a=a: a) for n, a in items), "pt", ignore_mismatched_sizes, str(pretrained_model_name_or_path))
+        else:
+            ckpt = cls._open_checkpoint(pretrained_model_name_or_path, from_tf, from_flax, subfolder, variant, use_safetensors, hub)
+            if dtype == "auto" and getattr(config, "dtype", None) is None:
+                first = next((ckpt.info(n).dtype for n in ckpt if ckpt.info(n).dtype.startswith(("float", "bfloat"))), "float32")
+                model.to(torch_dtype(first))
+            info = model._load_tensors(((n, lambda n=n: ckpt[n]) for n in ckpt), ckpt.framework, ignore_mismatched_sizes,
+                                       str(ckpt.path))
+        model.config.dtype = canonical_dtype(str(model.dtype))
+        model.name_or_path = str(pretrained_model_name_or_path)
+        if device_map not in (None, "cpu"):
+            model.to(device_map if isinstance(device_map, str) else torch.device(device_map))
+        model.eval()
+        return (model, info) if output_loading_info else model
+
+    @staticmethod
+    def _target_dtype(dtype: Any, config: PretrainedConfig) -> torch.dtype:
+        if dtype is None:
+            return torch.float32
+        if dtype == "auto":
+            return torch_dtype(config.dtype) if getattr(config, "dtype", None) not in (None, "auto") else torch.float32
+        return torch_dtype(dtype if not isinstance(dtype, torch.dtype) else str(dtype))
+
+    @classmethod
+    def _open_checkpoint(cls, name: Any, from_tf: bool, from_flax: bool, subfolder: str, variant: str | None,
+                         use_safetensors: bool | None, hub: dict) -> Checkpoint:
+        order = ["tf"] if from_tf else ["flax"] if from_flax else ["pt", "tf", "flax"]
+        last: Exception | None = None
+        for framework in order:
+            try:
+                found = resolve_checkpoint(name, framework=framework, subfolder=subfolder, variant=variant,
+                                           use_safetensors=use_safetensors if framework == "pt" else None, need_config=False,
+                                           **{k: hub[k] for k in ("cache_dir", "force_download", "local_files_only", "token")},
+                                           revision=hub["revision"])
+            except (CheckpointNotFoundError, HubFileNotFoundError) as exc:
+                last = exc
+                continue
+            if framework != "pt" and not (from_tf or from_flax):
+                logger.info("%s holds no PyTorch weights; loading its %s checkpoint.", name, framework)
+            return Checkpoint.open(found.folder, format=found.format, variant=variant)
+        assert last is not None
+        raise last
+
+    def _load_tensors(self, tensors, framework: str, ignore_mismatched_sizes: bool, where: str) -> dict[str, list]:
+        """Fill parameters one tensor at a time; initialise what the checkpoint lacks; report the rest."""
+        targets = dict(self.state_dict(keep_vars=True))
+        tensors = list(tensors)
+        canonical = {name: canonical_name(name, framework) for name, _ in tensors}
+        mapping = strip_or_add_prefix(list(canonical.values()), set(targets), self.base_model_prefix)
+        loaded: set[int] = set()
+        unexpected: list[str] = []
+        mismatched: list[tuple[str, tuple, tuple]] = []
+        for name, load in tensors:
+            target = mapping[canonical[name]]
+            param = targets.get(target)
+            if param is None:
+                unexpected.append(canonical[name])
+                continue
+            _, array = to_canonical(name, load(), framework)
+            try:
+                array = reconcile_shape(f"{where} ({name})", array, tuple(param.shape))
+            except ConversionError:
+                if not ignore_mismatched_sizes:
+                    raise
+                mismatched.append((target, tuple(array.shape), tuple(param.shape)))
+                continue
+            with torch.no_grad():
+                param.copy_(_ADAPTER.from_numpy(array))
+            loaded.add(id(param))
+        missing = [n for n, p in targets.items() if id(p) not in loaded]
+        self._initialise_missing(missing, targets, loaded)
+        self.tie_weights()
+        tied = set(self._tied_weights_keys or [])
+        missing = [n for n in missing if n not in tied and id(dict(self.state_dict(keep_vars=True))[n]) not in loaded]
+        ignore_missing = [re.compile(p) for p in self._keys_to_ignore_on_load_missing or []]
+        ignore_unexpected = [re.compile(p) for p in self._keys_to_ignore_on_load_unexpected or []]
+        missing = [n for n in missing if not any(p.search(n) for p in ignore_missing)]
+        unexpected = [n for n in unexpected if not any(p.search(n) for p in ignore_unexpected)]
+        if missing:
+            logger.warning("%s: weights not in the checkpoint, newly initialised: %s", where, missing)
+        if unexpected:
+            logger.warning("%s: checkpoint weights the model does not use: %s", where, unexpected)
+        return {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": mismatched, "error_msgs": []}
+
+    def _initialise_missing(self, missing: list[str], targets: dict[str, torch.Tensor], loaded: set[int]) -> None:
+        owners = {name.rsplit(".", 1)[0] if "." in name else "" for name in missing}
+        for owner in owners:
+            module = self.get_submodule(owner) if owner else self
+            keep = {n: p.detach().clone() for n, p in module.named_parameters(recurse=False) if id(p) in loaded}
+            self._init_weights(module)
+            with torch.no_grad():
+                for n, value in keep.items():
+                    getattr(module, n).copy_(value)
+
+    # -- saving -------------------------------------------------------------------------------
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike[str],
+        is_main_process: bool = True,
+        state_dict: dict[str, torch.Tensor] | None = None,
+        push_to_hub: bool = False,
+        max_shard_size: int | str = "5GB",
+        safe_serialization: bool = True,
+        variant: str | None = None,
+        token: str | bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Save ``config.json`` and the weights (safetensors, or ``.bin`` with ``safe_serialization=False``).
+
+        Tied weights are written once in safetensors (the head's alias is left
+        out, as transformers does) and re-tied on load. Sharded saves are
+        crash-safe (see ``modelport.saving``).
+        """
+        if not is_main_process:
+            return None
+        self.config.architectures = [type(self).__name__]
+        self.config.dtype = canonical_dtype(str(self.dtype))
+        self.config.save_pretrained(save_directory)
+        weights = state_dict if state_dict is not None else self.state_dict()
+        seen: dict[tuple, str] = {}
+        tensors: list[tuple[str, LazyTensor]] = []
+        for name, tensor in weights.items():
+            key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape), tuple(tensor.stride()))
+            if key in seen and safe_serialization:
+                continue
+            seen.setdefault(key, name)
+            detached = tensor.detach()
+            tensors.append((name, LazyTensor(_ADAPTER.dtype_of(detached), tuple(detached.shape),
+                                             lambda t=detached: _ADAPTER.to_numpy(t.contiguous()))))
+        save_checkpoint(save_directory, tensors, format="safetensors" if safe_serialization else "bin", framework="pt",
+                        max_shard_size=max_shard_size, variant=variant, writer=None if safe_serialization else write_bin)
+        if push_to_hub:
+            from modelport.hub import upload_folder
+
+            repo_id = kwargs.pop("repo_id", os.path.basename(os.path.normpath(save_directory)))
+            return upload_folder(save_directory, repo_id, commit_message=kwargs.pop("commit_message", None) or "Upload model",
+                                 token=token, **{k: v for k, v in kwargs.items() if k in ("private", "create_pr", "revision", "commit_description", "tags")})
+        return None
