@@ -17,6 +17,10 @@ _LAZY = {
     "BertForMaskedLM": ".models",
     "GPT2Model": ".models",
     "GPT2LMHeadModel": ".models",
+    "AutoModel": ".auto",
+    "AutoModelForMaskedLM": ".auto",
+    "AutoModelForCausalLM": ".auto",
+    "write_bin": ".serialization",
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -181,6 +181,130 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
     def can_generate(self) -> bool:
         return False
 
+    # -- embeddings -------------------------------------------------------------------------
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        base = self.base_model
+        if base is self:
+            raise NotImplementedError
+        base.set_input_embeddings(value)
+
+    def resize_token_embeddings(self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None,
+                                mean_resizing: bool = True) -> nn.Embedding:
+        """Resize the vocabulary: old rows kept, new rows drawn around the old embeddings' mean (or initialised).
+
+        The output embeddings follow (tied, or resized alongside with a zero-padded bias);
+        ``config.vocab_size`` is updated.
+        """
+        old = self.get_input_embeddings()
+        if new_num_tokens is None and pad_to_multiple_of is None:
+            return old
+        target = new_num_tokens if new_num_tokens is not None else old.weight.shape[0]
+        if pad_to_multiple_of is not None:
+            target = -(-target // pad_to_multiple_of) * pad_to_multiple_of
+        new = self._resized_rows(old.weight, target, mean_resizing)
+        embedding = nn.Embedding(target, old.weight.shape[1], padding_idx=old.padding_idx if (old.padding_idx or 0) < target else None,
+                                 device=old.weight.device, dtype=old.weight.dtype)
+        embedding.weight = nn.Parameter(new)
+        self.set_input_embeddings(embedding)
+        output = self.get_output_embeddings()
+        if output is not None:
+            tied = getattr(self.config, "tie_word_embeddings", True)
+            if not tied:
+                output.weight = nn.Parameter(self._resized_rows(output.weight, target, mean_resizing))
+            if getattr(output, "bias", None) is not None:
+                bias = output.bias.data
+                grown = torch.zeros(target, dtype=bias.dtype, device=bias.device)
+                grown[: min(target, bias.shape[0])] = bias[:target]
+                output.bias = nn.Parameter(grown)
+                for module in self.modules():  # heads that own the bias under their own name (BERT)
+                    if getattr(module, "decoder", None) is output and isinstance(getattr(module, "bias", None), nn.Parameter):
+                        module.bias = output.bias
+            output.out_features = target
+        self.config.vocab_size = target
+        self.tie_weights()
+        return self.get_input_embeddings()
+
+    def _resized_rows(self, weight: torch.Tensor, target: int, mean_resizing: bool) -> torch.Tensor:
+        old_rows = weight.shape[0]
+        new = torch.empty(target, weight.shape[1], dtype=weight.dtype, device=weight.device)
+        keep = min(old_rows, target)
+        new[:keep] = weight.data[:keep]
+        if target > old_rows:
+            added = target - old_rows
+            if mean_resizing:
+                old = weight.data.float()
+                mean = old.mean(0)
+                centred = old - mean
+                covariance = centred.T @ centred / old_rows
+                try:
+                    dist = torch.distributions.MultivariateNormal(mean, covariance_matrix=1e-9 * covariance)
+                    new[old_rows:] = dist.sample((added,)).to(weight.dtype)
+                except ValueError:  # covariance not positive definite: use the mean
+                    new[old_rows:] = mean.to(weight.dtype)
+            else:
+                new[old_rows:].normal_(mean=0.0, std=getattr(self.config, "initializer_range", 0.02))
+        return new
+
+    # -- training helpers ---------------------------------------------------------------------
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return any(getattr(m, "gradient_checkpointing", False) for m in self.modules())
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
+        if not self.supports_gradient_checkpointing:
+            raise ValueError(f"{type(self).__name__} does not support gradient checkpointing.")
+        for module in self.modules():
+            if hasattr(module, "gradient_checkpointing"):
+                module.gradient_checkpointing = True
+
+    def gradient_checkpointing_disable(self) -> None:
+        for module in self.modules():
+            if hasattr(module, "gradient_checkpointing"):
+                module.gradient_checkpointing = False
+
+    def enable_input_require_grads(self) -> None:
+        def hook(module, inputs, output):  # type: ignore[no-untyped-def]
+            output.requires_grad_(True)
+
+        self._require_grads_hook = self.get_input_embeddings().register_forward_hook(hook)
+
+    def disable_input_require_grads(self) -> None:
+        handle = getattr(self, "_require_grads_hook", None)
+        if handle is not None:
+            handle.remove()
+            self._require_grads_hook = None
+
+    def get_memory_footprint(self, return_buffers: bool = True) -> int:
+        """Bytes held by parameters (and buffers)."""
+        total = sum(p.nelement() * p.element_size() for p in self.parameters())
+        if return_buffers:
+            total += sum(b.nelement() * b.element_size() for b in self.buffers())
+        return total
+
+    def estimate_tokens(self, input_dict: dict[str, Any]) -> int:
+        return int(input_dict[self.main_input_name].numel()) if self.main_input_name in input_dict else 0
+
+    def floating_point_ops(self, input_dict: dict[str, Any], exclude_embeddings: bool = True) -> int:
+        """6 x tokens x (non-embedding) parameters: forward and backward, as in transformers."""
+        return 6 * self.estimate_tokens(input_dict) * self.num_parameters(exclude_embeddings=exclude_embeddings)
+
+    @property
+    def dummy_inputs(self) -> dict[str, torch.Tensor]:
+        return {"input_ids": torch.tensor([[7, 6, 0, 0, 1], [1, 2, 3, 0, 0], [0, 0, 0, 4, 5]])}
+
+    def add_model_tags(self, tags: list[str] | str) -> None:
+        tags = [tags] if isinstance(tags, str) else list(tags)
+        self.model_tags = list(dict.fromkeys([*(getattr(self, "model_tags", None) or []), *tags]))
+
+    @classmethod
+    def register_for_auto_class(cls, auto_class: str | type = "AutoModel") -> None:
+        cls._auto_class = auto_class if isinstance(auto_class, str) else auto_class.__name__
+
+    def get_compiled_call(self, compile_config: Any = None):  # type: ignore[no-untyped-def]
+        if getattr(self, "_compiled_call", None) is None:
+            self._compiled_call = torch.compile(self.__call__, **(compile_config or {}))
+        return self._compiled_call
+
     # -- loading ---------------------------------------------------------------------------
     @classmethod
     def from_pretrained(

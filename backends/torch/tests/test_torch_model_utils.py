@@ -1,0 +1,95 @@
+"""PreTrainedModel's utilities against values computed by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from modelport import BertConfig, GPT2Config
+from modelport.errors import ConfigError
+from modelport_torch import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
+from modelport_torch.models import BertForMaskedLM, BertModel, GPT2LMHeadModel
+
+GOLDEN = Path(__file__).resolve().parents[3] / "tests" / "golden" / "data"
+# golden BERT: vocab 64, hidden 24, 2 layers, intermediate 32, 32 positions, 2 token types
+EMBEDDINGS = 64 * 24 + 32 * 24 + 2 * 24            # 2352 (the LayerNorm after them is not an embedding)
+PER_LAYER = 3 * (24 * 24 + 24) + (24 * 24 + 24) + 48 + (24 * 32 + 32) + (32 * 24 + 24) + 48  # 4088
+BERT_PARAMS = EMBEDDINGS + 48 + 2 * PER_LAYER + (24 * 24 + 24)  # 11176
+
+
+def test_parameter_counts_flops_and_footprint():
+    model = BertModel.from_pretrained(GOLDEN / "bert" / "pt-safetensors")
+    assert model.num_parameters() == BERT_PARAMS == 11176
+    assert model.num_parameters(exclude_embeddings=True) == BERT_PARAMS - EMBEDDINGS
+    inputs = {"input_ids": torch.ones(2, 7, dtype=torch.long)}
+    assert model.estimate_tokens(inputs) == 14
+    assert model.floating_point_ops(inputs) == 6 * 14 * (BERT_PARAMS - EMBEDDINGS)
+    assert model.get_memory_footprint() == 4 * BERT_PARAMS  # float32, no buffers
+    for p in model.pooler.parameters():
+        p.requires_grad_(False)
+    assert model.num_parameters(only_trainable=True) == BERT_PARAMS - (24 * 24 + 24)
+
+
+def test_resize_token_embeddings_keeps_rows_and_ties_the_head():
+    model = GPT2LMHeadModel.from_pretrained(GOLDEN / "gpt2" / "pt-safetensors")
+    old = model.get_input_embeddings().weight.detach().clone()
+    model.resize_token_embeddings(70)
+    new = model.get_input_embeddings().weight
+    assert new.shape == (70, 24) and torch.equal(new[:64], old) and model.config.vocab_size == 70
+    assert model.lm_head.weight is new
+    assert torch.allclose(new[64:], old.mean(0).expand(6, -1), atol=1e-3)  # drawn tightly around the old mean
+    assert model(input_ids=torch.tensor([[69, 1]])).logits.shape == (1, 2, 70)
+    model.resize_token_embeddings(50, pad_to_multiple_of=16)
+    assert model.get_input_embeddings().weight.shape[0] == 64 and torch.equal(model.get_input_embeddings().weight, new[:64])
+
+
+def test_resize_bert_mlm_grows_the_decoder_bias():
+    model = BertForMaskedLM.from_pretrained(GOLDEN / "bert-mlm" / "pt-safetensors")
+    bias = model.cls.predictions.bias.detach().clone()
+    model.resize_token_embeddings(66, mean_resizing=False)
+    assert model.cls.predictions.decoder.bias is model.cls.predictions.bias
+    assert torch.equal(model.cls.predictions.bias[:64], bias) and torch.equal(model.cls.predictions.bias[64:], torch.zeros(2))
+    assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=32, n_embd=16, n_layer=2, n_head=2, n_positions=16, embd_pdrop=0.0,
+                                        attn_pdrop=0.0, resid_pdrop=0.0))
+    model.train()
+    ids = torch.randint(0, 32, (2, 8))
+    loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    plain = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model.gradient_checkpointing_enable()
+    assert model.is_gradient_checkpointing
+    loss2 = model(input_ids=ids, labels=ids).loss
+    loss2.backward()
+    assert torch.allclose(loss, loss2)
+    assert all(torch.allclose(plain[n], p.grad, atol=1e-6) for n, p in model.named_parameters())
+    model.gradient_checkpointing_disable()
+    assert not model.is_gradient_checkpointing
+
+
+def test_auto_classes_pick_the_class_from_config():
+    assert type(AutoModel.from_pretrained(GOLDEN / "bert" / "pt-safetensors")).__name__ == "BertModel"
+    assert type(AutoModelForMaskedLM.from_pretrained(GOLDEN / "bert-mlm" / "tf-h5", from_tf=True)).__name__ == "BertForMaskedLM"
+    assert type(AutoModelForCausalLM.from_pretrained(GOLDEN / "gpt2" / "flax-msgpack", from_flax=True)).__name__ == "GPT2LMHeadModel"
+    with pytest.raises(ConfigError, match="no model for this model_type"):
+        AutoModelForCausalLM.from_config(BertConfig())
+
+
+def test_keep_in_fp32_modules_and_bf16_round_trip(tmp_path):
+    class KeepPooler(BertModel):
+        _keep_in_fp32_modules = ["pooler"]
+
+    model = KeepPooler.from_pretrained(GOLDEN / "bert" / "pt-safetensors", dtype=torch.float16)
+    assert model.pooler.dense.weight.dtype == torch.float32 and model.encoder.layer[0].output.dense.weight.dtype == torch.float16
+    bf16 = BertModel.from_pretrained(GOLDEN / "bert" / "pt-safetensors-bf16", dtype="auto")
+    bf16.save_pretrained(tmp_path)
+    again = BertModel.from_pretrained(tmp_path, dtype="auto")
+    assert again.dtype == torch.bfloat16
+    assert all(torch.equal(a.view(torch.int16), b.view(torch.int16)) for a, b in zip(bf16.state_dict().values(), again.state_dict().values()))
