@@ -90,8 +90,27 @@ def main() -> int:
         same = (out / "theirs-bert-resaved" / "config.json").read_bytes() == (out / "theirs-bert" / "config.json").read_bytes()
         check("transformers BertConfig -> modelport -> same bytes", same)
         check_weights(out)
+        check_torch_models(out)
     print(f"{len(failures)} failed")
     return 1 if failures else 0
+
+
+def check_torch_models(out: Path) -> None:
+    """5. Models saved by modelport_torch (safetensors and .bin, single and sharded) load in transformers' PyTorch classes."""
+    import modelport_torch
+
+    for arch, classes in CLASSES.items():
+        inputs = dict(np.load(GOLDEN / arch / "inputs.npz"))
+        ours = getattr(modelport_torch, classes[0]).from_pretrained(GOLDEN / arch / "tf-h5", from_tf=True)
+        for safe in (True, False):
+            for shard in ("5GB", "20KB"):
+                target = out / "torch-models" / arch / f"{safe}-{shard}"
+                ours.save_pretrained(target, safe_serialization=safe, max_shard_size=shard)
+                theirs = getattr(transformers, classes[0]).from_pretrained(target).eval()
+                (name, value), = outputs(theirs, "pt", inputs).items()
+                diff = float(np.abs(value - np.load(GOLDEN / arch / "outputs-pt.npz")[f"masked/{name}"]).max())
+                check(f"transformers loads modelport_torch save_pretrained ({'safetensors' if safe else 'bin'}, {shard}) {arch}",
+                      diff <= 1e-5, f"max |diff| {diff:.2e}")
 
 
 CLASSES = {
