@@ -97,7 +97,7 @@ def main() -> None:
         ours = run("modelport", root, args.repeat)
         base = run("baseline", root, args.repeat)
         shards = len(list(root.glob("model-*.safetensors")))
-        print(f"\nGPT-2 shape, {args.layers} layers x {args.width}, {ours['model_mb']:.0f} MB float32 in {shards} shards "
+        print(f"\nGPT-2 shape, {args.layers} layers x {args.width}, {ours['model_mb']:.0f} MiB float32 in {shards} shards "
               f"of <= {args.shard_mb} MB, best of {args.repeat}\n")
         print("| loader | load s | ratio to baseline | peak RSS growth MB | peak RSS / model size |")
         print("|---|---|---|---|---|")
