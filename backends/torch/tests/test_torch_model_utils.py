@@ -93,3 +93,53 @@ def test_keep_in_fp32_modules_and_bf16_round_trip(tmp_path):
     again = BertModel.from_pretrained(tmp_path, dtype="auto")
     assert again.dtype == torch.bfloat16
     assert all(torch.equal(a.view(torch.int16), b.view(torch.int16)) for a, b in zip(bf16.state_dict().values(), again.state_dict().values()))
+
+
+@pytest.mark.parametrize("cls, arch", [(BertModel, "bert"), (GPT2LMHeadModel, "gpt2")])
+def test_pruned_heads_equal_masked_heads_and_survive_saving(tmp_path, cls, arch):
+    """Pruning a head must give exactly what masking it gives (its context is zero either way)."""
+    import numpy as np
+
+    model = cls.from_pretrained(GOLDEN / arch / "pt-safetensors")
+    inputs = {k: torch.from_numpy(v) for k, v in np.load(GOLDEN / arch / "inputs.npz").items()}
+    head_mask = torch.ones(2, 4)
+    head_mask[0, 1] = head_mask[0, 3] = head_mask[1, 0] = 0
+    with torch.no_grad():
+        masked = model(**inputs, head_mask=head_mask)
+    before = model.num_parameters()
+    model.prune_heads({0: [1, 3], 1: [0]})
+    model.prune_heads({0: [1]})  # already gone: nothing more happens
+    with torch.no_grad():
+        pruned = model(**inputs)
+    key = "last_hidden_state" if arch == "bert" else "logits"
+    assert torch.allclose(masked[key], pruned[key], atol=1e-5)
+    # each pruned head removes 3 x (24 x 6 + 6) query/key/value values and 6 x 24 output-projection inputs
+    assert before - model.num_parameters() == 3 * (3 * (24 * 6 + 6) + 6 * 24)
+    assert model.config.pruned_heads == {0: [1, 3], 1: [0]}
+    model.save_pretrained(tmp_path)
+    again, info = cls.from_pretrained(tmp_path, output_loading_info=True)
+    assert info["missing_keys"] == [] and info["mismatched_keys"] == []
+    with torch.no_grad():
+        assert torch.equal(again(**inputs)[key], pruned[key])
+
+
+def test_load_sharded_checkpoint_one_tensor_at_a_time():
+    from modelport.errors import ConversionError
+    from modelport_torch.modeling import load_sharded_checkpoint
+
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=32, n_embd=24, n_layer=2, n_head=4))
+    with pytest.raises(ConversionError, match="does not match the model"):  # lm_head is tied, not stored
+        load_sharded_checkpoint(model, GOLDEN / "gpt2" / "pt-safetensors-sharded")
+    result = load_sharded_checkpoint(model, GOLDEN / "gpt2" / "pt-bin-sharded", strict=False, prefer_safe=False)
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    reference = GPT2LMHeadModel.from_pretrained(GOLDEN / "gpt2" / "pt-safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
+
+
+def test_memory_hooks_record_rss():
+    model = BertModel.from_pretrained(GOLDEN / "bert" / "pt-safetensors")
+    model.add_memory_hooks()
+    model(input_ids=torch.ones(1, 5, dtype=torch.long))
+    assert model.mem_rss_pre_forward > 0 and model.mem_rss_post_forward > 0
+    model.reset_memory_hooks_state()
+    assert model.mem_rss_diff == 0 and model.mem_rss_pre_forward == 0

@@ -29,7 +29,7 @@ from modelport.saving import save_checkpoint
 from .adapter import TorchAdapter, torch_dtype
 from .serialization import write_bin
 
-__all__ = ["PreTrainedModel", "ModuleUtilsMixin", "ModelOutput", "activation", "extended_attention_mask"]
+__all__ = ["PreTrainedModel", "ModuleUtilsMixin", "ModelOutput", "activation", "extended_attention_mask", "load_sharded_checkpoint"]
 
 logger = logging.getLogger(__name__)
 _ADAPTER = TorchAdapter()
@@ -72,6 +72,32 @@ def activation(name: str) -> nn.Module:
         raise ConversionError("unknown activation", where="hidden_act", expected=", ".join(_ACTIVATIONS), received=name) from None
 
 
+def prune_linear(layer: nn.Module, index: torch.Tensor, dim: int) -> None:
+    """Keep only ``index`` along ``dim`` of a Linear (0: outputs, 1: inputs) or Conv1D (0: inputs, 1: outputs), in place."""
+    with torch.no_grad():
+        weight = layer.weight.index_select(dim, index.to(layer.weight.device)).clone()
+        bias = layer.bias
+        if bias is not None and ((isinstance(layer, nn.Linear) and dim == 0) or (not isinstance(layer, nn.Linear) and dim == 1)):
+            bias = bias.index_select(0, index.to(bias.device)).clone()
+    layer.weight = nn.Parameter(weight)
+    if bias is not None:
+        layer.bias = nn.Parameter(bias.clone())
+    if isinstance(layer, nn.Linear):
+        layer.out_features, layer.in_features = weight.shape
+    else:
+        layer.nf = weight.shape[1]
+
+
+def kept_head_index(heads: set[int], n_heads: int, head_size: int, already: set[int]) -> tuple[set[int], torch.Tensor]:
+    """Heads still to remove (numbered as originally) and the flat indices to keep."""
+    heads = set(heads) - already
+    # explicit CPU: models are built under torch.device("meta"), where nonzero has no meaning
+    mask = torch.ones(n_heads, head_size, device="cpu")
+    for head in heads:
+        mask[head - sum(1 for h in already if h < head)] = 0
+    return heads, torch.arange(mask.numel(), device="cpu")[mask.view(-1).eq(1)]
+
+
 def extended_attention_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``[batch, seq]`` of 1/0 to an additive ``[batch, 1, 1, seq]`` mask (0 or the dtype's minimum)."""
     return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
@@ -98,6 +124,31 @@ class ModuleUtilsMixin:
 
     def invert_attention_mask(self, encoder_attention_mask: torch.Tensor) -> torch.Tensor:
         return extended_attention_mask(encoder_attention_mask, self.dtype)
+
+    @staticmethod
+    def _rss_bytes() -> int:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def add_memory_hooks(self) -> None:
+        """Record resident memory before and after every module's forward (``mem_rss_pre_forward``, ``mem_rss_diff``)."""
+        def pre(module, *args):  # type: ignore[no-untyped-def]
+            module.mem_rss_pre_forward = ModuleUtilsMixin._rss_bytes()
+
+        def post(module, *args):  # type: ignore[no-untyped-def]
+            module.mem_rss_post_forward = ModuleUtilsMixin._rss_bytes()
+            module.mem_rss_diff = module.mem_rss_post_forward - module.mem_rss_pre_forward + getattr(module, "mem_rss_diff", 0)
+
+        for module in self.modules():  # type: ignore[attr-defined]
+            module.register_forward_pre_hook(pre)
+            module.register_forward_hook(post)
+        self.reset_memory_hooks_state()
+
+    def reset_memory_hooks_state(self) -> None:
+        for module in self.modules():  # type: ignore[attr-defined]
+            module.mem_rss_diff = 0
+            module.mem_rss_post_forward = 0
+            module.mem_rss_pre_forward = 0
 
     def get_head_mask(self, head_mask: torch.Tensor | None, num_hidden_layers: int, is_attention_chunked: bool = False):
         if head_mask is None:
@@ -129,7 +180,19 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
 
     # -- weights -----------------------------------------------------------------------
     def post_init(self) -> None:
+        if getattr(self.config, "pruned_heads", None):
+            self.base_model._prune_heads({int(k): list(v) for k, v in self.config.pruned_heads.items()})
         self.init_weights()
+
+    def prune_heads(self, heads_to_prune: dict[int, list[int]]) -> None:
+        """Remove attention heads: ``{layer: [head, ...]}``; recorded in ``config.pruned_heads``."""
+        for layer, heads in heads_to_prune.items():
+            union = set(self.config.pruned_heads.get(layer, [])) | set(heads)
+            self.config.pruned_heads[layer] = sorted(union)
+        self.base_model._prune_heads(heads_to_prune)
+
+    def _prune_heads(self, heads_to_prune: dict[int, list[int]]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot prune heads")
 
     def init_weights(self) -> None:
         if not any(p.is_meta for p in self.parameters()):
@@ -495,3 +558,36 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
             return upload_folder(save_directory, repo_id, commit_message=kwargs.pop("commit_message", None) or "Upload model",
                                  token=token, **{k: v for k, v in kwargs.items() if k in ("private", "create_pr", "revision", "commit_description", "tags")})
         return None
+
+
+def load_sharded_checkpoint(model: nn.Module, folder: str | os.PathLike[str], strict: bool = True, prefer_safe: bool = True):
+    """Load a (sharded) checkpoint folder into ``model`` one tensor at a time; returns missing and unexpected keys.
+
+    ``prefer_safe`` picks safetensors over ``.bin`` when both are there. With
+    ``strict`` any missing or unexpected key is an error.
+    """
+    from torch.nn.modules.module import _IncompatibleKeys
+
+    order = ["safetensors", "bin"] if prefer_safe else ["bin", "safetensors"]
+    last: Exception | None = None
+    for fmt in order:
+        try:
+            ckpt = Checkpoint.open(folder, format=fmt)
+            break
+        except CheckpointNotFoundError as exc:
+            last = exc
+    else:
+        assert last is not None
+        raise last
+    targets = model.state_dict(keep_vars=True)
+    names = list(ckpt)
+    missing = [n for n in targets if n not in ckpt]
+    unexpected = [n for n in names if n not in targets]
+    if strict and (missing or unexpected):
+        raise ConversionError("the checkpoint does not match the model", where=str(folder),
+                              expected="the model's keys", received={"missing": missing[:10], "unexpected": unexpected[:10]})
+    for name in names:
+        if name in targets:
+            with torch.no_grad():
+                targets[name].copy_(_ADAPTER.from_numpy(reconcile_shape(name, ckpt[name], tuple(targets[name].shape))))
+    return _IncompatibleKeys(missing, unexpected)

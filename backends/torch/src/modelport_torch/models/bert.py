@@ -9,7 +9,7 @@ from torch import nn
 
 from modelport import BertConfig
 
-from ..modeling import ModelOutput, PreTrainedModel, activation, extended_attention_mask
+from ..modeling import ModelOutput, PreTrainedModel, activation, extended_attention_mask, kept_head_index, prune_linear
 
 __all__ = ["BertModel", "BertForMaskedLM", "BertPreTrainedModel"]
 
@@ -76,6 +76,18 @@ class BertAttention(nn.Module):
         super().__init__()
         self.self = BertSelfAttention(config)
         self.output = BertSelfOutput(config)
+        self.pruned_heads: set[int] = set()
+
+    def prune_heads(self, heads: list[int]) -> None:
+        heads, index = kept_head_index(set(heads), self.self.num_attention_heads, self.self.attention_head_size, self.pruned_heads)
+        if not heads:
+            return
+        for linear in (self.self.query, self.self.key, self.self.value):
+            prune_linear(linear, index, dim=0)
+        prune_linear(self.output.dense, index, dim=1)
+        self.self.num_attention_heads -= len(heads)
+        self.self.all_head_size = self.self.attention_head_size * self.self.num_attention_heads
+        self.pruned_heads |= heads
 
     def forward(self, hidden, mask=None, head_mask=None):
         return self.output(self.self(hidden, mask, head_mask), hidden)
@@ -161,7 +173,8 @@ class BertModel(BertPreTrainedModel):
         self.embeddings.word_embeddings = value
 
     def _prune_heads(self, heads_to_prune):
-        raise NotImplementedError("prune_heads lands with the full PyTorch adapter")
+        for layer, heads in heads_to_prune.items():
+            self.encoder.layer[int(layer)].attention.prune_heads(heads)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 output_hidden_states=False, return_dict=True):

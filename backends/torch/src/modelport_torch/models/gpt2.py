@@ -9,7 +9,7 @@ from torch import nn
 
 from modelport import GPT2Config
 
-from ..modeling import ModelOutput, PreTrainedModel, activation
+from ..modeling import ModelOutput, PreTrainedModel, activation, kept_head_index, prune_linear
 
 __all__ = ["GPT2Model", "GPT2LMHeadModel", "GPT2PreTrainedModel", "Conv1D"]
 
@@ -39,10 +39,23 @@ class GPT2Attention(nn.Module):
         self.c_proj = Conv1D(self.embed_dim, self.embed_dim)
         self.attn_dropout = nn.Dropout(config.attn_pdrop)
         self.resid_dropout = nn.Dropout(config.resid_pdrop)
+        self.split_size = self.embed_dim
+        self.pruned_heads: set[int] = set()
+
+    def prune_heads(self, heads: list[int]) -> None:
+        heads, index = kept_head_index(set(heads), self.num_heads, self.head_dim, self.pruned_heads)
+        if not heads:
+            return
+        qkv = torch.cat([index, index + self.split_size, index + 2 * self.split_size])
+        prune_linear(self.c_attn, qkv, dim=1)
+        prune_linear(self.c_proj, index, dim=0)
+        self.num_heads -= len(heads)
+        self.split_size = self.head_dim * self.num_heads
+        self.pruned_heads |= heads
 
     def forward(self, hidden, mask=None, head_mask=None):
         b, s, _ = hidden.shape
-        q, k, v = self.c_attn(hidden).split(self.embed_dim, dim=2)
+        q, k, v = self.c_attn(hidden).split(self.split_size, dim=2)
         q, k, v = (t.view(b, s, self.num_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
         scores = q @ k.transpose(-1, -2)
         if self.scale_attn_weights:
@@ -55,7 +68,7 @@ class GPT2Attention(nn.Module):
         probs = self.attn_dropout(scores.softmax(dim=-1))
         if head_mask is not None:
             probs = probs * head_mask
-        out = (probs @ v).transpose(1, 2).reshape(b, s, self.embed_dim)
+        out = (probs @ v).transpose(1, 2).reshape(b, s, self.split_size)
         return self.resid_dropout(self.c_proj(out))
 
 
@@ -117,6 +130,10 @@ class GPT2Model(GPT2PreTrainedModel):
 
     def set_input_embeddings(self, value):
         self.wte = value
+
+    def _prune_heads(self, heads_to_prune):
+        for layer, heads in heads_to_prune.items():
+            self.h[int(layer)].attn.prune_heads(heads)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 output_hidden_states=False, return_dict=True):
