@@ -143,3 +143,22 @@ def test_memory_hooks_record_rss():
     assert model.mem_rss_pre_forward > 0 and model.mem_rss_post_forward > 0
     model.reset_memory_hooks_state()
     assert model.mem_rss_diff == 0 and model.mem_rss_pre_forward == 0
+
+
+def test_small_utilities():
+    model = GPT2LMHeadModel.from_pretrained(GOLDEN / "gpt2" / "pt-safetensors")
+    assert model.can_generate() and not BertModel.from_pretrained(GOLDEN / "bert" / "pt-safetensors").can_generate()
+    assert model.framework == "pt" and model.base_model is model.transformer
+    assert model(**model.dummy_inputs).logits.shape == (3, 5, 64)
+    model.add_model_tags(["a", "b"])
+    model.add_model_tags("a")
+    assert model.model_tags == ["a", "b"]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.enable_input_require_grads()
+    out = model.transformer.wte(torch.tensor([[1, 2]]))
+    assert out.requires_grad
+    model.disable_input_require_grads()
+    assert not model.transformer.wte(torch.tensor([[1, 2]])).requires_grad
+    mask = model.get_extended_attention_mask(torch.tensor([[1, 0]]))
+    assert mask.shape == (1, 1, 1, 2) and mask[0, 0, 0, 0] == 0 and mask[0, 0, 0, 1] == torch.finfo(torch.float32).min
