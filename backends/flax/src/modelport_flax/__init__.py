@@ -5,14 +5,23 @@ needs it is used, so the core's registry can read the adapter class without
 loading the framework.
 """
 
+from importlib import import_module
+
 __version__ = "0.1.0"
 
-__all__ = ["FlaxAdapter", "__version__"]
+_LAZY = {
+    "FlaxAdapter": ".adapter",
+    "FlaxPreTrainedModel": ".modeling",
+    "FlaxBertModel": ".models",
+    "FlaxBertForMaskedLM": ".models",
+    "FlaxGPT2Model": ".models",
+    "FlaxGPT2LMHeadModel": ".models",
+}
+
+__all__ = [*_LAZY, "__version__"]
 
 
 def __getattr__(name: str):  # PEP 562: keep `import modelport_flax` free of jax
-    if name == "FlaxAdapter":
-        from .adapter import FlaxAdapter
-
-        return FlaxAdapter
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'modelport_flax' has no attribute {name!r}")

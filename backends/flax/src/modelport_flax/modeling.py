@@ -1,0 +1,282 @@
+"""``FlaxPreTrainedModel``: transformers 4.x's Flax API on top of the core.
+
+Parameters are a plain nested dict (a pytree). Loading builds the target's
+parameter tree with ``jax.eval_shape`` (no memory), then fills it tensor by
+tensor from a ``Checkpoint`` of any format: every name goes to the canonical
+(PyTorch) form with the core's rules and back to this tree's paths, so
+PyTorch, TF and Flax checkpoints, sharded or not, all load the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import partial
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax.traverse_util import flatten_dict, unflatten_dict
+
+from modelport import AutoConfig, PretrainedConfig
+from modelport.checkpoint import Checkpoint
+from modelport.conversion import canonical_name, reconcile_shape, strip_or_add_prefix, to_canonical
+from modelport.errors import CheckpointNotFoundError, ConfigError, ConversionError, HubFileNotFoundError
+from modelport.formats.base import LazyTensor
+from modelport.hub import PushToHubMixin, resolve_checkpoint
+from modelport.saving import save_checkpoint
+
+__all__ = ["FlaxPreTrainedModel", "activation", "attention_bias"]
+
+logger = logging.getLogger(__name__)
+
+_ACTIVATIONS = {
+    "gelu": partial(nn.gelu, approximate=False),
+    "gelu_new": partial(nn.gelu, approximate=True),
+    "gelu_pytorch_tanh": partial(nn.gelu, approximate=True),
+    "relu": nn.relu, "silu": nn.swish, "swish": nn.swish, "tanh": nn.tanh,
+}
+# Names PyTorch checkpoints carry that Flax models compute instead of storing (tied heads, buffers).
+_DERIVED = ("lm_head.weight", "cls.predictions.decoder.weight", "cls.predictions.decoder.bias", "position_ids",
+            ".attn.bias", ".attn.masked_bias")
+
+
+def activation(name: str):  # type: ignore[no-untyped-def]
+    try:
+        return _ACTIVATIONS[name]
+    except KeyError:
+        raise ConfigError("unknown activation", where="hidden_act", expected=", ".join(_ACTIVATIONS), received=name) from None
+
+
+def attention_bias(mask: Any, dtype: Any, already_4d: bool = False) -> jnp.ndarray:
+    """0 where attention is allowed, the dtype's minimum where it is not; ``[batch, 1, 1, seq]`` from a 2-D mask."""
+    allowed = mask if already_4d else (mask[:, None, None, :] > 0)
+    return jnp.where(allowed, 0.0, jnp.finfo(dtype).min).astype(dtype)
+
+
+def _to_flax_layout(path: str, array: np.ndarray) -> np.ndarray:
+    """The inverse of the core's kernel transposes (PyTorch layout to a Flax kernel)."""
+    if path.split("/")[-1] != "kernel":
+        return array
+    if array.ndim == 2:
+        return np.ascontiguousarray(array.T)
+    if array.ndim == 4:
+        return np.ascontiguousarray(array.transpose(2, 3, 1, 0))
+    if array.ndim == 3:
+        return np.ascontiguousarray(array.transpose(2, 1, 0))
+    return array
+
+
+def _canonical_shape(path: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape a Flax leaf has in the canonical (PyTorch) layout."""
+    if path.split("/")[-1] != "kernel":
+        return shape
+    order = {2: (1, 0), 3: (2, 1, 0), 4: (3, 2, 0, 1)}.get(len(shape))
+    return tuple(shape[i] for i in order) if order else shape
+
+
+class FlaxPreTrainedModel(PushToHubMixin):
+    """Base class of modelport's Flax models: a linen module plus its params pytree."""
+
+    config_class: type[PretrainedConfig] = PretrainedConfig
+    base_model_prefix = ""
+    main_input_name = "input_ids"
+    module_class: type[nn.Module]
+
+    def __init__(self, config: PretrainedConfig, module: nn.Module | None = None, input_shape: tuple[int, ...] = (1, 1),
+                 seed: int = 0, dtype: Any = jnp.float32, _do_init: bool = True, gradient_checkpointing: bool = False) -> None:
+        self.config = config
+        self.dtype = dtype
+        self.input_shape = input_shape
+        self.seed = seed
+        self.module = module if module is not None else self.module_class(config, dtype=dtype, gradient_checkpointing=gradient_checkpointing)
+        self._params: dict | None = self.init_weights(jax.random.PRNGKey(seed), input_shape) if _do_init else None
+
+    # -- parameters -----------------------------------------------------------------------
+    def dummy_inputs(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
+        return {"input_ids": jnp.zeros(input_shape, dtype="i4")}
+
+    def init_weights(self, rng: Any, input_shape: tuple[int, ...], params: dict | None = None) -> dict:
+        """Random parameters; with ``params``, only the missing leaves are filled in."""
+        fresh = self.module.init({"params": rng, "dropout": rng}, **self.dummy_inputs(input_shape))["params"]
+        fresh = jax.tree_util.tree_map(lambda x: x, dict(fresh))
+        if params is None:
+            return fresh
+        flat, given = flatten_dict(fresh), flatten_dict(params)
+        flat.update(given)
+        return unflatten_dict(flat)
+
+    @property
+    def params_shape_tree(self) -> dict:
+        """The parameter tree as ``jax.ShapeDtypeStruct`` leaves, computed without allocating."""
+        return jax.eval_shape(lambda rng: self.init_weights(rng, self.input_shape), jax.random.PRNGKey(0))
+
+    @property
+    def required_params(self) -> set[tuple[str, ...]]:
+        return set(flatten_dict(self.params_shape_tree))
+
+    @property
+    def params(self) -> dict:
+        if self._params is None:
+            raise ConfigError("the model was built with _do_init=False and has no params", where=type(self).__name__,
+                              fix="Pass params= to the call, or set model.params.")
+        return self._params
+
+    @params.setter
+    def params(self, params: dict) -> None:
+        missing = self.required_params - set(flatten_dict(params))
+        if missing:
+            raise ConfigError("params are missing required keys", where=type(self).__name__,
+                              received=sorted("/".join(k) for k in missing)[:10])
+        self._params = params
+
+    @property
+    def framework(self) -> str:
+        return "flax"
+
+    def can_generate(self) -> bool:
+        return False
+
+    def enable_gradient_checkpointing(self) -> None:
+        self.module = self.module_class(self.config, dtype=self.dtype, gradient_checkpointing=True)
+
+    @classmethod
+    def register_for_auto_class(cls, auto_class: str | type = "FlaxAutoModel") -> None:
+        cls._auto_class = auto_class if isinstance(auto_class, str) else auto_class.__name__
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, params: dict | None = None,
+                 dropout_rng: Any = None, train: bool = False, output_hidden_states: bool = False) -> dict:
+        rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
+        if attention_mask is None:
+            attention_mask = jnp.ones_like(input_ids)
+        return self.module.apply({"params": params if params is not None else self.params}, jnp.asarray(input_ids),
+                                 jnp.asarray(attention_mask),
+                                 None if token_type_ids is None else jnp.asarray(token_type_ids),
+                                 None if position_ids is None else jnp.asarray(position_ids),
+                                 not train, output_hidden_states, rngs=rngs)
+
+    # -- dtype casting ------------------------------------------------------------------------
+    @staticmethod
+    def _cast(params: dict, dtype: Any, mask: Any = None) -> dict:
+        def cast(leaf, keep):  # type: ignore[no-untyped-def]
+            return leaf.astype(dtype) if keep and jnp.issubdtype(leaf.dtype, jnp.floating) else leaf
+
+        if mask is None:
+            return jax.tree_util.tree_map(lambda leaf: cast(leaf, True), params)
+        return jax.tree_util.tree_map(cast, params, mask)
+
+    def to_bf16(self, params: dict, mask: Any = None) -> dict:
+        """A new tree with floating leaves cast to bfloat16 where ``mask`` is True (all when None)."""
+        return self._cast(params, jnp.bfloat16, mask)
+
+    def to_fp16(self, params: dict, mask: Any = None) -> dict:
+        return self._cast(params, jnp.float16, mask)
+
+    def to_fp32(self, params: dict, mask: Any = None) -> dict:
+        return self._cast(params, jnp.float32, mask)
+
+    # -- loading -------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike[str], dtype: Any = jnp.float32, *model_args: Any,
+                        config: PretrainedConfig | None = None, cache_dir: Any = None, ignore_mismatched_sizes: bool = False,
+                        force_download: bool = False, local_files_only: bool = False, token: Any = None,
+                        revision: str = "main", **kwargs: Any) -> Any:
+        """Load from a folder or Hub repo id, from any checkpoint format (Flax msgpack preferred).
+
+        ``dtype`` is the computation dtype; parameters keep the checkpoint's dtype.
+        ``_do_init=False`` returns ``(model, params)`` and allocates nothing but the loaded params.
+        """
+        from_pt = kwargs.pop("from_pt", False)
+        from_tf = kwargs.pop("from_tf", False)
+        do_init = kwargs.pop("_do_init", True)
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        subfolder = kwargs.pop("subfolder", "") or ""
+        variant = kwargs.pop("variant", None)
+        hub = dict(cache_dir=cache_dir, force_download=force_download, local_files_only=local_files_only, token=token)
+        if not isinstance(config, PretrainedConfig):
+            config_cls = cls.config_class if cls.config_class is not PretrainedConfig else AutoConfig
+            config, kwargs = config_cls.from_pretrained(config or pretrained_model_name_or_path, return_unused_kwargs=True,
+                                                        subfolder=subfolder, revision=revision, **hub, **kwargs)
+        model = cls(config, *model_args, dtype=dtype, _do_init=False, **kwargs)
+        order = ["pt"] if from_pt else ["tf"] if from_tf else ["flax", "pt", "tf"]
+        ckpt = None
+        last: Exception | None = None
+        for framework in order:
+            try:
+                found = resolve_checkpoint(pretrained_model_name_or_path, framework=framework, subfolder=subfolder, variant=variant,
+                                           revision=revision, need_config=False, **hub)
+                ckpt = Checkpoint.open(found.folder, format=found.format, variant=variant)
+                break
+            except (CheckpointNotFoundError, HubFileNotFoundError) as exc:
+                last = exc
+        if ckpt is None:
+            assert last is not None
+            raise last
+        params, info = model._load(ckpt, ignore_mismatched_sizes)
+        if do_init:
+            if info["missing_keys"]:
+                params = model.init_weights(jax.random.PRNGKey(model.seed), model.input_shape, params)
+            model._params = params
+            return (model, info) if output_loading_info else model
+        return (model, params, info) if output_loading_info else (model, params)
+
+    def _load(self, ckpt: Checkpoint, ignore_mismatched_sizes: bool) -> tuple[dict, dict]:
+        shapes = flatten_dict(self.params_shape_tree, sep="/")
+        by_canonical = {canonical_name(path, "flax"): path for path in shapes}
+        canon = {name: canonical_name(name, ckpt.framework) for name in ckpt}
+        mapping = strip_or_add_prefix(list(canon.values()), set(by_canonical), self.base_model_prefix)
+        flat: dict[str, Any] = {}
+        unexpected: list[str] = []
+        mismatched: list[tuple[str, tuple, tuple]] = []
+        for name in ckpt:
+            target = by_canonical.get(mapping[canon[name]])
+            if target is None:
+                if not canon[name].endswith(_DERIVED):
+                    unexpected.append(canon[name])
+                continue
+            _, array = to_canonical(name, ckpt[name], ckpt.framework)
+            array = _to_flax_layout(target, array)
+            try:
+                array = reconcile_shape(f"{ckpt.path} ({name})", array, tuple(shapes[target].shape))
+            except ConversionError:
+                if not ignore_mismatched_sizes:
+                    raise
+                mismatched.append((target, tuple(array.shape), tuple(shapes[target].shape)))
+                continue
+            flat[target] = jnp.asarray(array)
+        missing = sorted(set(shapes) - set(flat))
+        if missing:
+            logger.warning("%s: weights not in the checkpoint: %s", ckpt.path, missing)
+        if unexpected:
+            logger.warning("%s: checkpoint weights the model does not use: %s", ckpt.path, unexpected)
+        params = unflatten_dict({tuple(k.split("/")): v for k, v in flat.items()})
+        return params, {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": mismatched}
+
+    # -- saving -------------------------------------------------------------------------------
+    def save_pretrained(self, save_directory: str | os.PathLike[str], params: dict | None = None, push_to_hub: bool = False,
+                        max_shard_size: int | str = "10GB", token: Any = None, safe_serialization: bool = True, **kwargs: Any) -> Any:
+        """``config.json`` plus the weights: by default safetensors in the canonical (PyTorch) form,
+        loadable by every framework; ``safe_serialization=False`` writes ``flax_model.msgpack``.
+        """
+        params = params if params is not None else self.params
+        self.config.architectures = [type(self).__name__.removeprefix("Flax")]
+        self.config.save_pretrained(save_directory)
+        flat = flatten_dict(params, sep="/")
+        tensors: list[tuple[str, LazyTensor]] = []
+        for path, leaf in flat.items():
+            name = canonical_name(path, "flax") if safe_serialization else path
+            shape = _canonical_shape(path, tuple(leaf.shape)) if safe_serialization else tuple(leaf.shape)
+            tensors.append((name, LazyTensor(str(np.dtype(leaf.dtype)), shape,
+                                             lambda p=path, leaf=leaf: (to_canonical(p, np.asarray(leaf), "flax")[1]
+                                                                        if safe_serialization else np.asarray(leaf)))))
+        save_checkpoint(save_directory, tensors, format="safetensors" if safe_serialization else "msgpack",
+                        framework="pt" if safe_serialization else "flax", max_shard_size=max_shard_size)
+        if push_to_hub:
+            from modelport.hub import upload_folder
+
+            repo_id = kwargs.pop("repo_id", os.path.basename(os.path.normpath(save_directory)))
+            return upload_folder(save_directory, repo_id, commit_message=kwargs.pop("commit_message", None) or "Upload model",
+                                 token=token, **{k: v for k, v in kwargs.items() if k in ("private", "create_pr", "revision", "tags")})
+        return None

@@ -1,0 +1,251 @@
+"""BERT in Flax linen with transformers 4.x's parameter tree and outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from modelport import BertConfig
+
+from ..modeling import FlaxPreTrainedModel, activation, attention_bias
+
+__all__ = ["FlaxBertModel", "FlaxBertForMaskedLM"]
+
+
+def _dense(features: int, config: BertConfig, dtype: Any, **kwargs: Any) -> nn.Dense:
+    return nn.Dense(features, dtype=dtype, kernel_init=jax.nn.initializers.normal(config.initializer_range), **kwargs)
+
+
+class FlaxBertEmbeddings(nn.Module):
+    config: BertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        init = jax.nn.initializers.normal(self.config.initializer_range)
+        self.word_embeddings = nn.Embed(self.config.vocab_size, self.config.hidden_size, embedding_init=init, dtype=self.dtype)
+        self.position_embeddings = nn.Embed(self.config.max_position_embeddings, self.config.hidden_size, embedding_init=init, dtype=self.dtype)
+        self.token_type_embeddings = nn.Embed(self.config.type_vocab_size, self.config.hidden_size, embedding_init=init, dtype=self.dtype)
+        self.LayerNorm = nn.LayerNorm(epsilon=self.config.layer_norm_eps, dtype=self.dtype)
+        self.dropout = nn.Dropout(rate=self.config.hidden_dropout_prob)
+
+    def __call__(self, input_ids, token_type_ids, position_ids, deterministic: bool = True):
+        x = self.word_embeddings(input_ids.astype("i4")) + self.position_embeddings(position_ids.astype("i4"))
+        x = x + self.token_type_embeddings(token_type_ids.astype("i4"))
+        return self.dropout(self.LayerNorm(x), deterministic=deterministic)
+
+
+class FlaxBertSelfAttention(nn.Module):
+    config: BertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.head_dim = self.config.hidden_size // self.config.num_attention_heads
+        self.query = _dense(self.config.hidden_size, self.config, self.dtype)
+        self.key = _dense(self.config.hidden_size, self.config, self.dtype)
+        self.value = _dense(self.config.hidden_size, self.config, self.dtype)
+
+    def __call__(self, hidden, mask, deterministic: bool = True):
+        heads = lambda x: x.reshape(x.shape[:2] + (self.config.num_attention_heads, self.head_dim))  # noqa: E731
+        q, k, v = heads(self.query(hidden)), heads(self.key(hidden)), heads(self.value(hidden))
+        bias = attention_bias(mask, self.dtype) if mask is not None else None
+        dropout_rng = None if deterministic or self.config.attention_probs_dropout_prob == 0 else self.make_rng("dropout")
+        weights = nn.dot_product_attention_weights(q, k, bias=bias, dropout_rng=dropout_rng,
+                                                   dropout_rate=self.config.attention_probs_dropout_prob,
+                                                   deterministic=deterministic, dtype=self.dtype)
+        out = jnp.einsum("...hqk,...khd->...qhd", weights, v)
+        return out.reshape(out.shape[:2] + (self.config.hidden_size,))
+
+
+class FlaxBertSelfOutput(nn.Module):
+    config: BertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.dense = _dense(self.config.hidden_size, self.config, self.dtype)
+        self.LayerNorm = nn.LayerNorm(epsilon=self.config.layer_norm_eps, dtype=self.dtype)
+        self.dropout = nn.Dropout(rate=self.config.hidden_dropout_prob)
+
+    def __call__(self, hidden, residual, deterministic: bool = True):
+        return self.LayerNorm(self.dropout(self.dense(hidden), deterministic=deterministic) + residual)
+
+
+class FlaxBertAttention(nn.Module):
+    config: BertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.self = FlaxBertSelfAttention(self.config, dtype=self.dtype)
+        self.output = FlaxBertSelfOutput(self.config, dtype=self.dtype)
+
+    def __call__(self, hidden, mask, deterministic: bool = True):
+        return self.output(self.self(hidden, mask, deterministic), hidden, deterministic)
+
+
+class FlaxBertIntermediate(nn.Module):
+    config: BertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.dense = _dense(self.config.intermediate_size, self.config, self.dtype)
+
+    def __call__(self, hidden):
+        return activation(self.config.hidden_act)(self.dense(hidden))
+
+
+class FlaxBertOutput(FlaxBertSelfOutput):
+    pass
+
+
+class FlaxBertLayer(nn.Module):
+    config: BertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.attention = FlaxBertAttention(self.config, dtype=self.dtype)
+        self.intermediate = FlaxBertIntermediate(self.config, dtype=self.dtype)
+        self.output = FlaxBertOutput(self.config, dtype=self.dtype)
+
+    def __call__(self, hidden, mask, deterministic: bool = True):
+        attended = self.attention(hidden, mask, deterministic)
+        return self.output(self.intermediate(attended), attended, deterministic)
+
+
+class FlaxBertLayerCollection(nn.Module):
+    config: BertConfig
+    dtype: Any = jnp.float32
+    gradient_checkpointing: bool = False
+
+    def setup(self) -> None:
+        block = nn.remat(FlaxBertLayer, static_argnums=(3,)) if self.gradient_checkpointing else FlaxBertLayer
+        self.layers = [block(self.config, name=str(i), dtype=self.dtype) for i in range(self.config.num_hidden_layers)]
+
+    def __call__(self, hidden, mask, deterministic: bool = True):
+        states = [hidden]
+        for layer in self.layers:
+            hidden = layer(hidden, mask, deterministic)
+            states.append(hidden)
+        return hidden, tuple(states)
+
+
+class FlaxBertEncoder(nn.Module):
+    config: BertConfig
+    dtype: Any = jnp.float32
+    gradient_checkpointing: bool = False
+
+    def setup(self) -> None:
+        self.layer = FlaxBertLayerCollection(self.config, dtype=self.dtype, gradient_checkpointing=self.gradient_checkpointing)
+
+    def __call__(self, hidden, mask, deterministic: bool = True):
+        return self.layer(hidden, mask, deterministic)
+
+
+class FlaxBertPooler(nn.Module):
+    config: BertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.dense = _dense(self.config.hidden_size, self.config, self.dtype)
+
+    def __call__(self, hidden):
+        return nn.tanh(self.dense(hidden[:, 0]))
+
+
+class FlaxBertModule(nn.Module):
+    config: BertConfig
+    dtype: Any = jnp.float32
+    add_pooling_layer: bool = True
+    gradient_checkpointing: bool = False
+
+    def setup(self) -> None:
+        self.embeddings = FlaxBertEmbeddings(self.config, dtype=self.dtype)
+        self.encoder = FlaxBertEncoder(self.config, dtype=self.dtype, gradient_checkpointing=self.gradient_checkpointing)
+        if self.add_pooling_layer:
+            self.pooler = FlaxBertPooler(self.config, dtype=self.dtype)
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
+                 output_hidden_states: bool = False):
+        if token_type_ids is None:
+            token_type_ids = jnp.zeros_like(input_ids)
+        if position_ids is None:
+            position_ids = jnp.broadcast_to(jnp.arange(input_ids.shape[-1]), input_ids.shape)
+        hidden = self.embeddings(input_ids, token_type_ids, position_ids, deterministic)
+        last, states = self.encoder(hidden, attention_mask, deterministic)
+        out = {"last_hidden_state": last}
+        if self.add_pooling_layer:
+            out["pooler_output"] = self.pooler(last)
+        if output_hidden_states:
+            out["hidden_states"] = states
+        return out
+
+
+class FlaxBertForMaskedLMModule(nn.Module):
+    config: BertConfig
+    dtype: Any = jnp.float32
+    gradient_checkpointing: bool = False
+
+    def setup(self) -> None:
+        self.bert = FlaxBertModule(self.config, dtype=self.dtype, add_pooling_layer=False,
+                                   gradient_checkpointing=self.gradient_checkpointing)
+        self.cls = FlaxBertOnlyMLMHead(self.config, dtype=self.dtype)
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
+                 output_hidden_states: bool = False):
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states)
+        shared = self.bert.variables["params"]["embeddings"]["word_embeddings"]["embedding"]
+        out["logits"] = self.cls(out["last_hidden_state"], shared)
+        return out
+
+
+class FlaxBertPredictionHeadTransform(nn.Module):
+    config: BertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.dense = _dense(self.config.hidden_size, self.config, self.dtype)
+        self.LayerNorm = nn.LayerNorm(epsilon=self.config.layer_norm_eps, dtype=self.dtype)
+
+    def __call__(self, hidden):
+        return self.LayerNorm(activation(self.config.hidden_act)(self.dense(hidden)))
+
+
+class FlaxBertLMPredictionHead(nn.Module):
+    config: BertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.transform = FlaxBertPredictionHeadTransform(self.config, dtype=self.dtype)
+        self.bias = self.param("bias", jax.nn.initializers.zeros, (self.config.vocab_size,))
+
+    def __call__(self, hidden, shared_embedding):
+        # The decoder is the word embedding matrix, transposed (tied, as in transformers).
+        return self.transform(hidden) @ shared_embedding.T.astype(self.dtype) + self.bias.astype(self.dtype)
+
+
+class FlaxBertOnlyMLMHead(nn.Module):
+    config: BertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        self.predictions = FlaxBertLMPredictionHead(self.config, dtype=self.dtype)
+
+    def __call__(self, hidden, shared_embedding):
+        return self.predictions(hidden, shared_embedding)
+
+
+class FlaxBertPreTrainedModel(FlaxPreTrainedModel):
+    config_class = BertConfig
+    base_model_prefix = "bert"
+
+    def dummy_inputs(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
+        return {"input_ids": jnp.zeros(input_shape, dtype="i4"), "attention_mask": jnp.ones(input_shape, dtype="i4")}
+
+
+class FlaxBertModel(FlaxBertPreTrainedModel):
+    module_class = FlaxBertModule
+
+
+class FlaxBertForMaskedLM(FlaxBertPreTrainedModel):
+    module_class = FlaxBertForMaskedLMModule
