@@ -83,3 +83,54 @@ def test_do_init_false_returns_params_and_casting_follows_the_mask():
         expected = np.asarray(flat[key]).astype("bfloat16").astype("float32") if flat_mask[key] else np.asarray(flat[key])
         assert np.asarray(back[key]).tobytes() == expected.tobytes(), key
     assert str(flatten_dict(params, sep="/")["transformer/wte/embedding"].dtype) == "float32"  # never in place
+
+
+def test_bfloat16_checkpoint_round_trips_bit_exact(tmp_path):
+    from flax.traverse_util import flatten_dict
+
+    from modelport.checkpoint import Checkpoint
+
+    model = FlaxBertModel.from_pretrained(GOLDEN / "bert" / "pt-safetensors-bf16")
+    flat = flatten_dict(model.params, sep="/")
+    assert {str(v.dtype) for v in flat.values()} == {"bfloat16"}  # parameters keep the checkpoint's dtype
+    source = Checkpoint.open(GOLDEN / "bert" / "pt-safetensors-bf16")
+    model.save_pretrained(tmp_path)
+    saved = Checkpoint.open(tmp_path)
+    assert all(saved[n].tobytes() == source[n].tobytes() for n in saved)
+    again = flatten_dict(FlaxBertModel.from_pretrained(tmp_path).params, sep="/")
+    assert all(np.asarray(again[k]).tobytes() == np.asarray(flat[k]).tobytes() for k in flat)
+
+
+def test_sharded_msgpack_weights_and_auto_classes():
+    from modelport.checkpoint import Checkpoint
+    from modelport_flax import (  # noqa: I001
+        FlaxAutoModel,
+        FlaxAutoModelForCausalLM,
+        FlaxAutoModelForMaskedLM,
+        load_flax_sharded_weights,
+    )
+
+    ckpt = Checkpoint.open(GOLDEN / "gpt2" / "flax-msgpack-sharded")
+    params = load_flax_sharded_weights(ckpt.files)
+    reference = FlaxGPT2LMHeadModel.from_pretrained(GOLDEN / "gpt2" / "flax-msgpack")
+    from flax.traverse_util import flatten_dict
+
+    a, b = flatten_dict(params, sep="/"), flatten_dict(reference.params, sep="/")
+    assert a.keys() == b.keys() and all(np.asarray(a[k]).tobytes() == np.asarray(b[k]).tobytes() for k in a)
+    assert type(FlaxAutoModel.from_pretrained(GOLDEN / "bert" / "flax-msgpack")).__name__ == "FlaxBertModel"
+    assert type(FlaxAutoModelForMaskedLM.from_pretrained(GOLDEN / "bert-mlm" / "pt-bin")).__name__ == "FlaxBertForMaskedLM"
+    assert type(FlaxAutoModelForCausalLM.from_pretrained(GOLDEN / "gpt2" / "tf-h5")).__name__ == "FlaxGPT2LMHeadModel"
+
+
+def test_gradient_checkpointing_gives_the_same_outputs_and_gradients():
+    model = FlaxGPT2LMHeadModel.from_pretrained(GOLDEN / "gpt2" / "pt-safetensors")
+    ids = np.load(GOLDEN / "gpt2" / "inputs.npz")["input_ids"]
+
+    def loss(params, m):
+        return (m(ids, params=params)["logits"] ** 2).mean()
+
+    value, grads = jax.value_and_grad(loss)(model.params, model)
+    model.enable_gradient_checkpointing()
+    value2, grads2 = jax.value_and_grad(loss)(model.params, model)
+    assert abs(float(value) - float(value2)) <= 1e-6
+    assert all(np.allclose(x, y, atol=1e-6) for x, y in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(grads2)))

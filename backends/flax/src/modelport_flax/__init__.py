@@ -16,6 +16,10 @@ _LAZY = {
     "FlaxBertForMaskedLM": ".models",
     "FlaxGPT2Model": ".models",
     "FlaxGPT2LMHeadModel": ".models",
+    "FlaxAutoModel": ".auto",
+    "FlaxAutoModelForMaskedLM": ".auto",
+    "FlaxAutoModelForCausalLM": ".auto",
+    "load_flax_sharded_weights": ".modeling",
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -28,7 +28,7 @@ from modelport.formats.base import LazyTensor
 from modelport.hub import PushToHubMixin, resolve_checkpoint
 from modelport.saving import save_checkpoint
 
-__all__ = ["FlaxPreTrainedModel", "activation", "attention_bias"]
+__all__ = ["FlaxPreTrainedModel", "activation", "attention_bias", "load_flax_sharded_weights"]
 
 logger = logging.getLogger(__name__)
 
@@ -280,3 +280,16 @@ class FlaxPreTrainedModel(PushToHubMixin):
             return upload_folder(save_directory, repo_id, commit_message=kwargs.pop("commit_message", None) or "Upload model",
                                  token=token, **{k: v for k, v in kwargs.items() if k in ("private", "create_pr", "revision", "tags")})
         return None
+
+
+def load_flax_sharded_weights(shard_files: list[str | os.PathLike[str]]) -> dict:
+    """The params tree of a sharded ``flax_model.msgpack`` checkpoint, one shard in memory at a time before it is placed."""
+    from modelport.formats import flax_msgpack
+
+    flat: dict[tuple[str, ...], Any] = {}
+    for shard in shard_files:
+        for name, array in flax_msgpack.iter_tensors(shard):
+            if tuple(name.split("/")) in flat:
+                raise ConversionError("a parameter appears in two shards", where=os.fspath(shard), received=name)
+            flat[tuple(name.split("/"))] = jnp.asarray(array)
+    return unflatten_dict(flat)
