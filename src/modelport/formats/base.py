@@ -93,10 +93,21 @@ def materialise(tensor: TensorLike, *, where: str) -> np.ndarray:
     return array if array.flags.c_contiguous else array.copy(order="C")
 
 
+_ALIGNMENT = 64  # XLA's CPU client adopts 64-byte-aligned buffers without copying them
+
+
+def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised C-order array whose data starts on a 64-byte boundary."""
+    nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    raw = np.empty(nbytes + _ALIGNMENT, dtype=np.uint8)
+    start = (-raw.ctypes.data) % _ALIGNMENT
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
+
+
 def read_array(path: str, offset: int, dtype: str, shape: tuple[int, ...], *, where: str, fd: int | None = None) -> np.ndarray:
     """Read a C-order array of ``dtype`` and ``shape`` at byte ``offset`` with positioned reads."""
     info = DTYPES[dtype]
-    out = np.empty(shape, dtype=info.numpy)
+    out = _aligned_empty(shape, info.numpy)
     view = memoryview(out.reshape(-1).view(np.uint8)) if out.size else memoryview(b"")
     own = fd is None
     if own:

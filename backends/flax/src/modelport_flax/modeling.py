@@ -236,8 +236,11 @@ class FlaxPreTrainedModel(PushToHubMixin):
                 if not canon[name].endswith(_DERIVED):
                     unexpected.append(canon[name])
                 continue
-            _, array = to_canonical(name, ckpt[name], ckpt.framework)
-            array = _to_flax_layout(target, array)
+            if ckpt.framework == "flax":
+                array = ckpt[name]  # already in Flax layout: names map through the canonical form, data need not
+            else:
+                _, array = to_canonical(name, ckpt[name], ckpt.framework)
+                array = _to_flax_layout(target, array)
             try:
                 array = reconcile_shape(f"{ckpt.path} ({name})", array, tuple(shapes[target].shape))
             except ConversionError:
@@ -245,7 +248,7 @@ class FlaxPreTrainedModel(PushToHubMixin):
                     raise
                 mismatched.append((target, tuple(array.shape), tuple(shapes[target].shape)))
                 continue
-            flat[target] = jnp.asarray(array)
+            flat[target] = jax.device_put(array)  # adopts the (64-byte aligned) buffer on CPU: no second copy
         missing = sorted(set(shapes) - set(flat))
         if missing:
             logger.warning("%s: weights not in the checkpoint: %s", ckpt.path, missing)
