@@ -18,20 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-
-def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(field)
+sys.path.insert(0, str(Path(__file__).parent))
+from _measure import best_of, reset_peak, status_mb  # noqa: E402
 
 
 def child(mode: str, folder: str) -> dict:
@@ -42,30 +36,19 @@ def child(mode: str, folder: str) -> dict:
     from modelport_flax.models import FlaxGPT2LMHeadModel
 
     jax.numpy.zeros(1).block_until_ready()  # backend initialised before the baseline mark
-    Path("/proc/self/clear_refs").write_text("5")
-    base = _status_mb("VmRSS")
+    base = reset_peak()
     start = time.perf_counter()
     if mode == "modelport":
         _, params = FlaxGPT2LMHeadModel.from_pretrained(folder, _do_init=False)
     else:
         params = {}
-        for shard in sorted(Path(folder).glob("flax_model-*.msgpack")):
+        for shard in sorted(Path(folder).glob("flax_model*.msgpack")):
             params.update(flatten_dict(serialization.msgpack_restore(shard.read_bytes())))
     leaves = jax.tree_util.tree_leaves(params)
     jax.block_until_ready(leaves)
     seconds = time.perf_counter() - start
     size_mb = sum(x.size * x.dtype.itemsize for x in leaves) / 2**20
-    return {"seconds": seconds, "rss_growth_mb": _status_mb("VmHWM") - base, "model_mb": size_mb}
-
-
-def run(mode: str, folder: Path, repeat: int) -> dict:
-    results = []
-    for _ in range(repeat):
-        os.sync()
-        out = subprocess.run([sys.executable, __file__, "--child", mode, str(folder)], check=True, capture_output=True, text=True)
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    best = min(results, key=lambda r: r["seconds"])
-    return {**best, "rss_growth_mb": max(r["rss_growth_mb"] for r in results)}
+    return {"seconds": seconds, "rss_growth_mb": status_mb("VmHWM") - base, "model_mb": size_mb}
 
 
 def main() -> None:
@@ -88,9 +71,9 @@ def main() -> None:
         model = FlaxGPT2LMHeadModel(config)
         model.save_pretrained(root, safe_serialization=False, max_shard_size=f"{args.shard_mb}MB")
         del model
-        ours = run("modelport", root, args.repeat)
-        base = run("baseline", root, args.repeat)
-        shards = len(list(root.glob("flax_model-*.msgpack")))
+        ours = best_of(__file__, args.repeat, "modelport", str(root))
+        base = best_of(__file__, args.repeat, "baseline", str(root))
+        shards = len(list(root.glob("flax_model*.msgpack")))
         print(f"\nGPT-2 shape, {args.layers} layers x {args.width}, {ours['model_mb']:.0f} MiB float32 in {shards} msgpack shards "
               f"of <= {args.shard_mb} MB, best of {args.repeat}\n")
         print("| loader | load s | ratio to baseline | peak RSS growth MB | peak RSS / parameter bytes |")

@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,20 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _measure import child_run, reset_peak, status_mb  # noqa: E402
+
 TENSOR_MB = 16
-
-
-def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak() -> float:
-    """Reset the peak-RSS mark (Linux clear_refs 5) and return the current RSS in MB."""
-    Path("/proc/self/clear_refs").write_text("5")
-    return _status_mb("VmRSS")
 
 
 def child(op: str, fmt: str, src: str, dst: str, shard_mb: int) -> dict:
@@ -68,7 +57,7 @@ def child(op: str, fmt: str, src: str, dst: str, shard_mb: int) -> dict:
         from modelport_torch.serialization import write_bin as writer  # noqa: N813
     import safetensors.numpy  # noqa: F401  (imported before the baseline footprint)
 
-    base = _reset_peak()
+    base = reset_peak()
     start = time.perf_counter()
     if op == "read":
         ckpt = Checkpoint.open(src)
@@ -134,7 +123,7 @@ def child(op: str, fmt: str, src: str, dst: str, shard_mb: int) -> dict:
     else:
         raise SystemExit(f"unknown op {op}")
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "rss_growth_mb": _status_mb("VmHWM") - base, "bytes": total}
+    return {"seconds": seconds, "rss_growth_mb": status_mb("VmHWM") - base, "bytes": total}
 
 
 def run_child(op: str, fmt: str, src: Path, dst: Path, shard_mb: int, repeat: int) -> dict:
@@ -142,12 +131,7 @@ def run_child(op: str, fmt: str, src: Path, dst: Path, shard_mb: int, repeat: in
     for _ in range(repeat):
         if dst.exists():
             shutil.rmtree(dst)
-        os.sync()  # start every measurement with no dirty pages left by the previous one
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", op, fmt, str(src), str(dst), str(shard_mb)],
-            check=True, capture_output=True, text=True,
-        )
-        result = json.loads(out.stdout.strip().splitlines()[-1])
+        result = child_run(__file__, op, fmt, str(src), str(dst), str(shard_mb))
         if best is None or result["seconds"] < best["seconds"]:
             best = {**result, "rss_growth_mb": max(result["rss_growth_mb"], best["rss_growth_mb"] if best else 0)}
     assert best is not None

@@ -20,20 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-
-def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(field)
+sys.path.insert(0, str(Path(__file__).parent))
+from _measure import best_of, reset_peak, status_mb  # noqa: E402
 
 
 def child(mode: str, folder: str) -> dict:
@@ -44,8 +38,7 @@ def child(mode: str, folder: str) -> dict:
     from modelport_torch.models import GPT2LMHeadModel
 
     config = GPT2Config.from_pretrained(folder)
-    Path("/proc/self/clear_refs").write_text("5")
-    base = _status_mb("VmRSS")
+    base = reset_peak()
     start = time.perf_counter()
     if mode == "modelport":
         model = GPT2LMHeadModel.from_pretrained(folder)
@@ -53,24 +46,14 @@ def child(mode: str, folder: str) -> dict:
         with torch.device("meta"):
             model = GPT2LMHeadModel(config)
         model.to_empty(device="cpu")
-        for shard in sorted(Path(folder).glob("model-*.safetensors")):
+        for shard in sorted(Path(folder).glob("model*.safetensors")):
             state = load_file(shard)
             model.load_state_dict(state, strict=False)
             del state
         model.tie_weights()
     seconds = time.perf_counter() - start
     size_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
-    return {"seconds": seconds, "rss_growth_mb": _status_mb("VmHWM") - base, "model_mb": size_mb}
-
-
-def run(mode: str, folder: Path, repeat: int) -> dict:
-    results = []
-    for _ in range(repeat):
-        os.sync()
-        out = subprocess.run([sys.executable, __file__, "--child", mode, str(folder)], check=True, capture_output=True, text=True)
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    best = min(results, key=lambda r: r["seconds"])
-    return {**best, "rss_growth_mb": max(r["rss_growth_mb"] for r in results)}
+    return {"seconds": seconds, "rss_growth_mb": status_mb("VmHWM") - base, "model_mb": size_mb}
 
 
 def main() -> None:
@@ -94,9 +77,9 @@ def main() -> None:
         config = GPT2Config(n_embd=args.width, n_layer=args.layers, n_head=16)
         torch.manual_seed(0)
         GPT2LMHeadModel(config).save_pretrained(root, max_shard_size=f"{args.shard_mb}MB")
-        ours = run("modelport", root, args.repeat)
-        base = run("baseline", root, args.repeat)
-        shards = len(list(root.glob("model-*.safetensors")))
+        ours = best_of(__file__, args.repeat, "modelport", str(root))
+        base = best_of(__file__, args.repeat, "baseline", str(root))
+        shards = len(list(root.glob("model*.safetensors")))
         print(f"\nGPT-2 shape, {args.layers} layers x {args.width}, {ours['model_mb']:.0f} MiB float32 in {shards} shards "
               f"of <= {args.shard_mb} MB, best of {args.repeat}\n")
         print("| loader | load s | ratio to baseline | peak RSS growth MB | peak RSS / model size |")
