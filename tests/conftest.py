@@ -6,7 +6,6 @@ HF_ENDPOINT and the other HF_* variables once, when it is first imported.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -32,10 +31,6 @@ os.environ.pop("HF_HUB_OFFLINE", None)
 
 GOLDEN = Path(__file__).parent / "golden" / "data"
 ARCHS = ("bert", "bert-mlm", "gpt2")
-
-
-def golden_manifest() -> dict:
-    return json.loads((GOLDEN / "manifest.json").read_text())
 
 
 @pytest.fixture(scope="session")

@@ -110,7 +110,9 @@ def _storage_pickle(offset=0, size=(2,), stride=(1,), numel=2, storage="FloatSto
         b"((X\x07\x00\x00\x00storage" + f"ctorch\n{storage}\n".encode() + b"X" + struct.pack("<I", len(key)) + key.encode()
         + b"X\x03\x00\x00\x00cpuJ" + struct.pack("<i", numel) + b"tQ"
         + b"J" + struct.pack("<i", offset) + ints(size) + ints(stride)
-        + b"\x89ccollections\nOrderedDict\n)Rtu."[:1] + b"ccollections\nOrderedDict\n)RtRu."
+        + b"\x89"  # requires_grad=False
+        + b"ccollections\nOrderedDict\n)R"  # backward_hooks=OrderedDict()
+        + b"tRu."  # close the argument tuple, call the rebuild, set the item, stop
     )
 
 

@@ -88,7 +88,8 @@ def _open_source(path: Path, fmt: str) -> _Source:
         archive = torch_zip.open_archive(path)
         return _Source(path, fmt, {n: archive.info(n) for n in archive.tensors}, archive)
     if fmt == "h5":
-        return _Source(path, fmt, keras_h5.list_tensors(path), keras_h5.read_layout(path))
+        layout = keras_h5.read_layout(path)
+        return _Source(path, fmt, keras_h5.list_tensors(path, layout=layout), layout)
     layout = flax_msgpack.read_layout(path)
     return _Source(path, fmt, {n: layout.info(n) for n in layout.arrays}, layout)
 

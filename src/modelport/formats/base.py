@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -130,8 +129,3 @@ def read_array(path: str, offset: int, dtype: str, shape: tuple[int, ...], *, wh
             os.close(fd)
     return out
 
-
-def describe(value: Any) -> str:
-    """A short description of a value for error messages."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."

@@ -219,11 +219,11 @@ def _read(f, layout: H5Layout, name: str) -> np.ndarray:
     return out.view(DTYPES[dtype].numpy) if dtype in _BITS_DTYPES else out
 
 
-def list_tensors(path: str | os.PathLike[str]) -> dict[str, TensorInfo]:
-    """Scope-stripped names, dtypes and shapes, without reading data."""
+def list_tensors(path: str | os.PathLike[str], *, layout: H5Layout | None = None) -> dict[str, TensorInfo]:
+    """Scope-stripped names, dtypes and shapes, without reading data (pass ``layout`` to skip re-checking it)."""
     where = os.fspath(path)
     with _open(where) as f:
-        layout = _layout(f, where)
+        layout = layout or _layout(f, where)
         return {name: _info(f, layout, name) for name in layout.datasets}
 
 

@@ -493,7 +493,8 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         self._initialise_missing(missing, targets, loaded)
         self.tie_weights()
         tied = set(self._tied_weights_keys or [])
-        missing = [n for n in missing if n not in tied and id(dict(self.state_dict(keep_vars=True))[n]) not in loaded]
+        after_tie = self.state_dict(keep_vars=True)  # tying may have replaced missing heads with loaded embeddings
+        missing = [n for n in missing if n not in tied and id(after_tie[n]) not in loaded]
         ignore_missing = [re.compile(p) for p in self._keys_to_ignore_on_load_missing or []]
         ignore_unexpected = [re.compile(p) for p in self._keys_to_ignore_on_load_unexpected or []]
         missing = [n for n in missing if not any(p.search(n) for p in ignore_missing)]
