@@ -78,6 +78,6 @@ def golden(session: nox.Session) -> None:
 def golden_check(session: nox.Session) -> None:
     """Check with transformers 4.57.6 that the configs and weights modelport writes load (by hand, not in CI)."""
     _golden_env(session)
-    session.install("--no-deps", ".", "./backends/torch", "./backends/flax")
+    session.install("--no-deps", ".", "./backends/torch", "./backends/tf", "./backends/flax")
     session.install("ml_dtypes", "msgpack")
     session.run("python", "tests/golden/check_with_transformers.py", *session.posargs)

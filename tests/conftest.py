@@ -6,28 +6,17 @@ HF_ENDPOINT and the other HF_* variables once, when it is first imported.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from modelport_conformance.hub import LocalHub
+from modelport_conformance.hub import OTHER_TEST_TOKEN, TEST_TOKEN, start_test_hub
 
 assert "huggingface_hub" not in sys.modules, "huggingface_hub was imported before the test Hub settings were made"
-TOKEN = "hf_modelport_test"
-OTHER_TOKEN = "hf_other_user"
-HUB = LocalHub(tokens={TOKEN: "tester", OTHER_TOKEN: "someone-else"}, orgs={"tester": ["modelport-test"]}).start()
-os.environ.update(
-    HF_ENDPOINT=HUB.endpoint,
-    HF_TOKEN=TOKEN,
-    HF_HOME=tempfile.mkdtemp(prefix="modelport-test-hf-home-"),
-    HF_HUB_DISABLE_XET="1",
-    HF_HUB_DISABLE_TELEMETRY="1",
-    HF_HUB_DISABLE_PROGRESS_BARS="1",
-)
-os.environ.pop("HF_HUB_OFFLINE", None)
+TOKEN = TEST_TOKEN
+OTHER_TOKEN = OTHER_TEST_TOKEN
+HUB = start_test_hub()
 
 GOLDEN = Path(__file__).parent / "golden" / "data"
 ARCHS = ("bert", "bert-mlm", "gpt2")

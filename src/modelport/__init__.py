@@ -25,5 +25,14 @@ __all__ = [
     "__version__",
     "adapters",
     "canonical_dtype",
+    "convert",
     "errors",
 ]
+
+
+def __getattr__(name: str):  # PEP 562: the converter loads on first use
+    if name == "convert":
+        from .conversion.convert import convert
+
+        return convert
+    raise AttributeError(f"module 'modelport' has no attribute {name!r}")

@@ -6,10 +6,10 @@ import os
 from typing import Any
 
 from .config import PretrainedConfig
-from .errors import ConfigError
+from .errors import AdapterError, ConfigError
 from .models import BertConfig, GPT2Config
 
-__all__ = ["AutoConfig", "AutoModelFactory", "CONFIG_MAPPING"]
+__all__ = ["AutoConfig", "AutoModelFactory", "CONFIG_MAPPING", "model_class_for"]
 
 #: model_type -> config class; extended with :meth:`AutoConfig.register`
 CONFIG_MAPPING: dict[str, type[PretrainedConfig]] = {
@@ -119,3 +119,30 @@ class AutoModelFactory:
             raise ConfigError(f"{config_class.model_type!r} is already registered", where=f"{cls.__name__}.register",
                               fix="Pass exist_ok=True to replace it.")
         cls._mapping[config_class.model_type] = model_class
+
+
+def model_class_for(config: PretrainedConfig, architectures: dict[str, type], base_models: dict[str, type], framework: str) -> type:
+    """The class of ``framework``'s adapter for ``config.architectures[0]``.
+
+    Architectures are named as in PyTorch (``BertForMaskedLM``); a ``TF`` or
+    ``Flax`` prefix is ignored. With no architecture recorded, the base model of
+    ``model_type`` is used. Anything else is an error that names the architecture.
+    """
+    names = list(getattr(config, "architectures", None) or [])
+    if not names:
+        if config.model_type in base_models:
+            return base_models[config.model_type]
+        received = f"model_type {config.model_type!r} with no architectures"
+    else:
+        name = names[0]
+        for prefix in ("TF", "Flax"):
+            if name.startswith(prefix) and name[len(prefix):] in architectures:
+                name = name[len(prefix):]
+        if name in architectures:
+            return architectures[name]
+        received = name
+    raise AdapterError(
+        f"the {framework} adapter does not know this architecture", where="config.json (architectures)",
+        expected="one of " + ", ".join(sorted(architectures)), received=received,
+        fix="Use an adapter that provides it, or register the model class with the adapter's auto classes.",
+    )

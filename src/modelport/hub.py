@@ -48,6 +48,7 @@ __all__ = [
     "ResolvedCheckpoint",
     "resolve_checkpoint",
     "download_file",
+    "list_repo_files",
     "upload_folder",
     "PushToHubMixin",
     "is_local",
@@ -167,6 +168,16 @@ def download_file(
     if local_dir is None:
         _verify_sha256(path, repo_id, filename)
     return path
+
+
+def list_repo_files(repo_id: str, *, revision: str | None = None, token: str | bool | None = None) -> list[str]:
+    """Every file path of a repo at ``revision`` (errors become modelport Hub errors)."""
+    from huggingface_hub import HfApi
+
+    try:
+        return list(HfApi().list_repo_files(repo_id, revision=revision, token=token))
+    except _hf_errors() as exc:
+        raise _wrap(exc, repo_id, revision, "(file list)") from exc
 
 
 _RETRIES = 3

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import secrets
 import shutil
 import tempfile
@@ -600,3 +601,33 @@ def _iso(ts: float) -> str:
 def url_for(hub: LocalHub, repo_id: str, revision: str, path: str) -> str:
     """The resolve URL the client builds for a file (revision quoted with no safe characters)."""
     return f"{hub.endpoint}/{repo_id}/resolve/{quote(revision, safe='')}/{quote(path)}"
+
+
+TEST_TOKEN = "hf_modelport_test"  # user "tester", member of org "modelport-test"
+OTHER_TEST_TOKEN = "hf_other_user"  # user "someone-else"
+_TEST_HUB: LocalHub | None = None
+
+
+def start_test_hub() -> LocalHub:
+    """One local Hub per process, with the ``HF_*`` variables of a test session pointing at it.
+
+    Call it before huggingface_hub is first imported (it reads the variables
+    then): test suites call it from their ``conftest.py``. Later calls return
+    the same server.
+    """
+    global _TEST_HUB
+    if _TEST_HUB is None:
+        import tempfile
+
+        _TEST_HUB = LocalHub(tokens={TEST_TOKEN: "tester", OTHER_TEST_TOKEN: "someone-else"},
+                             orgs={"tester": ["modelport-test"]}).start()
+        os.environ.update(
+            HF_ENDPOINT=_TEST_HUB.endpoint,
+            HF_TOKEN=TEST_TOKEN,
+            HF_HOME=tempfile.mkdtemp(prefix="modelport-test-hf-home-"),
+            HF_HUB_DISABLE_XET="1",
+            HF_HUB_DISABLE_TELEMETRY="1",
+            HF_HUB_DISABLE_PROGRESS_BARS="1",
+        )
+        os.environ.pop("HF_HUB_OFFLINE", None)
+    return _TEST_HUB

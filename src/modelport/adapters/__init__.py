@@ -22,9 +22,9 @@ import threading
 from typing import Any
 
 from ..errors import AdapterError, AdapterNotFoundError
-from .base import Adapter, Capabilities
+from .base import Adapter, Capabilities, ParameterTree
 
-__all__ = ["Adapter", "Capabilities", "ENTRY_POINT_GROUP", "available", "get", "for_object", "register"]
+__all__ = ["Adapter", "Capabilities", "ParameterTree", "ENTRY_POINT_GROUP", "available", "get", "for_object", "register"]
 
 ENTRY_POINT_GROUP = "modelport.adapters"
 

@@ -8,6 +8,7 @@ objects by type name, and that must never import a framework.
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import importlib.util
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..dtypes import canonical_dtype
 
-__all__ = ["Adapter", "Capabilities"]
+__all__ = ["Adapter", "Capabilities", "ParameterTree"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,23 @@ class Capabilities:
     hub: bool = False
     #: free-form extra flags for third-party adapters
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ParameterTree:
+    """An architecture's weights as its framework's checkpoints name them, with shapes, known without allocating them.
+
+    The converter takes each weight's layer kind (and so its layout) from here.
+    """
+
+    #: whose names these are: "pt", "tf" or "flax"
+    framework: str
+    #: checkpoint name -> shape, in the framework's layout
+    shapes: dict[str, tuple[int, ...]]
+    #: the base model's attribute (``bert``): checkpoints of the bare model omit it
+    base_model_prefix: str = ""
+    #: the model class the tree was built from
+    model_class: str = ""
 
 
 class Adapter:
@@ -94,6 +112,44 @@ class Adapter:
     def dtype_of(self, tensor: Any) -> str:
         """The canonical dtype name of a framework tensor."""
         return canonical_dtype(tensor.dtype)
+
+    # -- models (adapters with reference models) ------------------------------
+    #: whose tensor names the adapter's checkpoints use ("pt", "tf", "flax")
+    checkpoint_framework: ClassVar[str] = ""
+    #: the format ``--format native`` writes ("bin", "h5", "msgpack")
+    native_format: ClassVar[str] = "safetensors"
+
+    #: module with ``model_class``, ``parameter_tree``, ``load_model`` and ``run_model`` functions,
+    #: imported on first use (empty: the adapter has no models)
+    models_module: ClassVar[str] = ""
+
+    def _models(self, what: str) -> Any:
+        from ..errors import AdapterError
+
+        if not self.models_module:
+            raise AdapterError(f"the {self.name} adapter has no models", where=f"{type(self).__name__}.{what}",
+                               fix="Use an adapter with reference models (capabilities.reference_models).")
+        return getattr(importlib.import_module(self.models_module), what)
+
+    def model_class(self, config: Any) -> type:
+        """The adapter's model class for ``config.architectures`` (an ``AdapterError`` names an unknown one)."""
+        return self._models("model_class")(config)
+
+    def parameter_tree(self, config: Any) -> ParameterTree:
+        """The architecture's weights and shapes, built from ``config`` without allocating weight memory."""
+        return self._models("parameter_tree")(config)
+
+    def native_writer(self) -> Any:
+        """Writes :attr:`native_format` files for ``save_checkpoint`` when the core cannot (``.bin``), else None."""
+        return None
+
+    def load_model(self, folder: Any) -> Any:
+        """The model of ``folder``'s architecture with its weights, ready for :meth:`run_model`."""
+        return self._models("load_model")(folder)
+
+    def run_model(self, model: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run inference on integer inputs (``input_ids``, ``attention_mask``); every tensor output as float32 numpy."""
+        return self._models("run_model")(model, inputs)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -10,14 +10,16 @@ names and layouts needs nothing but the name:
   ``beta`` becomes ``bias``, ``moving_mean``/``moving_variance`` become
   ``running_mean``/``running_var``; rank-2 kernels are transposed, rank-4
   convolution kernels go from (h, w, in, out) to (out, in, h, w) and rank-3
-  ones are reversed. Names are scope-free already (see ``Checkpoint``).
+  ones are reversed; a rank-2 ``bias`` with a leading axis of 1 (GPT-2's TF
+  ``Conv1D`` stores ``[1, n]``) loses that axis. Names are scope-free already
+  (see ``Checkpoint``).
 * Flax: ``/``-joined paths become ``.``-joined; ``kernel`` becomes ``weight``
   transposed the same way, ``scale`` and ``embedding`` become ``weight``,
   ``mean``/``var`` under ``batch_stats`` become ``running_mean``/``running_var``.
 
-What the name cannot decide (a TF ``Conv1D`` bias stored as ``[1, n]`` where
-PyTorch has ``[n]``, the base-model prefix) is settled against the target's
-shapes and names by :func:`reconcile`.
+What the name cannot decide (the base-model prefix, the way back from the
+canonical form) is settled against the target's shapes and names by
+:func:`reconcile_shape` and :func:`strip_or_add_prefix`.
 """
 
 from __future__ import annotations
@@ -25,8 +27,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConversionError
+from ..formats.base import aligned_copy
 
-__all__ = ["canonical_name", "to_canonical", "reconcile_shape", "strip_or_add_prefix"]
+__all__ = ["canonical_name", "canonical_shape", "to_canonical", "from_canonical", "reconcile_shape", "strip_or_add_prefix",
+           "is_derived", "DERIVED_SUFFIXES"]
+
+# Names PyTorch checkpoints carry that TF and Flax models compute instead of storing:
+# tied heads (written once, re-tied on load) and non-persistent buffers.
+DERIVED_SUFFIXES = ("lm_head.weight", "cls.predictions.decoder.weight", "cls.predictions.decoder.bias", "position_ids",
+                    ".attn.bias", ".attn.masked_bias")
 
 _TF_LAST = {"kernel": "weight", "embeddings": "weight", "gamma": "weight", "beta": "bias",
             "moving_mean": "running_mean", "moving_variance": "running_var"}
@@ -70,17 +79,49 @@ def _is_kernel(name: str, framework: str) -> bool:
     return framework == "flax" and name.replace("/", ".").split(".")[-1] == "kernel"
 
 
+_KERNEL_ORDER = {2: (1, 0), 3: (2, 1, 0), 4: (3, 2, 0, 1)}  # TF/Flax kernel axes -> PyTorch axes
+_KERNEL_BACK = {2: (1, 0), 3: (2, 1, 0), 4: (2, 3, 1, 0)}  # and back
+
+
+def _is_leading_one_bias(name: str, shape: tuple[int, ...], framework: str) -> bool:
+    return framework == "tf" and len(shape) == 2 and shape[0] == 1 and _tf_parts(name)[-1] == "bias"
+
+
+def canonical_shape(name: str, shape: tuple[int, ...], framework: str) -> tuple[int, ...]:
+    """The shape :func:`to_canonical` gives a tensor of ``shape``, known from the header alone."""
+    shape = tuple(shape)
+    if _is_kernel(name, framework) and len(shape) in _KERNEL_ORDER:
+        return tuple(shape[i] for i in _KERNEL_ORDER[len(shape)])
+    if _is_leading_one_bias(name, shape, framework):
+        return shape[1:]
+    return shape
+
+
 def to_canonical(name: str, array: np.ndarray, framework: str) -> tuple[str, np.ndarray]:
     """``(PyTorch name, array in PyTorch layout)`` for one tensor. Transposes are exact (no arithmetic)."""
     new = canonical_name(name, framework)
-    if _is_kernel(name, framework):
-        if array.ndim == 2:
-            array = array.T
-        elif array.ndim == 4:
-            array = array.transpose(3, 2, 0, 1)
-        elif array.ndim == 3:
-            array = array.transpose(2, 1, 0)
+    if _is_kernel(name, framework) and array.ndim in _KERNEL_ORDER:
+        return new, aligned_copy(array.transpose(_KERNEL_ORDER[array.ndim]))
+    if _is_leading_one_bias(name, tuple(array.shape), framework):
+        array = array[0]
     return new, np.ascontiguousarray(array) if array.ndim else array
+
+
+def from_canonical(target: str, array: np.ndarray, framework: str, target_shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A canonical (PyTorch layout) array in the layout of ``framework``'s tensor named ``target``.
+
+    The layer kind comes from the target's own name (``kernel``), so this is the
+    exact inverse of :func:`to_canonical`; with ``target_shape`` size-1 axes are
+    fitted too (:func:`reconcile_shape`).
+    """
+    if framework != "pt" and _is_kernel(target, framework) and array.ndim in _KERNEL_BACK:
+        array = aligned_copy(array.transpose(_KERNEL_BACK[array.ndim]))
+    return array if target_shape is None else reconcile_shape(target, array, target_shape)
+
+
+def is_derived(canonical: str) -> bool:
+    """True for names a TF or Flax model computes rather than stores (tied heads, buffers)."""
+    return canonical.endswith(DERIVED_SUFFIXES)
 
 
 def reconcile_shape(name: str, array: np.ndarray, target_shape: tuple[int, ...]) -> np.ndarray:

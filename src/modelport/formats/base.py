@@ -103,6 +103,17 @@ def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 
+def aligned_copy(array: np.ndarray) -> np.ndarray:
+    """A C-order copy of ``array`` starting on a 64-byte boundary (frameworks adopt such buffers without copying)."""
+    out = _aligned_empty(tuple(array.shape), array.dtype)
+    out[...] = array
+    return out
+
+
+def is_aligned(array: np.ndarray) -> bool:
+    return bool(array.flags.c_contiguous) and array.ctypes.data % _ALIGNMENT == 0
+
+
 def read_array(path: str, offset: int, dtype: str, shape: tuple[int, ...], *, where: str, fd: int | None = None) -> np.ndarray:
     """Read a C-order array of ``dtype`` and ``shape`` at byte ``offset`` with positioned reads."""
     info = DTYPES[dtype]

@@ -36,9 +36,12 @@ class FlaxAdapter(Adapter):
         # 64-bit types need jax_enable_x64, which is off by default (and process-wide)
         exact_dtypes=tuple(n for n in DTYPES if n not in ("float64", "int64")),
         native_formats=("safetensors", "msgpack"),
-        reference_models=False,
-        hub=False,
+        reference_models=True,
+        hub=True,
     )
+    checkpoint_framework = "flax"
+    native_format = "msgpack"
+    models_module = "modelport_flax.auto"
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
         return np.asarray(tensor)

@@ -22,7 +22,15 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 
 from modelport import AutoConfig, PretrainedConfig
 from modelport.checkpoint import Checkpoint
-from modelport.conversion import canonical_name, reconcile_shape, strip_or_add_prefix, to_canonical
+from modelport.conversion import (
+    canonical_name,
+    canonical_shape,
+    from_canonical,
+    is_derived,
+    reconcile_shape,
+    strip_or_add_prefix,
+    to_canonical,
+)
 from modelport.errors import CheckpointNotFoundError, ConfigError, ConversionError, HubFileNotFoundError
 from modelport.formats.base import LazyTensor
 from modelport.hub import PushToHubMixin, resolve_checkpoint
@@ -38,10 +46,6 @@ _ACTIVATIONS = {
     "gelu_pytorch_tanh": partial(nn.gelu, approximate=True),
     "relu": nn.relu, "silu": nn.swish, "swish": nn.swish, "tanh": nn.tanh,
 }
-# Names PyTorch checkpoints carry that Flax models compute instead of storing (tied heads, buffers).
-_DERIVED = ("lm_head.weight", "cls.predictions.decoder.weight", "cls.predictions.decoder.bias", "position_ids",
-            ".attn.bias", ".attn.masked_bias")
-
 
 def activation(name: str):  # type: ignore[no-untyped-def]
     try:
@@ -54,27 +58,6 @@ def attention_bias(mask: Any, dtype: Any, already_4d: bool = False) -> jnp.ndarr
     """0 where attention is allowed, the dtype's minimum where it is not; ``[batch, 1, 1, seq]`` from a 2-D mask."""
     allowed = mask if already_4d else (mask[:, None, None, :] > 0)
     return jnp.where(allowed, 0.0, jnp.finfo(dtype).min).astype(dtype)
-
-
-def _to_flax_layout(path: str, array: np.ndarray) -> np.ndarray:
-    """The inverse of the core's kernel transposes (PyTorch layout to a Flax kernel)."""
-    if path.split("/")[-1] != "kernel":
-        return array
-    if array.ndim == 2:
-        return np.ascontiguousarray(array.T)
-    if array.ndim == 4:
-        return np.ascontiguousarray(array.transpose(2, 3, 1, 0))
-    if array.ndim == 3:
-        return np.ascontiguousarray(array.transpose(2, 1, 0))
-    return array
-
-
-def _canonical_shape(path: str, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The shape a Flax leaf has in the canonical (PyTorch) layout."""
-    if path.split("/")[-1] != "kernel":
-        return shape
-    order = {2: (1, 0), 3: (2, 1, 0), 4: (3, 2, 0, 1)}.get(len(shape))
-    return tuple(shape[i] for i in order) if order else shape
 
 
 class FlaxPreTrainedModel(PushToHubMixin):
@@ -233,14 +216,14 @@ class FlaxPreTrainedModel(PushToHubMixin):
         for name in ckpt:
             target = by_canonical.get(mapping[canon[name]])
             if target is None:
-                if not canon[name].endswith(_DERIVED):
+                if not is_derived(canon[name]):
                     unexpected.append(canon[name])
                 continue
             if ckpt.framework == "flax":
                 array = ckpt[name]  # already in Flax layout: names map through the canonical form, data need not
             else:
                 _, array = to_canonical(name, ckpt[name], ckpt.framework)
-                array = _to_flax_layout(target, array)
+                array = from_canonical(target, array, "flax")
             try:
                 array = reconcile_shape(f"{ckpt.path} ({name})", array, tuple(shapes[target].shape))
             except ConversionError:
@@ -270,7 +253,7 @@ class FlaxPreTrainedModel(PushToHubMixin):
         tensors: list[tuple[str, LazyTensor]] = []
         for path, leaf in flat.items():
             name = canonical_name(path, "flax") if safe_serialization else path
-            shape = _canonical_shape(path, tuple(leaf.shape)) if safe_serialization else tuple(leaf.shape)
+            shape = canonical_shape(path, tuple(leaf.shape), "flax") if safe_serialization else tuple(leaf.shape)
             tensors.append((name, LazyTensor(str(np.dtype(leaf.dtype)), shape,
                                              lambda p=path, leaf=leaf: (to_canonical(p, np.asarray(leaf), "flax")[1]
                                                                         if safe_serialization else np.asarray(leaf)))))

@@ -1,18 +1,31 @@
-"""modelport's TensorFlow adapter.
+"""modelport's TensorFlow / Keras 3 adapter.
 
-Importing this package is cheap: tensorflow is imported only when a name that
-needs it is used, so the core's registry can read the adapter class without
-loading the framework.
+Importing this package is cheap: tensorflow and keras are imported only when a
+name that needs them is used, so the core's registry can read the adapter
+class without loading the framework.
 """
+
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = ["TFAdapter", "__version__"]
+_LAZY = {
+    "TFAdapter": ".adapter",
+    "TFPreTrainedModel": ".modeling",
+    "TFModelUtilsMixin": ".modeling",
+    "TFBertModel": ".models",
+    "TFBertForMaskedLM": ".models",
+    "TFGPT2Model": ".models",
+    "TFGPT2LMHeadModel": ".models",
+    "TFAutoModel": ".auto",
+    "TFAutoModelForMaskedLM": ".auto",
+    "TFAutoModelForCausalLM": ".auto",
+}
+
+__all__ = [*_LAZY, "__version__"]
 
 
 def __getattr__(name: str):  # PEP 562: keep `import modelport_tf` free of tensorflow
-    if name == "TFAdapter":
-        from .adapter import TFAdapter
-
-        return TFAdapter
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'modelport_tf' has no attribute {name!r}")

@@ -44,9 +44,12 @@ class TFAdapter(Adapter):
     capabilities = Capabilities(
         exact_dtypes=tuple(DTYPES),
         native_formats=("safetensors", "h5"),
-        reference_models=False,
-        hub=False,
+        reference_models=True,
+        hub=True,
     )
+    checkpoint_framework = "tf"
+    native_format = "h5"
+    models_module = "modelport_tf.auto"
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
         if hasattr(tensor, "value") and not hasattr(tensor, "numpy"):  # Keras variables

@@ -59,9 +59,17 @@ class TorchAdapter(Adapter):
     capabilities = Capabilities(
         exact_dtypes=tuple(DTYPES),
         native_formats=("safetensors", "bin"),
-        reference_models=False,
-        hub=False,
+        reference_models=True,
+        hub=True,
     )
+    checkpoint_framework = "pt"
+    native_format = "bin"
+    models_module = "modelport_torch.auto"
+
+    def native_writer(self) -> Any:
+        from .serialization import write_bin
+
+        return write_bin
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
         tensor = tensor.detach()

@@ -24,6 +24,7 @@ from modelport.dtypes import canonical_dtype
 from modelport.errors import CheckpointNotFoundError, ConversionError, HubFileNotFoundError
 from modelport.formats.base import LazyTensor
 from modelport.hub import PushToHubMixin, resolve_checkpoint
+from modelport.outputs import ModelOutput
 from modelport.saving import save_checkpoint
 
 from .adapter import TorchAdapter, torch_dtype
@@ -33,16 +34,6 @@ __all__ = ["PreTrainedModel", "ModuleUtilsMixin", "ModelOutput", "activation", "
 
 logger = logging.getLogger(__name__)
 _ADAPTER = TorchAdapter()
-
-
-class ModelOutput(dict):
-    """Outputs by name, as attributes and keys (``out.logits``, ``out["logits"]``); None values are dropped."""
-
-    def __init__(self, **values: Any) -> None:
-        super().__init__({k: v for k, v in values.items() if v is not None})
-
-    def __getattr__(self, name: str) -> Any:
-        return self.get(name)
 
 
 def _gelu_new(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,224 @@
+"""Keras 3 building blocks whose variables carry transformers' TF names.
+
+Keras 3 no longer builds hierarchical variable names, so names come from the
+layer tree instead (:func:`named_variables`): each layer's ``name`` is one
+path component and each variable's ``name`` the last one, exactly as
+transformers' Keras 2 models named them (``bert/encoder/layer_._0/.../kernel:0``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from modelport.formats.base import aligned_copy, is_aligned
+
+from ._keras import keras, tf
+
+__all__ = ["named_variables", "normal", "deferred_variables", "initialize_deferred", "forget_deferred", "dense", "layer_norm", "WeightEmbedding", "Conv1D", "activation", "shape_list",
+           "expand_head_mask", "replace_variable", "assign_in_place"]
+
+
+def named_variables(root: Any) -> dict[str, Any]:
+    """Every variable under ``root`` by its scope-free TF name (``bert/pooler/dense/kernel:0``), each once.
+
+    A variable reachable twice (a tied embedding referenced by a head) keeps its first name.
+    """
+    found: dict[str, Any] = {}
+    seen: set[int] = set()
+
+    def walk(layer: Any, prefix: str) -> None:
+        for variable in [*layer._trainable_variables, *layer._non_trainable_variables]:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                found[f"{prefix}{variable.name}:0"] = variable
+        for child in layer._layers:
+            walk(child, f"{prefix}{child.name}/")
+
+    for variable in [*root._trainable_variables, *root._non_trainable_variables]:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            found[f"{variable.name}:0"] = variable
+    for child in root._layers:
+        walk(child, f"{child.name}/")
+    return found
+
+
+@contextlib.contextmanager
+def deferred_variables() -> Iterator[None]:
+    """Build inside: variables get names and shapes but no memory (Keras' deferred initialisation, traced in a graph).
+
+    A loader then gives each variable the checkpoint's tensor as its first
+    value (:func:`assign_in_place`) and :func:`initialize_deferred` draws the
+    rest, so the model never holds random weights that are about to be
+    overwritten (which cost time and, through the generator's temporaries,
+    over twice the model's memory).
+    """
+    with keras.StatelessScope(initialize_variables=False), tf.__internal__.FuncGraph("modelport_build").as_default():
+        yield
+
+
+def _pending() -> list[Any]:
+    from keras.src.backend.common import global_state
+
+    return list(global_state.get_global_attribute("uninitialized_variables") or [])
+
+
+def _set_pending(variables: list[Any]) -> None:
+    from keras.src.backend.common import global_state
+
+    global_state.set_global_attribute("uninitialized_variables", variables)
+
+
+def initialize_deferred() -> None:
+    """Draw initial values, with each layer's own initialiser, for deferred variables nothing filled."""
+    from keras.src.backend.common.variables import initialize_all_variables
+
+    _set_pending([v for v in _pending() if v._value is None])
+    initialize_all_variables()
+
+
+def forget_deferred(variables: Any) -> None:
+    """Drop never-to-be-used deferred variables (a shape-only model) so Keras never initialises them."""
+    drop = {id(v) for v in variables}
+    _set_pending([v for v in _pending() if id(v) not in drop])
+
+
+def normal(stddev: float) -> Any:
+    return keras.initializers.TruncatedNormal(stddev=stddev)
+
+
+def dense(units: int, initializer_range: float, name: str) -> Any:
+    return keras.layers.Dense(units, kernel_initializer=normal(initializer_range), name=name)
+
+
+def layer_norm(epsilon: float, name: str) -> Any:
+    return keras.layers.LayerNormalization(epsilon=epsilon, name=name)
+
+
+def shape_list(tensor: Any) -> list[Any]:
+    """Static dimensions where known, dynamic ones elsewhere (works inside ``tf.function``)."""
+    dynamic = tf.shape(tensor)
+    return [dynamic[i] if size is None else size for i, size in enumerate(tensor.shape.as_list())]
+
+
+def expand_head_mask(head_mask: Any, num_hidden_layers: int) -> Any:
+    """``[layers, 1, heads, 1, 1]`` from a ``[heads]`` or ``[layers, heads]`` mask; a list of None for None."""
+    if head_mask is None:
+        return [None] * num_hidden_layers
+    head_mask = tf.convert_to_tensor(head_mask, dtype=tf.float32)
+    if head_mask.shape.rank == 1:
+        head_mask = tf.tile(head_mask[None, None, :, None, None], [num_hidden_layers, 1, 1, 1, 1])
+    elif head_mask.shape.rank == 2:
+        head_mask = head_mask[:, None, :, None, None]
+    return head_mask
+
+
+class WeightEmbedding(keras.layers.Layer):
+    """An embedding table as one variable; its name (``weight`` or ``embeddings``) follows transformers' TF model."""
+
+    def __init__(self, vocab_size: int, hidden_size: int, initializer_range: float, weight_name: str = "embeddings",
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.initializer_range = initializer_range
+        self.weight_name = weight_name
+
+    def build(self, input_shape: Any = None) -> None:
+        self.weight = self.add_weight(name=self.weight_name, shape=(self.vocab_size, self.hidden_size),
+                                      initializer=normal(self.initializer_range))
+        super().build(input_shape)
+
+    def call(self, ids: Any) -> Any:
+        return tf.gather(self.weight, tf.cast(ids, tf.int32))
+
+    def attend(self, hidden: Any) -> Any:
+        """``hidden @ table.T``: the tied output projection of language-model heads."""
+        return tf.matmul(hidden, self.weight, transpose_b=True)
+
+    def resize(self, new_num_tokens: int) -> None:
+        """Replace the table by one of ``new_num_tokens`` rows, keeping the old rows (new ones drawn like init)."""
+        old = self.weight
+        keep = min(new_num_tokens, int(old.shape[0]))
+        fresh = normal(self.initializer_range)((new_num_tokens, self.hidden_size))
+        value = tf.concat([old.value[:keep], tf.cast(fresh[keep:], old.dtype)], axis=0)
+        replace_variable(self, "weight", value)
+        self.vocab_size = new_num_tokens
+
+
+def assign_in_place(variable: Any, array: Any) -> None:
+    """Give ``variable`` the values of ``array`` (same shape and dtype) without a full-size copy.
+
+    ``variable.assign(array)`` converts the array (one copy, two for numpy
+    arrays) and copies again into the variable. Here the array is wrapped
+    through DLPack (zero-copy) and the variable adopts that buffer: as the first
+    value of a deferred variable, or through ``AssignVariableOp``, which frees
+    the old one. Dtypes DLPack cannot carry (bfloat16, float8) are converted.
+    """
+    if not is_aligned(array):  # TF's kernels need 64-byte alignment; a DLPack import does not check it
+        array = aligned_copy(array)
+    try:
+        tensor = tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+    except (BufferError, TypeError, ValueError, AttributeError, tf.errors.InvalidArgumentError):
+        tensor = tf.convert_to_tensor(array)
+    if isinstance(variable, keras.Variable) and variable._value is None:  # deferred: the checkpoint gives its first value
+        variable._initialize(tensor)
+        return
+    target = variable.value if isinstance(variable, keras.Variable) else variable  # Keras 3 wraps a tf.Variable
+    tf.raw_ops.AssignVariableOp(resource=target.handle, value=tensor)
+
+
+def replace_variable(layer: Any, attribute: str, value: Any) -> Any:
+    """Swap a layer's variable for a new one of another shape, keeping its name and tracking."""
+    old = getattr(layer, attribute)
+    trainable = old.trainable
+    bucket = layer._trainable_variables if trainable else layer._non_trainable_variables
+    index = next(i for i, v in enumerate(bucket) if v is old)
+    layer._tracker.unlock()
+    new = keras.Variable(value, dtype=old.dtype, trainable=trainable, name=old.name)
+    bucket[index] = new
+    object.__setattr__(layer, attribute, new)
+    layer._tracker.lock()
+    return new
+
+
+class Conv1D(keras.layers.Layer):
+    """GPT-2's "Conv1D": a dense layer whose ``weight`` is ``[in, out]`` and whose ``bias`` is ``[1, out]``."""
+
+    def __init__(self, nf: int, nx: int, initializer_range: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.nf, self.nx, self.initializer_range = nf, nx, initializer_range
+
+    def build(self, input_shape: Any = None) -> None:
+        self.weight = self.add_weight(name="weight", shape=(self.nx, self.nf), initializer=normal(self.initializer_range))
+        self.bias = self.add_weight(name="bias", shape=(1, self.nf), initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, x: Any) -> Any:
+        batch, length = shape_list(x)[:2]
+        out = tf.matmul(tf.reshape(x, [-1, self.nx]), self.weight) + self.bias
+        return tf.reshape(out, [batch, length, self.nf])
+
+
+def _gelu_new(x: Any) -> Any:
+    return 0.5 * x * (1.0 + tf.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * tf.pow(x, 3))))
+
+
+_ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
+    "gelu": lambda x: tf.nn.gelu(x, approximate=False),
+    "gelu_new": _gelu_new,
+    "gelu_pytorch_tanh": _gelu_new,
+    "relu": tf.nn.relu, "silu": tf.nn.silu, "swish": tf.nn.silu, "tanh": tf.tanh,
+}
+
+
+def activation(name: str) -> Callable[[Any], Any]:
+    from modelport.errors import ConfigError
+
+    try:
+        return _ACTIVATIONS[name]
+    except KeyError:
+        raise ConfigError("unknown activation", where="hidden_act", expected=", ".join(_ACTIVATIONS), received=name) from None

@@ -1,0 +1,366 @@
+"""``TFPreTrainedModel``: transformers 4.x's TensorFlow API on Keras 3.
+
+A model is built (Keras creates its variables on the first call), then filled
+one tensor at a time from a ``Checkpoint`` of any format: every checkpoint
+name goes to the canonical (PyTorch) form with the core's rules and from there
+to this model's variable, whose TF name (``bert/encoder/layer_._0/...:0``)
+comes from the layer tree (:func:`~modelport_tf.layers.named_variables`).
+So PyTorch, TF and Flax checkpoints, sharded or not, load the same way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport import AutoConfig, PretrainedConfig
+from modelport.checkpoint import Checkpoint
+from modelport.conversion import (
+    canonical_name,
+    canonical_shape,
+    from_canonical,
+    is_derived,
+    strip_or_add_prefix,
+    to_canonical,
+)
+from modelport.errors import AdapterError, CheckpointNotFoundError, ConfigError, ConversionError, HubFileNotFoundError
+from modelport.formats.base import LazyTensor
+from modelport.hub import PushToHubMixin, resolve_checkpoint
+from modelport.outputs import ModelOutput
+from modelport.saving import save_checkpoint
+
+from ._keras import keras, tf
+from .layers import assign_in_place, deferred_variables, expand_head_mask, initialize_deferred, named_variables
+from .training import TrainingMixin
+
+__all__ = ["TFPreTrainedModel", "TFModelUtilsMixin", "ModelOutput", "masked_mean_loss"]
+
+logger = logging.getLogger(__name__)
+
+DUMMY_INPUT_IDS = [[7, 6, 0, 0, 1], [1, 2, 3, 0, 0], [0, 0, 0, 4, 5]]
+
+
+def masked_mean_loss(labels: Any, logits: Any) -> Any:
+    """Cross-entropy averaged over the positions whose label is not -100 (transformers' convention)."""
+    labels = tf.cast(labels, tf.int32)
+    keep = tf.cast(labels != -100, logits.dtype)
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.nn.relu(labels), logits=logits)
+    return tf.reduce_sum(losses * keep) / tf.maximum(tf.reduce_sum(keep), 1.0)
+
+
+class TFModelUtilsMixin:
+    """Counting helpers shared by every Keras model."""
+
+    def num_parameters(self, only_trainable: bool = False) -> int:
+        """Weights of the model (Keras' random-seed state of dropout layers is not a parameter)."""
+        self.build_in_name_scope()  # type: ignore[attr-defined]
+        variables = named_variables(self).values()
+        return int(sum(int(np.prod(v.shape)) for v in variables if v.trainable or not only_trainable))
+
+
+class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHubMixin):
+    """Base class of modelport's TensorFlow models (Keras 3, TensorFlow backend)."""
+
+    config_class: type[PretrainedConfig] = PretrainedConfig
+    base_model_prefix = ""
+    main_input_name = "input_ids"
+    # True for the bare encoders (TFBertModel): their PyTorch twins name weights without the prefix.
+    is_base_model = False
+    _auto_class: str | None = None
+
+    def __init__(self, config: PretrainedConfig, *inputs: Any, **kwargs: Any) -> None:
+        super().__init__(*inputs, **kwargs)
+        if not isinstance(config, PretrainedConfig):
+            raise ConfigError("a model needs a PretrainedConfig", where=type(self).__name__, received=type(config).__name__,
+                              fix=f"Build it with {type(self).__name__}(config) or {type(self).__name__}.from_pretrained(...).")
+        if getattr(config, "pruned_heads", None):
+            raise AdapterError("pruned models are not supported by the TF adapter", where=type(self).__name__,
+                               received=f"config.pruned_heads = {config.pruned_heads}",
+                               fix="Load the pruned checkpoint with modelport_torch or modelport_flax.")
+        self.config = config
+        self.name_or_path = config.name_or_path
+
+    # -- inputs and outputs ---------------------------------------------------------------------
+    @property
+    def framework(self) -> str:
+        return "tf"
+
+    @property
+    def dummy_inputs(self) -> dict[str, Any]:
+        return {"input_ids": tf.constant(DUMMY_INPUT_IDS, dtype=tf.int32)}
+
+    @property
+    def input_signature(self) -> dict[str, Any]:
+        """What :meth:`serving` takes: int32 ``[batch, sequence]`` tensors for each input the model accepts."""
+        accepted = inspect.signature(self.call).parameters
+        return {name: tf.TensorSpec((None, None), tf.int32, name=name)
+                for name in ("input_ids", "attention_mask", "token_type_ids") if name in accepted}
+
+    def serving(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        return self.serving_output(self.call(**inputs, training=False))
+
+    def serving_output(self, output: dict[str, Any]) -> dict[str, Any]:
+        """The tensors of an output worth serving (tuples of hidden states are stacked)."""
+        served = {}
+        for name, value in output.items():
+            if isinstance(value, (tuple, list)):
+                value = tf.stack(value)
+            served[name] = value
+        return served
+
+    def _unpack(self, input_ids: Any, values: dict[str, Any]) -> dict[str, Any]:
+        """Accept ``model(dict)`` (what ``fit`` and ``serving`` pass) as well as keyword inputs."""
+        if isinstance(input_ids, dict):
+            values = {**values, **{k: v for k, v in input_ids.items()}}
+        else:
+            values = {**values, "input_ids": input_ids}
+        return {k: (tf.convert_to_tensor(v) if v is not None and not isinstance(v, (bool, list, tuple)) else v)
+                for k, v in values.items()}
+
+    def build_in_name_scope(self) -> None:
+        """Create every variable by one call on :attr:`dummy_inputs`."""
+        if not self.built or not self.variables:
+            self(self.dummy_inputs, training=False)
+
+    def get_config(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | PretrainedConfig, **kwargs: Any) -> Any:
+        if not isinstance(config, PretrainedConfig):
+            config_cls = cls.config_class if cls.config_class is not PretrainedConfig else AutoConfig
+            config = config_cls.from_dict(config) if config_cls is not AutoConfig else AutoConfig.for_model(**config)
+        return cls(config, **kwargs)
+
+    # -- embeddings and heads -----------------------------------------------------------------------
+    @property
+    def base_model(self) -> Any:
+        return getattr(self, self.base_model_prefix, self)
+
+    def get_input_embeddings(self) -> Any:
+        main = self.base_model
+        if main is self or not hasattr(main, "get_input_embeddings"):
+            raise AdapterError("this model has no input embeddings", where=type(self).__name__)
+        return main.get_input_embeddings()
+
+    def set_input_embeddings(self, value: Any) -> None:
+        self.base_model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> Any:
+        """The embedding table a language-model head projects onto (tied to the input embeddings), else None."""
+        return None
+
+    def set_output_embeddings(self, value: Any) -> None:
+        if self.get_output_embeddings() is None:
+            raise AdapterError("this model has no output embeddings", where=type(self).__name__)
+        self.set_input_embeddings(value)  # the heads here are tied: one table serves both
+
+    def get_lm_head(self) -> Any:
+        return None
+
+    def get_bias(self) -> dict[str, Any] | None:
+        head = self.get_lm_head()
+        return head.get_bias() if head is not None and hasattr(head, "get_bias") else None
+
+    def set_bias(self, value: dict[str, Any]) -> None:
+        head = self.get_lm_head()
+        if head is None or not hasattr(head, "set_bias"):
+            raise AdapterError("this model has no output bias", where=type(self).__name__)
+        head.set_bias(value)
+
+    def resize_token_embeddings(self, new_num_tokens: int | None = None) -> Any:
+        """Grow or shrink the vocabulary, keeping the old rows; tied heads and output biases follow."""
+        embeddings = self.get_input_embeddings()
+        if new_num_tokens is None or new_num_tokens == embeddings.vocab_size:
+            return embeddings
+        self.build_in_name_scope()
+        embeddings.resize(int(new_num_tokens))
+        bias = self.get_bias()
+        if bias is not None:
+            resized = {}
+            for name, variable in bias.items():
+                old = variable.value
+                keep = min(int(new_num_tokens), int(old.shape[-1]))
+                resized[name] = tf.concat([old[..., :keep], tf.zeros((*old.shape[:-1], int(new_num_tokens) - keep), old.dtype)], -1)
+            self.set_bias(resized)
+        self.config.vocab_size = int(new_num_tokens)
+        return embeddings
+
+    def get_head_mask(self, head_mask: Any, num_hidden_layers: int) -> Any:
+        """``[layers, 1, heads, 1, 1]`` from a ``[heads]`` or ``[layers, heads]`` mask; a list of None for None."""
+        return expand_head_mask(head_mask, num_hidden_layers)
+
+    def prune_heads(self, heads_to_prune: dict[int, list[int]]) -> None:
+        raise AdapterError(
+            "prune_heads is not supported by the TF adapter", where=type(self).__name__,
+            received=f"heads_to_prune = {heads_to_prune}",
+            fix="Prune with modelport_torch (PreTrainedModel.prune_heads), or pass a head_mask to the call to zero heads.",
+        )
+
+    def can_generate(self) -> bool:
+        return False  # no generate() here: text generation lives in the PyTorch adapter
+
+    @classmethod
+    def register_for_auto_class(cls, auto_class: str | type = "TFAutoModel") -> None:
+        cls._auto_class = auto_class if isinstance(auto_class, str) else auto_class.__name__
+
+    # -- names --------------------------------------------------------------------------------------
+    def tf_weights(self) -> dict[str, Any]:
+        """Every variable by its scope-free transformers TF name, building the model if needed."""
+        if not self.built:
+            self.build_in_name_scope()
+        return named_variables(self)
+
+    def _canonical_for_save(self, tf_name: str) -> str:
+        name = canonical_name(tf_name, "tf")
+        prefix = self.base_model_prefix + "."
+        return name[len(prefix):] if self.is_base_model and name.startswith(prefix) else name
+
+    # -- loading ------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike[str], *model_args: Any,
+                        config: PretrainedConfig | str | os.PathLike[str] | None = None, cache_dir: Any = None,
+                        ignore_mismatched_sizes: bool = False, force_download: bool = False, local_files_only: bool = False,
+                        token: Any = None, revision: str = "main", use_safetensors: bool | None = None, **kwargs: Any) -> Any:
+        """Load from a folder or Hub repo id, from any checkpoint format.
+
+        TF checkpoints (safetensors, then ``tf_model.h5``) are preferred, then
+        PyTorch, then Flax; ``from_pt=True`` / ``from_flax=True`` pick one.
+        ``subfolder`` applies to the config, the weights and every shard.
+        """
+        from_pt = kwargs.pop("from_pt", False)
+        from_flax = kwargs.pop("from_flax", False)
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        subfolder = kwargs.pop("subfolder", "") or ""
+        variant = kwargs.pop("variant", None)
+        hub = dict(cache_dir=cache_dir, force_download=force_download, local_files_only=local_files_only, token=token)
+        if not isinstance(config, PretrainedConfig):
+            config_cls = cls.config_class if cls.config_class is not PretrainedConfig else AutoConfig
+            config, kwargs = config_cls.from_pretrained(config or pretrained_model_name_or_path, return_unused_kwargs=True,
+                                                        subfolder=subfolder, revision=revision, **hub, **kwargs)
+        model = cls(config, *model_args, **kwargs)
+        with deferred_variables():  # names and shapes now, memory only as the checkpoint fills them
+            model(model.dummy_inputs, training=False)
+        order = ["pt"] if from_pt else ["flax"] if from_flax else ["tf", "pt", "flax"]
+        ckpt = None
+        last: Exception | None = None
+        for framework in order:
+            try:
+                found = resolve_checkpoint(pretrained_model_name_or_path, framework=framework, subfolder=subfolder, variant=variant,
+                                           revision=revision, use_safetensors=use_safetensors, need_config=False, **hub)
+                ckpt = Checkpoint.open(found.folder, format=found.format, variant=variant)
+                break
+            except (CheckpointNotFoundError, HubFileNotFoundError) as exc:
+                last = exc
+        if ckpt is None:
+            assert last is not None
+            raise last
+        try:
+            info = model.load_checkpoint(ckpt, ignore_mismatched_sizes=ignore_mismatched_sizes)
+        finally:
+            initialize_deferred()  # weights the checkpoint lacked get their initialisers' values
+        return (model, info) if output_loading_info else model
+
+    def load_checkpoint(self, ckpt: Checkpoint, ignore_mismatched_sizes: bool = False) -> dict[str, list]:
+        """Assign every weight of ``ckpt`` to this model, one tensor in memory at a time."""
+        variables = self.tf_weights()
+        by_canonical = {canonical_name(name, "tf"): name for name in variables}
+        canon = {name: canonical_name(name, ckpt.framework) for name in ckpt}
+        mapping = strip_or_add_prefix(list(canon.values()), set(by_canonical), self.base_model_prefix)
+        loaded: set[str] = set()
+        unexpected: list[str] = []
+        mismatched: list[tuple[str, tuple, tuple]] = []
+        for name in ckpt:
+            target = by_canonical.get(mapping[canon[name]])
+            if target is None:
+                if not is_derived(canon[name]):
+                    unexpected.append(canon[name])
+                continue
+            variable = variables[target]
+            shape = tuple(variable.shape)
+            array = ckpt[name]
+            if ckpt.framework != "tf":  # TF checkpoints are in this layout already; the others go through the canonical form
+                array = from_canonical(target, to_canonical(name, array, ckpt.framework)[1], "tf")
+            try:
+                array = from_canonical(target, array, "pt", shape)  # fit size-1 axes only
+            except ConversionError:
+                if not ignore_mismatched_sizes:
+                    raise ConversionError("the checkpoint's tensor does not fit the model", where=f"{ckpt.path} ({name})",
+                                          expected=list(shape), received=list(array.shape),
+                                          fix="Pass ignore_mismatched_sizes=True to keep the model's own weight.") from None
+                mismatched.append((target, tuple(array.shape), shape))
+                continue
+            assign_in_place(variable, array.astype(variable.dtype, copy=False))
+            del array  # one checkpoint tensor in memory at a time
+            loaded.add(target)
+        missing = sorted(set(variables) - loaded)
+        if missing:
+            logger.warning("%s: weights not in the checkpoint (left as initialised): %s", ckpt.path, missing)
+        if unexpected:
+            logger.warning("%s: checkpoint weights the model does not use: %s", ckpt.path, unexpected)
+        return {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": mismatched}
+
+    # -- saving -------------------------------------------------------------------------------------
+    def save_pretrained(self, save_directory: str | os.PathLike[str], saved_model: bool = False, version: int = 1,
+                        push_to_hub: bool = False, signatures: Any = None, max_shard_size: int | str = "5GB",
+                        create_pr: bool = False, safe_serialization: bool = True, token: Any = None,
+                        layout: str = "canonical", **kwargs: Any) -> Any:
+        """``config.json`` plus the weights.
+
+        By default ``model.safetensors`` in the canonical form (PyTorch names and
+        layouts), which PyTorch, Flax and transformers 4.x's PyTorch load with no
+        flag. ``layout="tf"`` writes safetensors with TF names (metadata
+        ``format: tf``), as transformers' TF models did: transformers 4.57.6's TF
+        classes cannot read PyTorch-format safetensors, so this is the file for
+        them. ``safe_serialization=False`` writes transformers' ``tf_model.h5``.
+        All are sharded by ``max_shard_size`` with an index. ``saved_model=True``
+        also exports a SavedModel under ``saved_model/<version>``.
+        """
+        if layout not in ("canonical", "tf"):
+            raise ConfigError("unknown weights layout", where="save_pretrained", expected="'canonical' or 'tf'", received=layout)
+        canonical = safe_serialization and layout == "canonical"
+        folder = Path(os.fspath(save_directory))
+        if folder.is_file():
+            raise ConfigError("save_pretrained needs a folder, not a file", where=str(folder))
+        variables = self.tf_weights()
+        if saved_model:
+            self.export_saved_model(folder / "saved_model" / str(version), signatures=signatures)
+        self.config.architectures = [type(self).__name__.removeprefix("TF")]
+        self.config.save_pretrained(folder)
+        tensors: list[tuple[str, LazyTensor]] = []
+        for name, variable in variables.items():
+            shape = tuple(variable.shape)
+            if canonical:
+                tensors.append((self._canonical_for_save(name), LazyTensor(
+                    str(variable.dtype), canonical_shape(name, shape, "tf"),
+                    lambda n=name, v=variable: to_canonical(n, np.asarray(v.numpy()), "tf")[1])))
+            else:
+                tensors.append((name, LazyTensor(str(variable.dtype), shape, lambda v=variable: np.asarray(v.numpy()))))
+        save_checkpoint(folder, tensors, format="safetensors" if safe_serialization else "h5",
+                        framework="pt" if canonical else "tf", max_shard_size=max_shard_size, tf_scope=self.name)
+        if push_to_hub:
+            from modelport.hub import upload_folder
+
+            repo_id = kwargs.pop("repo_id", folder.name)
+            return upload_folder(folder, repo_id, commit_message=kwargs.pop("commit_message", None) or "Upload model",
+                                 create_pr=create_pr, token=token,
+                                 **{k: v for k, v in kwargs.items() if k in ("private", "revision", "tags", "commit_description")})
+        return None
+
+    def export_saved_model(self, path: str | os.PathLike[str], signatures: Any = None) -> None:
+        """A TensorFlow SavedModel whose ``serving_default`` signature runs :meth:`serving`."""
+        self.build_in_name_scope()
+        archive = keras.export.ExportArchive()
+        archive.track(self)
+        if signatures is None:
+            signatures = {"serving_default": self.serving}
+        elif callable(signatures):
+            signatures = {"serving_default": signatures}
+        for endpoint, fn in signatures.items():
+            archive.add_endpoint(name=endpoint, fn=fn, input_signature=[self.input_signature])
+        archive.write_out(os.fspath(path), verbose=False)

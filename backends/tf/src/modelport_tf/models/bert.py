@@ -1,0 +1,272 @@
+"""BERT on Keras 3 with transformers 4.x's TF variable names and outputs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from modelport import BertConfig
+
+from .._keras import keras, tf
+from ..layers import (
+    WeightEmbedding,
+    activation,
+    dense,
+    expand_head_mask,
+    layer_norm,
+    normal,
+    replace_variable,
+    shape_list,
+)
+from ..modeling import ModelOutput, TFPreTrainedModel, masked_mean_loss
+
+__all__ = ["TFBertModel", "TFBertForMaskedLM", "TFBertMainLayer", "TFBertPreTrainedModel"]
+
+
+def stable_softmax(logits: Any) -> Any:
+    return tf.nn.softmax(logits + 1e-9, axis=-1)  # transformers' TF models add 1e-9 (an XLA workaround): kept for equal outputs
+
+
+class TFBertEmbeddings(keras.layers.Layer):
+    def __init__(self, config: BertConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        c = config
+        self.word_embeddings = WeightEmbedding(c.vocab_size, c.hidden_size, c.initializer_range, "weight", name="word_embeddings")
+        self.token_type_embeddings = WeightEmbedding(c.type_vocab_size, c.hidden_size, c.initializer_range, name="token_type_embeddings")
+        self.position_embeddings = WeightEmbedding(c.max_position_embeddings, c.hidden_size, c.initializer_range,
+                                                   name="position_embeddings")
+        self.LayerNorm = layer_norm(c.layer_norm_eps, "LayerNorm")
+        self.dropout = keras.layers.Dropout(c.hidden_dropout_prob)
+
+    def call(self, input_ids: Any, token_type_ids: Any, position_ids: Any, training: bool = False) -> Any:
+        x = self.word_embeddings(input_ids) + self.position_embeddings(position_ids) + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.LayerNorm(x), training=training)
+
+
+class TFBertSelfAttention(keras.layers.Layer):
+    def __init__(self, config: BertConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.hidden_size // config.num_attention_heads
+        self.all_head_size = self.num_heads * self.head_size
+        self.query = dense(self.all_head_size, config.initializer_range, "query")
+        self.key = dense(self.all_head_size, config.initializer_range, "key")
+        self.value = dense(self.all_head_size, config.initializer_range, "value")
+        self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
+
+    def call(self, hidden: Any, attention_bias: Any, head_mask: Any, training: bool = False) -> Any:
+        batch = shape_list(hidden)[0]
+
+        def heads(x: Any) -> Any:
+            return tf.transpose(tf.reshape(x, (batch, -1, self.num_heads, self.head_size)), [0, 2, 1, 3])
+
+        q, k, v = heads(self.query(hidden)), heads(self.key(hidden)), heads(self.value(hidden))
+        scores = tf.matmul(q, k, transpose_b=True) / tf.cast(math.sqrt(self.head_size), hidden.dtype)
+        if attention_bias is not None:
+            scores = scores + attention_bias
+        probs = self.dropout(stable_softmax(scores), training=training)
+        if head_mask is not None:
+            probs = probs * head_mask
+        context = tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])
+        return tf.reshape(context, (batch, -1, self.all_head_size))
+
+
+class TFBertSelfOutput(keras.layers.Layer):
+    def __init__(self, config: BertConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dense = dense(config.hidden_size, config.initializer_range, "dense")
+        self.LayerNorm = layer_norm(config.layer_norm_eps, "LayerNorm")
+        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+
+    def call(self, hidden: Any, residual: Any = None, training: bool = False) -> Any:
+        return self.LayerNorm(self.dropout(self.dense(hidden), training=training) + residual)
+
+
+class TFBertAttention(keras.layers.Layer):
+    def __init__(self, config: BertConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.self_attention = TFBertSelfAttention(config, name="self")
+        self.dense_output = TFBertSelfOutput(config, name="output")
+
+    def call(self, hidden: Any, attention_bias: Any, head_mask: Any, training: bool = False) -> Any:
+        return self.dense_output(self.self_attention(hidden, attention_bias=attention_bias, head_mask=head_mask, training=training),
+                                 residual=hidden, training=training)
+
+
+class TFBertIntermediate(keras.layers.Layer):
+    def __init__(self, config: BertConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dense = dense(config.intermediate_size, config.initializer_range, "dense")
+        self.act = activation(config.hidden_act)
+
+    def call(self, hidden: Any) -> Any:
+        return self.act(self.dense(hidden))
+
+
+class TFBertLayer(keras.layers.Layer):
+    def __init__(self, config: BertConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.attention = TFBertAttention(config, name="attention")
+        self.intermediate = TFBertIntermediate(config, name="intermediate")
+        self.bert_output = TFBertSelfOutput(config, name="output")
+
+    def call(self, hidden: Any, attention_bias: Any, head_mask: Any, training: bool = False) -> Any:
+        attended = self.attention(hidden, attention_bias=attention_bias, head_mask=head_mask, training=training)
+        return self.bert_output(self.intermediate(attended), residual=attended, training=training)
+
+
+class TFBertEncoder(keras.layers.Layer):
+    def __init__(self, config: BertConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.layer = [TFBertLayer(config, name=f"layer_._{i}") for i in range(config.num_hidden_layers)]
+
+    def call(self, hidden: Any, attention_bias: Any, head_mask: Any, output_hidden_states: bool = False, training: bool = False) -> Any:
+        states = [hidden] if output_hidden_states else None
+        for i, layer in enumerate(self.layer):
+            hidden = layer(hidden, attention_bias=attention_bias, head_mask=head_mask[i], training=training)
+            if states is not None:
+                states.append(hidden)
+        return hidden, tuple(states) if states is not None else None
+
+
+class TFBertPooler(keras.layers.Layer):
+    def __init__(self, config: BertConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(config.hidden_size, activation="tanh", name="dense",
+                                        kernel_initializer=normal(config.initializer_range))
+
+    def call(self, hidden: Any) -> Any:
+        return self.dense(hidden[:, 0])
+
+
+class TFBertMainLayer(keras.layers.Layer):
+    """The BERT encoder (``bert/...``), shared by the bare model and the heads."""
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.embeddings = TFBertEmbeddings(config, name="embeddings")
+        self.encoder = TFBertEncoder(config, name="encoder")
+        self.pooler = TFBertPooler(config, name="pooler") if add_pooling_layer else None
+
+    def get_input_embeddings(self) -> WeightEmbedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: Any) -> None:
+        table = self.embeddings.word_embeddings
+        replace_variable(table, "weight", value)
+        table.vocab_size = int(table.weight.shape[0])
+
+    def call(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
+             head_mask: Any = None, output_hidden_states: bool = False, training: bool = False) -> ModelOutput:
+        batch, length = shape_list(input_ids)[:2]
+        if attention_mask is None:
+            attention_mask = tf.ones((batch, length), tf.int32)
+        if token_type_ids is None:
+            token_type_ids = tf.zeros((batch, length), tf.int32)
+        if position_ids is None:
+            position_ids = tf.range(length)[None, :]
+        hidden = self.embeddings(input_ids, token_type_ids=token_type_ids, position_ids=position_ids, training=training)
+        bias = tf.cast(tf.reshape(attention_mask, (batch, 1, 1, length)), hidden.dtype)
+        bias = (1.0 - bias) * -10000.0  # transformers' TF BERT value, kept so masked outputs agree
+        head_mask = expand_head_mask(head_mask, self.config.num_hidden_layers)
+        hidden, states = self.encoder(hidden, attention_bias=bias, head_mask=head_mask, output_hidden_states=output_hidden_states, training=training)
+        pooled = self.pooler(hidden) if self.pooler is not None else None
+        return ModelOutput(last_hidden_state=hidden, pooler_output=pooled, hidden_states=states)
+
+
+class TFBertPreTrainedModel(TFPreTrainedModel):
+    config_class = BertConfig
+    base_model_prefix = "bert"
+
+    @property
+    def input_signature(self) -> dict[str, Any]:
+        return {name: tf.TensorSpec((None, None), tf.int32, name=name) for name in ("input_ids", "attention_mask", "token_type_ids")}
+
+
+class TFBertModel(TFBertPreTrainedModel):
+    is_base_model = True
+
+    def __init__(self, config: BertConfig, *inputs: Any, add_pooling_layer: bool = True, **kwargs: Any) -> None:
+        super().__init__(config, *inputs, **kwargs)
+        self.bert = TFBertMainLayer(config, add_pooling_layer=add_pooling_layer, name="bert")
+
+    def call(self, input_ids: Any = None, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
+             head_mask: Any = None, output_hidden_states: bool | None = None, training: bool = False) -> ModelOutput:
+        x = self._unpack(input_ids, dict(attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
+                                         head_mask=head_mask))
+        hidden_states = bool(output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states)
+        return self.bert(**x, output_hidden_states=hidden_states, training=training)
+
+
+class TFBertLMPredictionHead(keras.layers.Layer):
+    """Transform, then project onto the (tied) word embeddings plus an output ``bias``."""
+
+    def __init__(self, config: BertConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.vocab_size = config.vocab_size
+        self.transform = TFBertPredictionHeadTransform(config, name="transform")
+
+    def build(self, input_shape: Any = None) -> None:
+        self.bias = self.add_weight(name="bias", shape=(self.vocab_size,), initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, hidden: Any, table: WeightEmbedding) -> Any:
+        return table.attend(self.transform(hidden)) + self.bias
+
+    def get_bias(self) -> dict[str, Any]:
+        return {"bias": self.bias}
+
+    def set_bias(self, value: dict[str, Any]) -> None:
+        bias = value["bias"]
+        if tuple(bias.shape) == tuple(self.bias.shape):
+            self.bias.assign(bias)
+        else:
+            replace_variable(self, "bias", bias)
+        self.vocab_size = int(self.bias.shape[0])
+
+
+class TFBertPredictionHeadTransform(keras.layers.Layer):
+    def __init__(self, config: BertConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dense = dense(config.hidden_size, config.initializer_range, "dense")
+        self.act = activation(config.hidden_act)
+        self.LayerNorm = layer_norm(config.layer_norm_eps, "LayerNorm")
+
+    def call(self, hidden: Any) -> Any:
+        return self.LayerNorm(self.act(self.dense(hidden)))
+
+
+class TFBertMLMHead(keras.layers.Layer):
+    def __init__(self, config: BertConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.predictions = TFBertLMPredictionHead(config, name="predictions")
+
+    def call(self, hidden: Any, table: WeightEmbedding) -> Any:
+        return self.predictions(hidden, table=table)
+
+
+class TFBertForMaskedLM(TFBertPreTrainedModel):
+    def __init__(self, config: BertConfig, *inputs: Any, **kwargs: Any) -> None:
+        super().__init__(config, *inputs, **kwargs)
+        self.bert = TFBertMainLayer(config, add_pooling_layer=False, name="bert")
+        self.mlm = TFBertMLMHead(config, name="mlm___cls")
+
+    def get_output_embeddings(self) -> WeightEmbedding:
+        return self.get_input_embeddings()
+
+    def get_lm_head(self) -> TFBertLMPredictionHead:
+        return self.mlm.predictions
+
+    def call(self, input_ids: Any = None, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
+             head_mask: Any = None, output_hidden_states: bool | None = None, labels: Any = None,
+             training: bool = False) -> ModelOutput:
+        x = self._unpack(input_ids, dict(attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
+                                         head_mask=head_mask, labels=labels))
+        labels = x.pop("labels", None)
+        hidden_states = bool(output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states)
+        out = self.bert(**x, output_hidden_states=hidden_states, training=training)
+        logits = self.mlm(out["last_hidden_state"], table=self.bert.get_input_embeddings(), training=training)
+        loss = masked_mean_loss(labels, logits) if labels is not None else None
+        return ModelOutput(loss=loss, logits=logits, last_hidden_state=out["last_hidden_state"],
+                           hidden_states=out.get("hidden_states"))
