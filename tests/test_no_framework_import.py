@@ -34,7 +34,7 @@ for folder in ("pt-safetensors-sharded", "pt-bin", "tf-h5-sharded", "flax-msgpac
         save_checkpoint(Path(sys.argv[2]) / folder / fmt, [(n, ckpt.lazy(n)) for n in ckpt], format=fmt, max_shard_size="20KB")
 try:
     from modelport.cli import main
-    main(["demo"])
+    main(["demo", "--core"])
 except modelport.errors.CheckpointNotFoundError:
     pass
 seen["loaded"] = sorted(m for m in sys.modules if m.split(".")[0] in {frameworks})

@@ -32,7 +32,7 @@ __all__ = [
 
 def __getattr__(name: str):  # PEP 562: the converter loads on first use
     if name == "convert":
-        from .conversion.convert import convert
+        from .conversion.converter import convert
 
         return convert
     raise AttributeError(f"module 'modelport' has no attribute {name!r}")

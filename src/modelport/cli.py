@@ -6,74 +6,36 @@ import argparse
 import json
 import logging
 import sys
-import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, adapters
-from .auto import AutoConfig
+from . import __version__
 from .checkpoint import Checkpoint
-from .embedded import embedded_checkpoint
+from .demo import human_bytes
 from .errors import ModelportError
 
 __all__ = ["main"]
 
 
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    raise AssertionError("unreachable")
-
-
 def _demo(args: argparse.Namespace) -> int:
-    """The main job on the embedded real checkpoint."""
-    started = time.perf_counter()
-    folder = Path(args.path) if args.path else embedded_checkpoint()
-    config = AutoConfig.from_pretrained(folder)
-    print(f"checkpoint  {folder}")
-    print(f"config      {type(config).__name__}: model_type={config.model_type}, "
-          f"hidden_size={config.hidden_size}, layers={config.num_hidden_layers}, "
-          f"heads={config.num_attention_heads}, vocab={config.vocab_size}")
-    print("files:")
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        print(f"  {_human_bytes(path.stat().st_size):>10}  {path.relative_to(folder)}")
-    ckpt = Checkpoint.open(folder)
-    dtypes = Counter(ckpt.info(n).dtype for n in ckpt)
-    print(f"weights     written by {ckpt.framework} as {ckpt.format}; {len(ckpt)} tensors; "
-          f"{ckpt.num_parameters:,} floating-point parameters; {ckpt.num_values:,} values; dtypes {dict(dtypes)}")
-    print(f"adapters    installed: {', '.join(adapters.available())}")
-    _demo_rewrite(ckpt)
-    print(f"done in {time.perf_counter() - started:.2f} s")
+    """The main job on the embedded real checkpoint (see modelport.demo)."""
+    from .demo import run_demo
+
+    return run_demo(args.path, core_only=args.core, out=args.out)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .conversion.converter import convert
+
+    report = convert(args.source, args.destination, to=args.to, format=args.format, max_shard_size=args.max_shard_size,
+                     dtype=args.dtype, verify=args.verify, tolerance=args.tolerance, push=args.push, revision=args.revision,
+                     progress=not args.no_progress)
+    print(report.summary())
+    if not report.ok:
+        print("modelport: error: the target needs weights the source does not provide (see above)", file=sys.stderr)
+        return 1
     return 0
-
-
-def _demo_rewrite(ckpt: Checkpoint) -> None:
-    """Rewrite the checkpoint in every format the core writes, sharded, and prove every tensor comes back bit-exact."""
-    import resource
-    import tempfile
-
-    from .saving import save_checkpoint
-
-    total = ckpt.total_bytes
-    print("rewrite     (one tensor in memory at a time; every tensor read back and compared bit for bit)")
-    with tempfile.TemporaryDirectory(prefix="modelport-demo-") as tmp:
-        for fmt in ("safetensors", "h5", "msgpack"):
-            target = Path(tmp) / fmt
-            start = time.perf_counter()
-            result = save_checkpoint(target, [(n, ckpt.lazy(n)) for n in ckpt], format=fmt, framework=ckpt.framework,
-                                     max_shard_size="32MB")
-            written = time.perf_counter() - start
-            back = Checkpoint.open(target)
-            mismatched = [n for n in ckpt if back[n].tobytes() != ckpt[n].tobytes() or back.info(n).dtype != ckpt.info(n).dtype]
-            if mismatched or sorted(back) != sorted(ckpt):
-                raise ModelportError("a rewritten tensor differs from the original", where=str(target), received=mismatched[:5])
-            print(f"  {fmt:<12} {len(result.files)} shards + index, {_human_bytes(total)} in {written:.2f} s "
-                  f"({total / written / 1e6:,.0f} MB/s); {len(back)} of {len(ckpt)} tensors identical")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(f"memory      peak RSS {_human_bytes(peak)} for a {_human_bytes(total)} checkpoint")
 
 
 def inspect_report(path: str | Path, *, with_tensors: bool = False) -> dict:
@@ -117,11 +79,11 @@ def _inspect(args: argparse.Namespace) -> int:
     print(f"  format       {report['format']}" + (" (sharded)" if report["sharded"] else ""))
     print(f"  tensors      {report['tensor_count']:,}")
     print(f"  parameters   {report['parameter_count']:,} floating-point ({report['value_count']:,} values in all)")
-    print(f"  size         {_human_bytes(report['total_bytes'])} of tensor data")
+    print(f"  size         {human_bytes(report['total_bytes'])} of tensor data")
     print("  dtypes       " + ", ".join(f"{k} x{v}" for k, v in report["dtypes"].items()))
     print("  files")
     for f in report["files"]:
-        print(f"    {_human_bytes(f['bytes']):>10}  {f['name']}")
+        print(f"    {human_bytes(f['bytes']):>10}  {f['name']}")
     if args.tensors:
         width = max(len(t["name"]) for t in report["tensors"])
         print("  tensors")
@@ -158,7 +120,23 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run the main job on the embedded all-MiniLM-L6-v2 checkpoint")
     demo.add_argument("path", nargs="?", help="a checkpoint folder instead of the embedded one")
+    demo.add_argument("--core", action="store_true", help="only the core's part (no framework): rewrite and compare")
+    demo.add_argument("--out", default=None, help="keep the converted checkpoints in this folder")
     demo.set_defaults(run=_demo)
+    convert = commands.add_parser("convert", help="convert a checkpoint to another framework, streaming, optionally verified")
+    convert.add_argument("source", help="a checkpoint folder or a Hub repo id")
+    convert.add_argument("destination", help="the output folder")
+    convert.add_argument("--to", required=True, choices=("pt", "tf", "flax"), help="the target framework")
+    convert.add_argument("--format", default="safetensors", choices=("safetensors", "native"),
+                         help="safetensors (default) or the framework's own: .bin, tf_model.h5, flax_model.msgpack")
+    convert.add_argument("--max-shard-size", default="5GB", help="shard limit, e.g. 5GB, 500MB (default 5GB)")
+    convert.add_argument("--dtype", default=None, help="cast floating-point weights, e.g. bfloat16")
+    convert.add_argument("--verify", action="store_true", help="run both models on a probe input and compare every output")
+    convert.add_argument("--tolerance", type=float, default=None, help="max |diff| --verify accepts (default 1e-4)")
+    convert.add_argument("--revision", default=None, help="the source's branch, tag or commit (Hub sources)")
+    convert.add_argument("--push", default=None, metavar="REPO_ID", help="upload the result to this Hub repo")
+    convert.add_argument("--no-progress", action="store_true", help="no progress bar")
+    convert.set_defaults(run=_convert)
     inspect = commands.add_parser("inspect", help="describe a checkpoint folder or weights file from its headers")
     inspect.add_argument("path", help="a checkpoint folder or a weights file")
     inspect.add_argument("--json", action="store_true", help="print the stable JSON report (docs/cli.md)")

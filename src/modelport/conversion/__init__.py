@@ -12,12 +12,12 @@ from .rules import (
 )
 
 __all__ = ["canonical_name", "canonical_shape", "to_canonical", "from_canonical", "reconcile_shape", "strip_or_add_prefix",
-           "is_derived", "DERIVED_SUFFIXES", "convert", "ConversionReport"]
+           "is_derived", "DERIVED_SUFFIXES", "convert", "ConversionReport", "verify_conversion"]
 
 
 def __getattr__(name: str):  # PEP 562: the converter (and the adapters it reaches) loads on first use
-    if name in ("convert", "ConversionReport"):
-        from . import convert as module
+    if name in ("convert", "ConversionReport", "verify_conversion"):
+        from . import converter
 
-        return getattr(module, name)
+        return getattr(converter, name)
     raise AttributeError(f"module 'modelport.conversion' has no attribute {name!r}")

@@ -31,7 +31,7 @@ from ..hub import is_local, resolve_checkpoint
 from ..saving import save_checkpoint
 from .plan import Plan, plan_conversion, transform
 
-__all__ = ["convert", "ConversionReport", "probe_inputs", "compare_outputs", "ADAPTER_FOR"]
+__all__ = ["convert", "ConversionReport", "probe_inputs", "compare_outputs", "verify_conversion", "ADAPTER_FOR"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ class ConversionReport:
     unexpected: list[str] = field(default_factory=list)
     mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
     bytes: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # end to end: opening, the target's tree, reading, transforming, writing, copying
+    write_seconds: float = 0.0  # reading, transforming and writing the tensors
     peak_rss_mb: float = 0.0
     files: list[str] = field(default_factory=list)
     copied: list[str] = field(default_factory=list)
@@ -70,11 +71,13 @@ class ConversionReport:
 
     @property
     def throughput_mb_s(self) -> float:
-        return self.bytes / self.seconds / 1e6 if self.seconds else 0.0
+        """Tensor bytes per second of the streaming part (reading, transforming, writing, fsync)."""
+        return self.bytes / self.write_seconds / 1e6 if self.write_seconds else 0.0
 
     def summary(self) -> str:
         lines = [f"{self.source_framework} -> {self.target_framework} ({self.format}): {len(self.converted)} tensors, "
-                 f"{self.bytes / 1e6:,.1f} MB in {self.seconds:.2f} s ({self.throughput_mb_s:,.0f} MB/s), "
+                 f"{self.bytes / 1e6:,.1f} MB in {self.seconds:.2f} s (streaming {self.write_seconds:.2f} s, "
+                 f"{self.throughput_mb_s:,.0f} MB/s), "
                  f"peak RSS {self.peak_rss_mb:,.0f} MB; wrote {', '.join(self.files)}"
                  + (f"; copied {len(self.copied)} other file(s)" if self.copied else "")]
         for label, names in (("missing", self.missing), ("unexpected", self.unexpected)):
@@ -156,15 +159,24 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
+_TREES: dict[tuple[str, str], Any] = {}  # (target, config JSON) -> tree: a TF tree costs a graph trace (~1 s)
+
+
 def _target_tree(config: PretrainedConfig, target: str) -> Any:
-    adapter = adapters.get(ADAPTER_FOR[target])
+    key = (target, config.to_json_string(use_diff=False))
+    if key in _TREES:
+        return _TREES[key]
     try:
-        return adapter.parameter_tree(config)
+        tree = adapters.get(ADAPTER_FOR[target]).parameter_tree(config)
     except AdapterError:
         if target == "pt":  # TF/Flax/PyTorch names decide every PyTorch weight: convert by name alone
             logger.warning("the torch adapter does not know this architecture; converting by names alone")
             return None
         raise
+    if len(_TREES) >= 16:
+        _TREES.pop(next(iter(_TREES)))
+    _TREES[key] = tree
+    return tree
 
 
 def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str], *, to: str, format: str = "safetensors",
@@ -217,31 +229,25 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
     tensors, total, bar = _lazy_tensors(ckpt, plan, to, cast, progress)
     writer = adapters.get(ADAPTER_FOR[to]).native_writer() if file_format == "bin" else None
     scope = _snake(tree.model_class) if tree is not None and tree.model_class else "tf_model"
+    streaming = time.perf_counter()
     try:
         result = save_checkpoint(out, tensors, format=file_format, framework=to, max_shard_size=max_shard_size, tf_scope=scope,
                                  writer=writer, durable=durable)
     finally:
         if bar is not None:
             bar.close()
+    write_seconds = time.perf_counter() - streaming
     copied = _copy_other_files(folder, out) if out.resolve() != folder.resolve() else []
     report = ConversionReport(
         source=os.fspath(source), destination=str(out), source_framework=ckpt.framework, target_framework=to, format=file_format,
         converted=[s.target for s in plan.steps], missing=plan.missing, unexpected=plan.unexpected, mismatched=plan.mismatched,
-        bytes=total, seconds=time.perf_counter() - started, peak_rss_mb=_peak_rss_mb(),
+        bytes=total, seconds=time.perf_counter() - started, write_seconds=write_seconds, peak_rss_mb=_peak_rss_mb(),
         files=[Path(f).name for f in result.files], copied=copied,
     )
     if verify:
         report.tolerance = tolerance if tolerance is not None else (1e-1 if cast in ("bfloat16", "float16", "float8_e4m3fn",
                                                                                        "float8_e5m2") else 1e-4)
-        report.verification = compare_outputs(folder, ckpt.framework, out, to)
-        worst = max(report.verification.values())
-        if worst > report.tolerance:
-            raise ConversionError(
-                "the converted model's outputs disagree with the source's", where=str(out),
-                expected=f"max |diff| <= {report.tolerance:.0e} on every output",
-                received=", ".join(f"{k}: {v:.3e}" for k, v in report.verification.items()),
-                fix="A weight was changed or mapped wrongly: inspect both checkpoints with `modelport inspect --tensors`.",
-            )
+        report.verification = verify_conversion(folder, ckpt.framework, out, to, report.tolerance)
     if push:
         from ..hub import upload_folder
 
@@ -298,6 +304,27 @@ def probe_inputs(config: PretrainedConfig | None, batch: int = 2, length: int = 
     if batch > 1 and length > 3:
         mask[1, -3:] = 0
     return {"input_ids": ids, "attention_mask": mask}
+
+
+def verify_conversion(source: str | os.PathLike[str], source_framework: str, result: str | os.PathLike[str],
+                      target_framework: str, tolerance: float = 1e-4) -> dict[str, float]:
+    """Run both checkpoints in their frameworks on :func:`probe_inputs`; raise unless every output agrees.
+
+    Returns:
+        The max absolute difference of every output.
+
+    Raises:
+        ConversionError: an output differs by more than ``tolerance``; the message lists every output's difference.
+    """
+    diffs = compare_outputs(Path(os.fspath(source)), source_framework, Path(os.fspath(result)), target_framework)
+    if max(diffs.values()) > tolerance:
+        raise ConversionError(
+            "the converted model's outputs disagree with the source's", where=os.fspath(result),
+            expected=f"max |diff| <= {tolerance:.0e} on every output",
+            received=", ".join(f"{k}: {v:.3e}" for k, v in diffs.items()),
+            fix="A weight was changed or mapped wrongly: compare both with `modelport inspect --tensors`.",
+        )
+    return diffs
 
 
 def compare_outputs(source: Path, source_framework: str, result: Path, target_framework: str) -> dict[str, float]:

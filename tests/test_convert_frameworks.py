@@ -1,0 +1,117 @@
+"""Conversion between the three frameworks, with their adapters installed: every golden checkpoint, round trips,
+verification that catches a corrupted weight, the command line and the Hub."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ARCHS
+
+import modelport
+from modelport.checkpoint import Checkpoint
+from modelport.conversion import verify_conversion
+from modelport.errors import ConversionError
+from modelport.saving import save_checkpoint
+
+pytestmark = pytest.mark.skipif(not {"torch", "tf", "flax"} <= set(modelport.adapters.available()),
+                                reason="needs the torch, tf and flax adapters")
+
+FOLDERS = ["pt-safetensors", "pt-safetensors-sharded", "pt-bin", "pt-bin-sharded", "tf-h5", "tf-h5-sharded", "tf-safetensors",
+           "tf-safetensors-sharded", "flax-msgpack", "flax-msgpack-sharded", "flax-safetensors"]
+# the golden folder transformers wrote for each (target framework, format): converted tensors must equal it bit for bit
+REFERENCE = {("pt", "safetensors"): "pt-safetensors", ("pt", "native"): "pt-bin", ("tf", "safetensors"): "tf-safetensors",
+             ("tf", "native"): "tf-h5", ("flax", "safetensors"): "flax-safetensors", ("flax", "native"): "flax-msgpack"}
+
+
+def assert_same_tensors(ours: Checkpoint, reference: Checkpoint) -> None:
+    assert ours.framework == reference.framework and ours.format == reference.format
+    names = set(ours)
+    assert names <= set(reference) and names, sorted(names - set(reference))
+    assert all(n.endswith(("lm_head.weight", "decoder.weight", "decoder.bias")) for n in set(reference) - names)
+    for name in names:
+        assert ours.info(name).shape == reference.info(name).shape, name
+        assert ours[name].tobytes() == reference[name].tobytes(), name
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_every_golden_checkpoint_converts_to_the_other_frameworks_exactly(golden, tmp_path, arch, folder):
+    source = folder.split("-")[0]
+    for to in {"pt", "tf", "flax"} - {source}:
+        for fmt in ("safetensors", "native"):
+            out = tmp_path / f"{to}-{fmt}"
+            report = modelport.convert(golden / arch / folder, out, to=to, format=fmt, max_shard_size="20KB", progress=False)
+            assert report.ok and report.unexpected == [], report.summary()
+            assert_same_tensors(Checkpoint.open(out), Checkpoint.open(golden / arch / REFERENCE[(to, fmt)]))
+
+
+@pytest.mark.parametrize("source,to", [("tf-h5-sharded", "flax"), ("flax-msgpack-sharded", "tf"), ("pt-bin", "tf"),
+                                       ("tf-safetensors", "pt"), ("pt-safetensors-sharded", "flax")])
+def test_verify_runs_both_models_and_they_agree(golden, tmp_path, source, to):
+    report = modelport.convert(golden / "gpt2" / source, tmp_path, to=to, format="native", verify=True, progress=False)
+    assert report.verification and set(report.verification) >= {"logits", "last_hidden_state"}
+    assert max(report.verification.values()) <= 1e-5
+
+
+@pytest.mark.parametrize("folder,path", [("pt-safetensors", ("tf", "pt")), ("pt-safetensors", ("flax", "pt")),
+                                         ("tf-h5", ("flax", "tf")), ("flax-msgpack", ("tf", "flax")),
+                                         ("pt-safetensors-bf16", ("tf", "pt")), ("pt-safetensors-bf16", ("flax", "pt"))])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_to_b_to_a_is_bit_identical(golden, tmp_path, arch, folder, path):
+    if not (golden / arch / folder).is_dir():
+        pytest.skip(f"no {folder} golden folder for {arch}")
+    there, back = path
+    fmt = "native"
+    modelport.convert(golden / arch / folder, tmp_path / "there", to=there, format=fmt, progress=False)
+    modelport.convert(tmp_path / "there", tmp_path / "back", to=back, format="safetensors" if back == "pt" else fmt, progress=False)
+    original, again = Checkpoint.open(golden / arch / folder), Checkpoint.open(tmp_path / "back")
+    for name in again:
+        assert again.info(name).dtype == original.info(name).dtype, name
+        assert again[name].tobytes() == original[name].tobytes(), name
+    assert set(original) - set(again) <= {n for n in original if n.endswith(("lm_head.weight", "decoder.weight", "decoder.bias"))}
+
+
+def test_verify_fails_loudly_on_a_corrupted_weight(golden, tmp_path):
+    modelport.convert(golden / "bert" / "pt-safetensors", tmp_path / "tf", to="tf", format="native", progress=False)
+    ckpt = Checkpoint.open(tmp_path / "tf")
+    corrupted = "bert/encoder/layer_._1/attention/self/value/kernel:0"
+    tensors = [(n, ckpt[n] + np.float32(0.05) if n == corrupted else ckpt[n]) for n in ckpt]
+    save_checkpoint(tmp_path / "bad", tensors, format="h5", framework="tf")
+    (tmp_path / "bad" / "config.json").write_bytes((tmp_path / "tf" / "config.json").read_bytes())
+    with pytest.raises(ConversionError, match="outputs disagree") as caught:
+        verify_conversion(golden / "bert" / "pt-safetensors", "pt", tmp_path / "bad", "tf", tolerance=1e-4)
+    assert "last_hidden_state" in str(caught.value) and str(tmp_path / "bad") in str(caught.value)
+    assert max(verify_conversion(golden / "bert" / "pt-safetensors", "pt", tmp_path / "tf", "tf").values()) <= 1e-5
+
+
+def test_cli_convert_with_verify_and_a_failing_tolerance(golden, tmp_path, capsys):
+    from modelport.cli import main
+
+    assert main(["convert", str(golden / "bert-mlm" / "pt-bin-sharded"), str(tmp_path / "ok"), "--to", "flax", "--verify",
+                 "--max-shard-size", "20KB", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "pt -> flax (safetensors)" in out and "verify: max |diff| logits" in out and ": OK" in out
+    assert main(["convert", str(golden / "bert-mlm" / "pt-bin"), str(tmp_path / "bad"), "--to", "tf", "--verify",
+                 "--dtype", "bfloat16", "--tolerance", "1e-7", "--no-progress"]) == 2
+    assert "outputs disagree" in capsys.readouterr().err
+
+
+def test_convert_from_the_hub_and_push_the_result(golden, hub, tmp_path):
+    import shutil
+
+    from modelport.hub import upload_folder
+
+    shutil.copytree(golden / "gpt2" / "pt-safetensors-sharded", tmp_path / "src")
+    (tmp_path / "src" / "tokenizer_config.json").write_text('{"model_max_length": 32}')
+    upload_folder(tmp_path / "src", "tester/gpt2-source")
+    report = modelport.convert("tester/gpt2-source", tmp_path / "out", to="tf", format="native", push="tester/gpt2-tf",
+                               progress=False)
+    assert report.ok and "tokenizer_config.json" in report.copied
+    files = hub.files("tester/gpt2-tf")
+    assert {"tf_model.h5", "config.json", "tokenizer_config.json"} <= set(files)
+    from modelport_tf import TFGPT2LMHeadModel
+
+    model = TFGPT2LMHeadModel.from_pretrained("tester/gpt2-tf")
+    inputs = dict(np.load(golden / "gpt2" / "inputs.npz"))
+    logits = np.asarray(model(inputs)["logits"])
+    assert np.abs(logits - np.load(golden / "gpt2" / "outputs-tf.npz")["masked/logits"]).max() <= 1e-5
