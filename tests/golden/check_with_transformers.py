@@ -93,6 +93,7 @@ def main() -> int:
         check_torch_models(out)
         check_flax_models(out)
         check_tf_models(out)
+        check_conversions(out)
     print(f"{len(failures)} failed")
     return 1 if failures else 0
 
@@ -157,6 +158,35 @@ def check_tf_models(out: Path) -> None:
                 diff = float(np.abs(value - np.load(GOLDEN / arch / f"outputs-{framework}.npz")[f"masked/{name}"]).max())
                 check(f"transformers ({framework}) loads modelport_tf save_pretrained ({kind}, {shard}) {arch}",
                       diff <= 1e-5, f"max |diff| {diff:.2e}")
+
+
+def check_conversions(out: Path) -> None:
+    """8. Every golden checkpoint converted by `modelport.convert` to each other framework, in safetensors and the native
+    format, loads in transformers' class of that framework and gives its reference outputs."""
+    folders = ["pt-safetensors", "pt-safetensors-sharded", "pt-bin", "pt-bin-sharded", "tf-h5", "tf-h5-sharded", "tf-safetensors",
+               "tf-safetensors-sharded", "flax-msgpack", "flax-msgpack-sharded", "flax-safetensors"]
+    worst = 0.0
+    count = 0
+    for arch, classes in CLASSES.items():
+        inputs = dict(np.load(GOLDEN / arch / "inputs.npz"))
+        for folder in folders:
+            source = folder.split("-")[0]
+            for to in ("pt", "tf", "flax"):
+                if to == source:
+                    continue
+                for fmt in ("safetensors", "native"):
+                    target = out / "converted" / arch / folder / f"{to}-{fmt}"
+                    report = modelport.convert(GOLDEN / arch / folder, target, to=to, format=fmt, progress=False)
+                    model_cls = getattr(transformers, classes[("pt", "tf", "flax").index(to)])
+                    theirs = model_cls.from_pretrained(target)
+                    (name, value), = outputs(theirs.eval() if to == "pt" else theirs, to, inputs).items()
+                    diff = float(np.abs(value - np.load(GOLDEN / arch / f"outputs-{to}.npz")[f"masked/{name}"]).max())
+                    worst = max(worst, diff)
+                    count += 1
+                    if not (report.ok and diff <= 1e-5):
+                        check(f"convert {arch}/{folder} -> {to} {fmt}", False, f"max |diff| {diff:.2e} {report.summary()}")
+    check(f"transformers loads {count} converted checkpoints (3 archs x 11 folders x 2 targets x 2 formats)", count == 132,
+          f"max |diff| {worst:.2e}")
 
 
 CLASSES = {

@@ -11,9 +11,19 @@ import tensorflow as tf
 from modelport.checkpoint import Checkpoint
 from modelport.errors import AdapterError, ConfigError
 from modelport.index import read_index
+from modelport_conformance.hub import start_test_hub
 from modelport_tf.models import TFBertForMaskedLM, TFBertModel, TFGPT2LMHeadModel
 
 GOLDEN = Path(__file__).resolve().parents[3] / "tests" / "golden" / "data"
+HUB = start_test_hub()  # the session's local Hub (one per process; set up before huggingface_hub is imported)
+
+
+@pytest.fixture
+def hub():
+    HUB.clear_log()
+    HUB.faults.clear()
+    yield HUB
+    HUB.faults.clear()
 
 
 def weights(model) -> dict[str, bytes]:
