@@ -3,6 +3,7 @@
     nox -s demo      the main job: convert the embedded all-MiniLM-L6-v2 checkpoint to TF and Flax, verified
     nox -s tests     every test, with torch, TensorFlow and JAX/Flax installed
     nox -s core      the core's tests with no framework installed
+    nox -s conformance   the shared conformance suite against every installed adapter
     nox -s lint      ruff
     nox -s golden    rebuild tests/golden/data with transformers 4.57.6
     nox -s golden_check   load what modelport writes back into transformers 4.57.6
@@ -35,6 +36,13 @@ def tests(session: nox.Session) -> None:
     session.install("-c", TEST_CONSTRAINTS, ".[test]", *ADAPTERS, "./conformance")
     _install_embedded(session)
     session.run("pytest", *TEST_DIRS, *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+@nox.session(python=PYTHON)
+def conformance(session: nox.Session) -> None:
+    """The shared conformance suite against every installed adapter (pass --adapter NAME after -- to choose)."""
+    session.install("-c", TEST_CONSTRAINTS, ".", *ADAPTERS, "./conformance")
+    session.run("python", "-m", "modelport_conformance", *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
 @nox.session(python=PYTHON)

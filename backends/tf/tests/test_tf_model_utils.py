@@ -195,3 +195,34 @@ def test_push_to_hub_with_create_pr_reaches_the_hub(hub, tmp_path):
     assert "tf_model.h5" in pr
     back = TFBertModel.from_pretrained("tester/tf-bert", revision="refs/pr/1")
     assert weights(back) == weights(model)
+
+
+def test_mismatched_sizes_are_errors_unless_ignored():
+    from modelport.errors import ConversionError
+
+    with pytest.raises(ConversionError, match="does not fit the model") as caught:
+        TFBertModel.from_pretrained(GOLDEN / "bert" / "tf-h5", vocab_size=70)  # a config override the weights do not fit
+    assert "word_embeddings" in str(caught.value) and "ignore_mismatched_sizes" in str(caught.value)
+    model, info = TFBertModel.from_pretrained(GOLDEN / "bert" / "tf-h5", vocab_size=70, ignore_mismatched_sizes=True,
+                                             output_loading_info=True)
+    assert info["mismatched_keys"] == [("bert/embeddings/word_embeddings/weight:0", (64, 24), (70, 24))]
+    assert info["missing_keys"] == ["bert/embeddings/word_embeddings/weight:0"]  # kept at its drawn initial value
+    assert model.get_input_embeddings().weight.shape == (70, 24) and np.abs(model.get_input_embeddings().weight.numpy()).max() > 0
+
+
+def test_auto_classes_pick_the_model_from_the_config():
+    from modelport_tf import TFAutoModel, TFAutoModelForCausalLM, TFAutoModelForMaskedLM
+
+    assert type(TFAutoModel.from_pretrained(GOLDEN / "gpt2" / "pt-safetensors")).__name__ == "TFGPT2Model"
+    assert type(TFAutoModelForCausalLM.from_pretrained(GOLDEN / "gpt2" / "tf-h5")).__name__ == "TFGPT2LMHeadModel"
+    model = TFAutoModelForMaskedLM.from_pretrained(GOLDEN / "bert-mlm" / "flax-msgpack")
+    assert type(model).__name__ == "TFBertForMaskedLM" and model.get_lm_head() is model.mlm.predictions
+
+
+def test_set_input_embeddings_replaces_the_table_and_the_tied_head_follows():
+    model = TFGPT2LMHeadModel.from_pretrained(GOLDEN / "gpt2" / "tf-h5")
+    table = np.random.default_rng(0).standard_normal((80, 24)).astype(np.float32)
+    model.set_output_embeddings(table)
+    assert np.array_equal(model.get_input_embeddings().weight.numpy(), table)
+    hidden = model({"input_ids": np.array([[1, 2]], np.int32)})
+    assert np.allclose(hidden["logits"].numpy(), hidden["last_hidden_state"].numpy() @ table.T, atol=1e-5)

@@ -113,6 +113,28 @@ class Adapter:
         """The canonical dtype name of a framework tensor."""
         return canonical_dtype(tensor.dtype)
 
+    # -- checkpoints of framework tensors -----------------------------------
+    def save_state(self, tensors: dict[str, Any], folder: Any, *, format: str = "safetensors",
+                   max_shard_size: int | str = "5GB") -> None:
+        """Write ``{name: framework tensor}`` as a checkpoint in ``format`` (safetensors or a native format), sharded.
+
+        Tensors are converted one at a time as the writer asks for them; names are kept as given.
+        """
+        from ..formats.base import LazyTensor
+        from ..saving import save_checkpoint
+
+        items = [(name, LazyTensor(self.dtype_of(t), tuple(int(d) for d in t.shape), lambda t=t: self.to_numpy(t)))
+                 for name, t in tensors.items()]
+        save_checkpoint(folder, items, format=format, framework=self.checkpoint_framework or "pt", max_shard_size=max_shard_size,
+                        writer=self.native_writer() if format == "bin" else None)
+
+    def load_state(self, folder: Any) -> dict[str, Any]:
+        """Every tensor of a checkpoint folder as this framework's tensors, by the names the file uses."""
+        from ..checkpoint import Checkpoint
+
+        ckpt = Checkpoint.open(folder)
+        return {name: self.from_numpy(ckpt[name]) for name in ckpt}
+
     # -- models (adapters with reference models) ------------------------------
     #: whose tensor names the adapter's checkpoints use ("pt", "tf", "flax")
     checkpoint_framework: ClassVar[str] = ""

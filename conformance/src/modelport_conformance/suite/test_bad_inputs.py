@@ -1,0 +1,72 @@
+"""Malformed files reach the user of ``from_pretrained`` as modelport errors that name the file, never as crashes."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import struct
+import zipfile
+
+import pytest
+
+from modelport.errors import ModelportError
+from modelport_conformance.plugin import require
+from modelport_conformance.samples import tiny_bert_config
+
+
+def _safetensors(header: dict, data: bytes = b"") -> bytes:
+    raw = json.dumps(header).encode()
+    return struct.pack("<Q", len(raw)) + raw + data
+
+
+class _Evil:
+    def __reduce__(self):  # a pickle that would run a command if unpickled naively
+        import os
+
+        return (os.system, ("echo pwned > /tmp/modelport-conformance-pwned",))
+
+
+def _bin_with_global() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", pickle.dumps({"weight": _Evil()}, protocol=2))
+        z.writestr("archive/version", "3\n")
+    return buffer.getvalue()
+
+
+CASES = {
+    "safetensors-huge-header": ("model.safetensors", struct.pack("<Q", 2**40) + b"{}"),
+    "safetensors-not-json": ("model.safetensors", struct.pack("<Q", 8) + b"not json"),
+    "safetensors-data-past-the-end": ("model.safetensors", _safetensors(
+        {"embeddings.word_embeddings.weight": {"dtype": "F32", "shape": [64, 24], "data_offsets": [0, 6144]}}, b"\0" * 16)),
+    "safetensors-unknown-dtype": ("model.safetensors", _safetensors(
+        {"a": {"dtype": "Q99", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4)),
+    "bin-pickle-global": ("pytorch_model.bin", _bin_with_global()),
+    "bin-not-a-zip": ("pytorch_model.bin", b"PK\x03\x04 truncated"),
+    "h5-garbage": ("tf_model.h5", b"\x89HDF\r\n\x1a\n" + b"\0" * 64),
+    "msgpack-garbage": ("flax_model.msgpack", b"\xc1\xc1\xc1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_malformed_checkpoint_is_a_modelport_error(adapter, case, tmp_path):
+    require(adapter, "reference_models")
+    name, payload = CASES[case]
+    config = tiny_bert_config()
+    config.save_pretrained(tmp_path)
+    (tmp_path / name).write_bytes(payload)
+    with pytest.raises(ModelportError) as caught:
+        adapter.model_class(config).from_pretrained(tmp_path)
+    assert name in str(caught.value) or str(tmp_path) in str(caught.value), (
+        f"{adapter.name}: the error does not name the file: {caught.value}")
+    from pathlib import Path
+
+    assert not Path("/tmp/modelport-conformance-pwned").exists(), "a checkpoint ran code"
+
+
+def test_a_config_with_nan_is_a_modelport_error(adapter, tmp_path):
+    require(adapter, "reference_models")
+    (tmp_path / "config.json").write_text('{"model_type": "bert", "hidden_size": NaN}')
+    with pytest.raises(ModelportError, match="config.json"):
+        adapter.load_model(tmp_path)
