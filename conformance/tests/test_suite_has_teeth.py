@@ -16,10 +16,12 @@ TOYS = Path(__file__).parent / "toys"
 pytestmark = pytest.mark.skipif(not {"torch", "tf", "flax"} <= set(adapters.available()), reason="needs the three adapters")
 
 
-def run_suite(*args: str) -> subprocess.CompletedProcess:
+def run_suite(*args: str, toys: bool = True) -> subprocess.CompletedProcess:
+    """The suite in a fresh process, as a user runs it; with ``toys`` the broken adapters are registered too."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TOYS), os.environ.get("PYTHONPATH", "")]),
            "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-m", "modelport_conformance", "-p", "toy_adapters", "-q", "-rfEX", *args],
+    plugin = ["-p", "toy_adapters"] if toys else []
+    return subprocess.run([sys.executable, "-m", "modelport_conformance", *plugin, "-rfEX", *args],
                           capture_output=True, text=True, env=env, timeout=900)
 
 
@@ -51,8 +53,17 @@ def test_known_failures_turn_into_expected_failures_and_stale_entries_are_report
 
 
 def test_the_three_adapters_pass_the_whole_suite():
-    done = run_suite("--adapter", "torch", "--adapter", "tf", "--adapter", "flax")
+    done = run_suite("--adapter", "torch", "--adapter", "tf", "--adapter", "flax", toys=False)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
     for name in ("torch", "tf", "flax"):
         assert f"modelport adapter {name}: modelport-{name}" in out  # the report header names adapter and versions
+
+
+def test_the_worked_example_adapter_passes_the_suite():
+    if "tinytensor" not in adapters.available():
+        pytest.skip("install conformance/examples/modelport-tinytensor (the tests session does)")
+    done = run_suite("--adapter", "tinytensor", toys=False)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "passed" in out, out[-3000:]
+    assert "modelport adapter tinytensor: modelport-tinytensor 0.1.0" in out
