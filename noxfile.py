@@ -4,6 +4,7 @@
     nox -s tests     every test, with torch, TensorFlow and JAX/Flax installed
     nox -s core      the core's tests with no framework installed
     nox -s conformance   the shared conformance suite against every installed adapter
+    nox -s docs      the documentation site, built strict (mkdocs-material + mkdocstrings)
     nox -s lint      ruff
     nox -s golden    rebuild tests/golden/data with transformers 4.57.6
     nox -s golden_check   load what modelport writes back into transformers 4.57.6
@@ -44,6 +45,13 @@ def conformance(session: nox.Session) -> None:
     """The shared conformance suite against every installed adapter (pass --adapter NAME after -- to choose)."""
     session.install("-c", TEST_CONSTRAINTS, ".", *ADAPTERS, "./conformance", EXAMPLE_ADAPTER)
     session.run("python", "-m", "modelport_conformance", *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site strictly (a broken reference or docstring warning fails)."""
+    session.install("mkdocs==1.6.1", "mkdocs-material==9.8.1", "mkdocstrings==1.0.8", "mkdocstrings-python==2.0.11")
+    session.run("mkdocs", "build", "--strict", "-d", "build/site", env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session(python=PYTHON)

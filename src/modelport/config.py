@@ -503,10 +503,10 @@ class PretrainedConfig(PushToHubMixin):
         """Load a config from a folder or JSON file.
 
         Args:
-            pretrained_model_name_or_path: a folder with ``config.json`` or a JSON file.
-            subfolder: a folder inside it that holds ``config.json``.
-            return_unused_kwargs: also return the keyword arguments that are not attributes.
-            **kwargs: values that override the file's attributes.
+            pretrained_model_name_or_path: a folder with ``config.json``, a JSON file or a Hub repo id.
+            **kwargs: values that override the file's attributes; also ``subfolder`` (a folder inside
+                it that holds ``config.json``) and ``return_unused_kwargs`` (also return the keyword
+                arguments that are not attributes).
 
         Example:
             >>> config = BertConfig.from_pretrained("path/to/model", num_labels=3)  # doctest: +SKIP

@@ -242,7 +242,7 @@ class FlaxPreTrainedModel(PushToHubMixin):
 
     # -- saving -------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike[str], params: dict | None = None, push_to_hub: bool = False,
-                        max_shard_size: int | str = "10GB", token: Any = None, safe_serialization: bool = True, **kwargs: Any) -> Any:
+                        max_shard_size: int | str = "5GB", token: Any = None, safe_serialization: bool = True, **kwargs: Any) -> Any:
         """``config.json`` plus the weights: by default safetensors in the canonical (PyTorch) form,
         loadable by every framework; ``safe_serialization=False`` writes ``flax_model.msgpack``.
         """
