@@ -49,6 +49,7 @@ __all__ = [
     "resolve_checkpoint",
     "download_file",
     "list_repo_files",
+    "find_checkpoint",
     "upload_folder",
     "PushToHubMixin",
     "is_local",
@@ -477,3 +478,35 @@ class PushToHubMixin:
             self.save_pretrained(tmp, **save_kwargs)  # type: ignore[attr-defined]
             return upload_folder(tmp, repo_id, commit_message=commit_message, commit_description=commit_description,
                                  private=private, create_pr=create_pr, revision=revision, token=token, tags=[*own_tags, *(tags or [])])
+
+
+def find_checkpoint(name_or_path: str | os.PathLike[str], frameworks: Sequence[str], *, use_safetensors: bool | None = None,
+                    **options: Any) -> tuple[ResolvedCheckpoint, Any]:
+    """The first of ``frameworks`` (``pt``, ``tf``, ``flax``) whose weights a folder or repo holds, opened.
+
+    Every loader's fallback in one place: a PyTorch model can load a folder
+    that holds only TF weights, and so on. ``use_safetensors`` applies to the
+    first (preferred) framework; ``options`` go to :func:`resolve_checkpoint`.
+
+    Returns:
+        ``(resolved, checkpoint)``: where the files are (and the pinned commit), and the opened ``Checkpoint``.
+
+    Raises:
+        CheckpointNotFoundError or HubFileNotFoundError: none of them is there (the last framework's error).
+    """
+    from .checkpoint import Checkpoint
+    from .errors import CheckpointNotFoundError
+
+    last: Exception | None = None
+    for i, framework in enumerate(frameworks):
+        try:
+            found = resolve_checkpoint(name_or_path, framework=framework, use_safetensors=use_safetensors if i == 0 else None,
+                                       need_config=False, **options)
+        except (CheckpointNotFoundError, HubFileNotFoundError) as exc:
+            last = exc
+            continue
+        if i:
+            logger.info("%s holds no %s weights; loading its %s checkpoint.", name_or_path, frameworks[0], framework)
+        return found, Checkpoint.open(found.folder, format=found.format, variant=options.get("variant"))
+    assert last is not None, "no framework given"
+    raise last

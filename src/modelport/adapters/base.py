@@ -141,8 +141,8 @@ class Adapter:
     #: the format ``--format native`` writes ("bin", "h5", "msgpack")
     native_format: ClassVar[str] = "safetensors"
 
-    #: module with ``model_class``, ``parameter_tree``, ``load_model`` and ``run_model`` functions,
-    #: imported on first use (empty: the adapter has no models)
+    #: module with ``model_class``, ``parameter_tree`` and ``run_model`` functions (and optionally
+    #: ``load_model``), imported on first use (empty: the adapter has no models)
     models_module: ClassVar[str] = ""
 
     def _models(self, what: str) -> Any:
@@ -166,8 +166,16 @@ class Adapter:
         return None
 
     def load_model(self, folder: Any) -> Any:
-        """The model of ``folder``'s architecture with its weights, ready for :meth:`run_model`."""
-        return self._models("load_model")(folder)
+        """The model of ``folder``'s architecture with its weights, ready for :meth:`run_model`.
+
+        By default ``model_class(config).from_pretrained(folder)``; a ``load_model`` in the models module replaces it.
+        """
+        module = importlib.import_module(self.models_module) if self.models_module else None
+        if module is not None and hasattr(module, "load_model"):
+            return module.load_model(folder)
+        from ..auto import AutoConfig
+
+        return self.model_class(AutoConfig.from_pretrained(folder)).from_pretrained(folder)
 
     def run_model(self, model: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run inference on integer inputs (``input_ids``, ``attention_mask``); every tensor output as float32 numpy."""

@@ -25,9 +25,9 @@ from ..auto import AutoConfig
 from ..checkpoint import Checkpoint
 from ..config import PretrainedConfig
 from ..dtypes import DTYPES, canonical_dtype
-from ..errors import AdapterError, CheckpointNotFoundError, ConversionError, HubFileNotFoundError
+from ..errors import AdapterError, ConversionError
 from ..formats.base import LazyTensor
-from ..hub import is_local, resolve_checkpoint
+from ..hub import find_checkpoint, is_local
 from ..saving import save_checkpoint
 from .plan import Plan, plan_conversion, transform
 
@@ -119,24 +119,15 @@ def _open_source(source: str | os.PathLike[str], revision: str | None, token: An
         return folder, Checkpoint.open(folder)
     from ..hub import download_file, list_repo_files
 
-    last: Exception | None = None
-    for framework in ("pt", "tf", "flax"):
-        try:
-            found = resolve_checkpoint(os.fspath(source), framework=framework, revision=revision, token=token, cache_dir=cache_dir,
-                                       subfolder=subfolder)
-            break
-        except (CheckpointNotFoundError, HubFileNotFoundError) as exc:
-            last = exc
-    else:
-        assert last is not None
-        raise last
+    found, ckpt = find_checkpoint(os.fspath(source), ("pt", "tf", "flax"), revision=revision, token=token, cache_dir=cache_dir,
+                                  subfolder=subfolder)
     pinned = found.commit or revision
     prefix = f"{subfolder.strip('/')}/" if subfolder else ""
     for path in list_repo_files(os.fspath(source), revision=pinned, token=token):
         if path.startswith(prefix) and not _WEIGHT_FILE.match(path.rsplit("/", 1)[-1]):
             download_file(os.fspath(source), path[len(prefix):], revision=pinned, token=token, cache_dir=cache_dir,
                           subfolder=subfolder)
-    return found.folder, Checkpoint.open(found.folder, format=found.format)
+    return found.folder, ckpt
 
 
 def _copy_other_files(source: Path, destination: Path) -> list[str]:

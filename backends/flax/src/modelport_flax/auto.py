@@ -45,12 +45,6 @@ def parameter_tree(config: Any) -> ParameterTree:
     return ParameterTree("flax", shapes, cls.base_model_prefix, cls.__name__)
 
 
-def load_model(folder: Any) -> Any:
-    from modelport import AutoConfig
-
-    return model_class(AutoConfig.from_pretrained(folder)).from_pretrained(folder)
-
-
 def run_model(model: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     out = model(**{k: np.asarray(v, dtype=np.int32) for k, v in inputs.items()})
     return {k: np.asarray(v, dtype=np.float32) for k, v in out.items() if hasattr(v, "shape")}

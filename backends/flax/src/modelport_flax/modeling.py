@@ -31,9 +31,9 @@ from modelport.conversion import (
     strip_or_add_prefix,
     to_canonical,
 )
-from modelport.errors import CheckpointNotFoundError, ConfigError, ConversionError, HubFileNotFoundError
+from modelport.errors import ConfigError, ConversionError
 from modelport.formats.base import LazyTensor
-from modelport.hub import PushToHubMixin, resolve_checkpoint
+from modelport.hub import PushToHubMixin, find_checkpoint
 from modelport.saving import save_checkpoint
 
 __all__ = ["FlaxPreTrainedModel", "activation", "attention_bias", "load_flax_sharded_weights"]
@@ -184,19 +184,7 @@ class FlaxPreTrainedModel(PushToHubMixin):
                                                         subfolder=subfolder, revision=revision, **hub, **kwargs)
         model = cls(config, *model_args, dtype=dtype, _do_init=False, **kwargs)
         order = ["pt"] if from_pt else ["tf"] if from_tf else ["flax", "pt", "tf"]
-        ckpt = None
-        last: Exception | None = None
-        for framework in order:
-            try:
-                found = resolve_checkpoint(pretrained_model_name_or_path, framework=framework, subfolder=subfolder, variant=variant,
-                                           revision=revision, need_config=False, **hub)
-                ckpt = Checkpoint.open(found.folder, format=found.format, variant=variant)
-                break
-            except (CheckpointNotFoundError, HubFileNotFoundError) as exc:
-                last = exc
-        if ckpt is None:
-            assert last is not None
-            raise last
+        _, ckpt = find_checkpoint(pretrained_model_name_or_path, order, subfolder=subfolder, variant=variant, revision=revision, **hub)
         params, info = model._load(ckpt, ignore_mismatched_sizes)
         if do_init:
             if info["missing_keys"]:

@@ -28,9 +28,9 @@ from modelport.conversion import (
     strip_or_add_prefix,
     to_canonical,
 )
-from modelport.errors import AdapterError, CheckpointNotFoundError, ConfigError, ConversionError, HubFileNotFoundError
+from modelport.errors import AdapterError, ConfigError, ConversionError
 from modelport.formats.base import LazyTensor
-from modelport.hub import PushToHubMixin, resolve_checkpoint
+from modelport.hub import PushToHubMixin, find_checkpoint
 from modelport.outputs import ModelOutput
 from modelport.saving import save_checkpoint
 
@@ -247,19 +247,8 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         with deferred_variables():  # names and shapes now, memory only as the checkpoint fills them
             model(model.dummy_inputs, training=False)
         order = ["pt"] if from_pt else ["flax"] if from_flax else ["tf", "pt", "flax"]
-        ckpt = None
-        last: Exception | None = None
-        for framework in order:
-            try:
-                found = resolve_checkpoint(pretrained_model_name_or_path, framework=framework, subfolder=subfolder, variant=variant,
-                                           revision=revision, use_safetensors=use_safetensors, need_config=False, **hub)
-                ckpt = Checkpoint.open(found.folder, format=found.format, variant=variant)
-                break
-            except (CheckpointNotFoundError, HubFileNotFoundError) as exc:
-                last = exc
-        if ckpt is None:
-            assert last is not None
-            raise last
+        _, ckpt = find_checkpoint(pretrained_model_name_or_path, order, subfolder=subfolder, variant=variant, revision=revision,
+                                  use_safetensors=use_safetensors, **hub)
         try:
             info = model.load_checkpoint(ckpt, ignore_mismatched_sizes=ignore_mismatched_sizes)
         finally:

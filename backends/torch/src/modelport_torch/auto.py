@@ -46,12 +46,6 @@ def parameter_tree(config: Any) -> ParameterTree:
     return ParameterTree("pt", shapes, cls.base_model_prefix, cls.__name__)
 
 
-def load_model(folder: Any) -> Any:
-    from modelport import AutoConfig
-
-    return model_class(AutoConfig.from_pretrained(folder)).from_pretrained(folder).eval()
-
-
 def run_model(model: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     import torch
 

@@ -21,9 +21,9 @@ from modelport import AutoConfig, PretrainedConfig
 from modelport.checkpoint import Checkpoint
 from modelport.conversion import canonical_name, reconcile_shape, strip_or_add_prefix, to_canonical
 from modelport.dtypes import canonical_dtype
-from modelport.errors import CheckpointNotFoundError, ConversionError, HubFileNotFoundError
+from modelport.errors import CheckpointNotFoundError, ConversionError
 from modelport.formats.base import LazyTensor
-from modelport.hub import PushToHubMixin, resolve_checkpoint
+from modelport.hub import PushToHubMixin, find_checkpoint
 from modelport.outputs import ModelOutput
 from modelport.saving import save_checkpoint
 
@@ -413,7 +413,9 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
             items = [(n, _ADAPTER.to_numpy(t)) for n, t in state_dict.items()]
             info = model._load_tensors(((n, lambda a=a: a) for n, a in items), "pt", ignore_mismatched_sizes, str(pretrained_model_name_or_path))
         else:
-            ckpt = cls._open_checkpoint(pretrained_model_name_or_path, from_tf, from_flax, subfolder, variant, use_safetensors, hub)
+            order = ["tf"] if from_tf else ["flax"] if from_flax else ["pt", "tf", "flax"]
+            _, ckpt = find_checkpoint(pretrained_model_name_or_path, order, subfolder=subfolder, variant=variant,
+                                      use_safetensors=use_safetensors if order[0] == "pt" else None, **hub)
             if dtype == "auto" and getattr(config, "dtype", None) is None:
                 first = next((ckpt.info(n).dtype for n in ckpt if ckpt.info(n).dtype.startswith(("float", "bfloat"))), "float32")
                 model.to(torch_dtype(first))
@@ -434,25 +436,6 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
             return torch_dtype(config.dtype) if getattr(config, "dtype", None) not in (None, "auto") else torch.float32
         return torch_dtype(dtype if not isinstance(dtype, torch.dtype) else str(dtype))
 
-    @classmethod
-    def _open_checkpoint(cls, name: Any, from_tf: bool, from_flax: bool, subfolder: str, variant: str | None,
-                         use_safetensors: bool | None, hub: dict) -> Checkpoint:
-        order = ["tf"] if from_tf else ["flax"] if from_flax else ["pt", "tf", "flax"]
-        last: Exception | None = None
-        for framework in order:
-            try:
-                found = resolve_checkpoint(name, framework=framework, subfolder=subfolder, variant=variant,
-                                           use_safetensors=use_safetensors if framework == "pt" else None, need_config=False,
-                                           **{k: hub[k] for k in ("cache_dir", "force_download", "local_files_only", "token")},
-                                           revision=hub["revision"])
-            except (CheckpointNotFoundError, HubFileNotFoundError) as exc:
-                last = exc
-                continue
-            if framework != "pt" and not (from_tf or from_flax):
-                logger.info("%s holds no PyTorch weights; loading its %s checkpoint.", name, framework)
-            return Checkpoint.open(found.folder, format=found.format, variant=variant)
-        assert last is not None
-        raise last
 
     def _load_tensors(self, tensors, framework: str, ignore_mismatched_sizes: bool, where: str) -> dict[str, list]:
         """Fill parameters one tensor at a time; initialise what the checkpoint lacks; report the rest."""
