@@ -61,9 +61,7 @@ def parameter_tree(config: Any) -> Any:
 
 
 def load_model(folder: Any) -> Any:
-    from modelport_torch.auto import load_model as real
-
-    model = real(folder)
+    model = adapters.get("torch").load_model(folder)
     weight = model.encoder.layer[0].attention.self.query.weight
     weight.data = weight.data.T.contiguous()
     return model

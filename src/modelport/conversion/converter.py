@@ -9,6 +9,7 @@ core's, so every pair of frameworks converts the same way.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -26,7 +27,7 @@ from ..checkpoint import Checkpoint
 from ..config import PretrainedConfig
 from ..dtypes import DTYPES, canonical_dtype
 from ..errors import AdapterError, ConversionError
-from ..formats.base import LazyTensor
+from ..formats.base import LazyTensor, ScratchBuffers
 from ..hub import find_checkpoint, is_local
 from ..saving import save_checkpoint
 from .plan import Plan, plan_conversion, transform
@@ -217,7 +218,10 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
     plan = plan_conversion({name: ckpt.info(name).shape for name in ckpt}, ckpt.framework, tree, to, output_names=rename,
                            keep_derived=file_format == "bin")
     _log_plan(plan, folder)
-    tensors, total, bar = _lazy_tensors(ckpt, plan, to, cast, progress)
+    # Reused read/transpose buffers are safe when each tensor is written before the next is read; the .bin
+    # writer (torch.save) holds a shard's tensors until the end, so it gets fresh ones.
+    scratch = ScratchBuffers() if file_format != "bin" else None
+    tensors, total, bar = _lazy_tensors(ckpt, plan, to, cast, progress, scratch)
     writer = adapters.get(ADAPTER_FOR[to]).native_writer() if file_format == "bin" else None
     scope = _snake(tree.model_class) if tree is not None and tree.model_class else "tf_model"
     streaming = time.perf_counter()
@@ -255,7 +259,8 @@ def _log_plan(plan: Plan, folder: Path) -> None:
         logger.warning("%s: %s is %s, the target needs %s", folder, name, list(have), list(want))
 
 
-def _lazy_tensors(ckpt: Checkpoint, plan: Plan, to: str, cast: str | None, progress: bool | None) -> tuple[list, int, Any]:
+def _lazy_tensors(ckpt: Checkpoint, plan: Plan, to: str, cast: str | None, progress: bool | None,
+                  scratch: ScratchBuffers | None) -> tuple[list, int, Any]:
     """The output tensors, each read and transformed only when the writer asks for it."""
     bar = None
     total = 0
@@ -270,7 +275,8 @@ def _lazy_tensors(ckpt: Checkpoint, plan: Plan, to: str, cast: str | None, progr
         bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"converting to {to}", leave=False)
 
     def load(step: Any) -> np.ndarray:
-        array = transform(step, ckpt[step.source], ckpt.framework, to)
+        with scratch.lending() if scratch is not None else contextlib.nullcontext():
+            array = transform(step, ckpt[step.source], ckpt.framework, to)
         if cast is not None and DTYPES[canonical_dtype(str(array.dtype))].is_floating:
             array = array.astype(DTYPES[cast].numpy)
         if bar is not None:

@@ -16,8 +16,10 @@ returns fewer bytes, which is reported as a truncated file.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,10 +97,54 @@ def materialise(tensor: TensorLike, *, where: str) -> np.ndarray:
 _ALIGNMENT = 64  # XLA's CPU client adopts 64-byte-aligned buffers without copying them
 
 
+class ScratchBuffers:
+    """A few reused buffers for a pipeline that consumes each array before it makes the next one (the converter).
+
+    Writing into freshly allocated memory costs a page fault per page, several
+    times the copy itself on some machines; reads and transposes into buffers
+    that were used before skip that. Inside :meth:`lending`, the first
+    ``slots`` allocations of :func:`read_array` and :func:`aligned_copy` come
+    from here, rotating, so one tensor may go through a read and two
+    transposes; any further allocation is a fresh one. An array lent here is
+    overwritten by the next :meth:`lending` block: the caller must be done with it.
+    """
+
+    def __init__(self, slots: int = 3) -> None:
+        self._buffers: list[np.ndarray | None] = [None] * slots
+        self._next = 0
+        self._lent = 0
+
+    @contextlib.contextmanager
+    def lending(self) -> Iterator[None]:
+        self._lent = 0
+        token = _SCRATCH.set(self)
+        try:
+            yield
+        finally:
+            _SCRATCH.reset(token)
+
+    def take(self, nbytes: int) -> np.ndarray | None:
+        if self._lent >= len(self._buffers):
+            return None
+        self._lent += 1
+        slot = self._next
+        self._next = (slot + 1) % len(self._buffers)
+        buffer = self._buffers[slot]
+        if buffer is None or buffer.nbytes < nbytes + _ALIGNMENT:
+            buffer = self._buffers[slot] = np.empty(nbytes + _ALIGNMENT, dtype=np.uint8)
+        return buffer
+
+
+_SCRATCH: contextvars.ContextVar[ScratchBuffers | None] = contextvars.ContextVar("modelport_scratch", default=None)
+
+
 def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """An uninitialised C-order array whose data starts on a 64-byte boundary."""
     nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-    raw = np.empty(nbytes + _ALIGNMENT, dtype=np.uint8)
+    pool = _SCRATCH.get()
+    raw = pool.take(nbytes) if pool is not None else None
+    if raw is None:
+        raw = np.empty(nbytes + _ALIGNMENT, dtype=np.uint8)
     start = (-raw.ctypes.data) % _ALIGNMENT
     return raw[start : start + nbytes].view(dtype).reshape(shape)
 
