@@ -86,6 +86,7 @@ def test_dtype_casts_floating_weights_only(golden, tmp_path):
     report = modelport.convert(golden / "bert" / "flax-msgpack", tmp_path, to="pt", dtype="bfloat16", progress=False)
     ours, reference = Checkpoint.open(tmp_path), Checkpoint.open(golden / "bert" / "pt-safetensors-bf16")
     assert report.ok and all(ours.info(n).dtype == "bfloat16" for n in ours)
+    assert report.bytes == sum(ours.info(n).nbytes for n in ours)  # the figures count what was written
     for name in reference:  # the same rounding as transformers' bfloat16 copy
         assert ours[name].tobytes() == reference[name].tobytes(), name
 

@@ -262,11 +262,12 @@ def _log_plan(plan: Plan, folder: Path) -> None:
 def _lazy_tensors(ckpt: Checkpoint, plan: Plan, to: str, cast: str | None, progress: bool | None,
                   scratch: ScratchBuffers | None) -> tuple[list, int, Any]:
     """The output tensors, each read and transformed only when the writer asks for it."""
-    bar = None
-    total = 0
+    out_dtypes = {}
     for step in plan.steps:
-        info = ckpt.info(step.source)
-        total += int(np.prod(step.shape, dtype=np.int64)) * DTYPES[cast or info.dtype].itemsize
+        dtype = ckpt.info(step.source).dtype
+        out_dtypes[step.target] = cast if cast is not None and DTYPES[dtype].is_floating else dtype  # integers keep theirs
+    total = sum(int(np.prod(s.shape, dtype=np.int64)) * DTYPES[out_dtypes[s.target]].itemsize for s in plan.steps)
+    bar = None
     if progress is None:
         progress = os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").upper() not in ("1", "ON", "YES", "TRUE")
     if progress:
@@ -283,11 +284,7 @@ def _lazy_tensors(ckpt: Checkpoint, plan: Plan, to: str, cast: str | None, progr
             bar.update(array.nbytes)
         return array
 
-    tensors = []
-    for step in plan.steps:
-        dtype = ckpt.info(step.source).dtype
-        out_dtype = cast if cast is not None and DTYPES[dtype].is_floating else dtype
-        tensors.append((step.target, LazyTensor(out_dtype, step.shape, lambda s=step: load(s))))
+    tensors = [(s.target, LazyTensor(out_dtypes[s.target], s.shape, lambda s=s: load(s))) for s in plan.steps]
     return tensors, total, bar
 
 
