@@ -9,7 +9,7 @@ from .config import PretrainedConfig
 from .errors import AdapterError, ConfigError
 from .models import BertConfig, GPT2Config
 
-__all__ = ["AutoConfig", "AutoModelFactory", "CONFIG_MAPPING", "model_class_for"]
+__all__ = ["AutoConfig", "AutoModelFactory", "CONFIG_MAPPING", "model_class_for", "resolve_config"]
 
 #: model_type -> config class; extended with :meth:`AutoConfig.register`
 CONFIG_MAPPING: dict[str, type[PretrainedConfig]] = {
@@ -119,6 +119,21 @@ class AutoModelFactory:
             raise ConfigError(f"{config_class.model_type!r} is already registered", where=f"{cls.__name__}.register",
                               fix="Pass exist_ok=True to replace it.")
         cls._mapping[config_class.model_type] = model_class
+
+
+def resolve_config(config_class: type[PretrainedConfig], config: Any, name_or_path: str | os.PathLike[str],
+                   kwargs: dict[str, Any], **options: Any) -> tuple[PretrainedConfig, dict[str, Any]]:
+    """A model's config and the keyword arguments left for the model, as every ``from_pretrained`` needs them.
+
+    ``config`` is used as is when it is a config; otherwise the config is loaded
+    from it (a path or repo id) or from ``name_or_path``, by ``config_class``
+    (``AutoConfig`` for the generic base class), with ``kwargs`` overriding its
+    attributes; ``options`` are the Hub and ``subfolder`` arguments.
+    """
+    if isinstance(config, PretrainedConfig):
+        return config, kwargs
+    loader: Any = config_class if config_class is not PretrainedConfig else AutoConfig
+    return loader.from_pretrained(config if config is not None else name_or_path, return_unused_kwargs=True, **options, **kwargs)
 
 
 def model_class_for(config: PretrainedConfig, architectures: dict[str, type], base_models: dict[str, type], framework: str) -> type:

@@ -11,6 +11,7 @@ import numpy as np
 
 from modelport import adapters
 from modelport_torch.adapter import TorchAdapter
+from modelport_torch.auto import ARCHITECTURES, BASE_MODELS, parameter_tree, run_model  # noqa: F401  TransposesAKernel's models
 
 
 class UpcastsBfloat16(TorchAdapter):
@@ -48,29 +49,11 @@ class TransposesAKernel(TorchAdapter):
     models_module = "toy_adapters"
 
 
-def model_class(config: Any) -> type:
-    from modelport_torch.auto import model_class as real
-
-    return real(config)
-
-
-def parameter_tree(config: Any) -> Any:
-    from modelport_torch.auto import parameter_tree as real
-
-    return real(config)
-
-
 def load_model(folder: Any) -> Any:
     model = adapters.get("torch").load_model(folder)
     weight = model.encoder.layer[0].attention.self.query.weight
     weight.data = weight.data.T.contiguous()
     return model
-
-
-def run_model(model: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    from modelport_torch.auto import run_model as real
-
-    return real(model, inputs)
 
 
 def pytest_configure(config: Any) -> None:  # loaded with -p toy_adapters: register every toy

@@ -141,8 +141,9 @@ class Adapter:
     #: the format ``--format native`` writes ("bin", "h5", "msgpack")
     native_format: ClassVar[str] = "safetensors"
 
-    #: module with ``model_class``, ``parameter_tree`` and ``run_model`` functions (and optionally
-    #: ``load_model``), imported on first use (empty: the adapter has no models)
+    #: module with ``ARCHITECTURES``, ``BASE_MODELS``, ``parameter_tree(model_class, config)`` and
+    #: ``run_model`` (optionally ``model_class`` and ``load_model``), imported on first use
+    #: (empty: the adapter has no models)
     models_module: ClassVar[str] = ""
 
     def _models(self, what: str) -> Any:
@@ -154,12 +155,21 @@ class Adapter:
         return getattr(importlib.import_module(self.models_module), what)
 
     def model_class(self, config: Any) -> type:
-        """The adapter's model class for ``config.architectures`` (an ``AdapterError`` names an unknown one)."""
-        return self._models("model_class")(config)
+        """The adapter's model class for ``config.architectures`` (an ``AdapterError`` names an unknown one).
+
+        By default from the models module's ``ARCHITECTURES`` (PyTorch architecture name -> class) and
+        ``BASE_MODELS`` (model_type -> base class); a ``model_class`` function there replaces it.
+        """
+        module = importlib.import_module(self.models_module) if self.models_module else None
+        if module is not None and hasattr(module, "model_class"):
+            return module.model_class(config)
+        from ..auto import model_class_for
+
+        return model_class_for(config, self._models("ARCHITECTURES"), self._models("BASE_MODELS"), self.name)
 
     def parameter_tree(self, config: Any) -> ParameterTree:
         """The architecture's weights and shapes, built from ``config`` without allocating weight memory."""
-        return self._models("parameter_tree")(config)
+        return self._models("parameter_tree")(self.model_class(config), config)
 
     def native_writer(self) -> Any:
         """Writes :attr:`native_format` files for ``save_checkpoint`` when the core cannot (``.bin``), else None."""

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from modelport.adapters import ParameterTree
-from modelport.auto import AutoModelFactory, model_class_for
+from modelport.auto import AutoModelFactory
 
 from .models import FlaxBertForMaskedLM, FlaxBertModel, FlaxGPT2LMHeadModel, FlaxGPT2Model
 
@@ -29,17 +29,13 @@ class FlaxAutoModelForCausalLM(AutoModelFactory):
 # What the converter and --verify use (through FlaxAdapter): classes by PyTorch architecture name.
 ARCHITECTURES: dict[str, type] = {"BertModel": FlaxBertModel, "BertForMaskedLM": FlaxBertForMaskedLM, "GPT2Model": FlaxGPT2Model,
                                   "GPT2LMHeadModel": FlaxGPT2LMHeadModel}
+BASE_MODELS: dict[str, type] = FlaxAutoModel._mapping
 
 
-def model_class(config: Any) -> type:
-    return model_class_for(config, ARCHITECTURES, FlaxAutoModel._mapping, "flax")
-
-
-def parameter_tree(config: Any) -> ParameterTree:
+def parameter_tree(cls: type, config: Any) -> ParameterTree:
     """Names and shapes from ``jax.eval_shape``: no weight memory."""
     from flax.traverse_util import flatten_dict
 
-    cls = model_class(config)
     tree = cls(config, _do_init=False).params_shape_tree
     shapes = {name: tuple(leaf.shape) for name, leaf in flatten_dict(tree, sep="/").items()}
     return ParameterTree("flax", shapes, cls.base_model_prefix, cls.__name__)

@@ -20,7 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
-from modelport import AutoConfig, PretrainedConfig
+from modelport import PretrainedConfig
+from modelport.auto import resolve_config
 from modelport.checkpoint import Checkpoint
 from modelport.conversion import (
     canonical_name,
@@ -178,10 +179,8 @@ class FlaxPreTrainedModel(PushToHubMixin):
         subfolder = kwargs.pop("subfolder", "") or ""
         variant = kwargs.pop("variant", None)
         hub = dict(cache_dir=cache_dir, force_download=force_download, local_files_only=local_files_only, token=token)
-        if not isinstance(config, PretrainedConfig):
-            config_cls = cls.config_class if cls.config_class is not PretrainedConfig else AutoConfig
-            config, kwargs = config_cls.from_pretrained(config or pretrained_model_name_or_path, return_unused_kwargs=True,
-                                                        subfolder=subfolder, revision=revision, **hub, **kwargs)
+        config, kwargs = resolve_config(cls.config_class, config, pretrained_model_name_or_path, kwargs, subfolder=subfolder,
+                                        revision=revision, **hub)
         model = cls(config, *model_args, dtype=dtype, _do_init=False, **kwargs)
         order = ["pt"] if from_pt else ["tf"] if from_tf else ["flax", "pt", "tf"]
         _, ckpt = find_checkpoint(pretrained_model_name_or_path, order, subfolder=subfolder, variant=variant, revision=revision, **hub)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from modelport.adapters import ParameterTree
-from modelport.auto import AutoModelFactory, model_class_for
+from modelport.auto import AutoModelFactory
 
 from .models import TFBertForMaskedLM, TFBertModel, TFGPT2LMHeadModel, TFGPT2Model
 
@@ -29,17 +29,13 @@ class TFAutoModelForCausalLM(AutoModelFactory):
 # What the converter and --verify use (through TFAdapter): classes by PyTorch architecture name.
 ARCHITECTURES: dict[str, type] = {"BertModel": TFBertModel, "BertForMaskedLM": TFBertForMaskedLM, "GPT2Model": TFGPT2Model,
                                   "GPT2LMHeadModel": TFGPT2LMHeadModel}
+BASE_MODELS: dict[str, type] = TFAutoModel._mapping
 
 
-def model_class(config: Any) -> type:
-    return model_class_for(config, ARCHITECTURES, TFAutoModel._mapping, "tf")
-
-
-def parameter_tree(config: Any) -> ParameterTree:
+def parameter_tree(cls: type, config: Any) -> ParameterTree:
     """Names and shapes from a model traced in a graph with Keras' deferred variables: no weight memory."""
     from .layers import deferred_variables, forget_deferred, named_variables
 
-    cls = model_class(config)
     model = cls(config)
     with deferred_variables():
         model(model.dummy_inputs, training=False)

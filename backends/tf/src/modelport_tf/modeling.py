@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from modelport import AutoConfig, PretrainedConfig
+from modelport.auto import resolve_config
 from modelport.checkpoint import Checkpoint
 from modelport.conversion import (
     canonical_name,
@@ -239,10 +240,8 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         subfolder = kwargs.pop("subfolder", "") or ""
         variant = kwargs.pop("variant", None)
         hub = dict(cache_dir=cache_dir, force_download=force_download, local_files_only=local_files_only, token=token)
-        if not isinstance(config, PretrainedConfig):
-            config_cls = cls.config_class if cls.config_class is not PretrainedConfig else AutoConfig
-            config, kwargs = config_cls.from_pretrained(config or pretrained_model_name_or_path, return_unused_kwargs=True,
-                                                        subfolder=subfolder, revision=revision, **hub, **kwargs)
+        config, kwargs = resolve_config(cls.config_class, config, pretrained_model_name_or_path, kwargs, subfolder=subfolder,
+                                        revision=revision, **hub)
         model = cls(config, *model_args, **kwargs)
         with deferred_variables():  # names and shapes now, memory only as the checkpoint fills them
             model(model.dummy_inputs, training=False)

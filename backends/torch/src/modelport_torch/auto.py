@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from modelport.adapters import ParameterTree
-from modelport.auto import AutoModelFactory, model_class_for
+from modelport.auto import AutoModelFactory
 
 from .models import BertForMaskedLM, BertModel, GPT2LMHeadModel, GPT2Model
 
@@ -29,17 +29,13 @@ class AutoModelForCausalLM(AutoModelFactory):
 # What the converter and --verify use (through TorchAdapter): classes by PyTorch architecture name.
 ARCHITECTURES: dict[str, type] = {"BertModel": BertModel, "BertForMaskedLM": BertForMaskedLM, "GPT2Model": GPT2Model,
                                   "GPT2LMHeadModel": GPT2LMHeadModel}
+BASE_MODELS: dict[str, type] = AutoModel._mapping
 
 
-def model_class(config: Any) -> type:
-    return model_class_for(config, ARCHITECTURES, AutoModel._mapping, "torch")
-
-
-def parameter_tree(config: Any) -> ParameterTree:
+def parameter_tree(cls: type, config: Any) -> ParameterTree:
     """Names and shapes from a model built on the meta device: no weight memory."""
     import torch
 
-    cls = model_class(config)
     with torch.device("meta"):
         model = cls(config)
     shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}

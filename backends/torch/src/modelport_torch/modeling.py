@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from modelport import AutoConfig, PretrainedConfig
+from modelport import PretrainedConfig
+from modelport.auto import resolve_config
 from modelport.checkpoint import Checkpoint
 from modelport.conversion import canonical_name, reconcile_shape, strip_or_add_prefix, to_canonical
 from modelport.dtypes import canonical_dtype
@@ -392,10 +393,7 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         state_dict = kwargs.pop("state_dict", None)
         device_map = kwargs.pop("device_map", None)
         hub = dict(cache_dir=cache_dir, force_download=force_download, local_files_only=local_files_only, token=token, revision=revision)
-        if not isinstance(config, PretrainedConfig):
-            source = config if config is not None else pretrained_model_name_or_path
-            config_cls = cls.config_class if cls.config_class is not PretrainedConfig else AutoConfig
-            config, kwargs = config_cls.from_pretrained(source, return_unused_kwargs=True, subfolder=subfolder, **hub, **kwargs)
+        config, kwargs = resolve_config(cls.config_class, config, pretrained_model_name_or_path, kwargs, subfolder=subfolder, **hub)
         kwargs.pop("dtype", None)
 
         with torch.device("meta"):
