@@ -56,6 +56,7 @@ TRUNCATE = [
 
 @pytest.mark.parametrize("source, name", TRUNCATE, ids=[t[1] for t in TRUNCATE])
 @pytest.mark.parametrize("keep", [0.0, 0.05, 0.5, 0.99])
+@pytest.mark.trust("A11", "B10", "C11", "D3")
 def test_truncated_files(tmp_path, source, name, keep):
     data = (GOLDEN / source / name).read_bytes()
     (tmp_path / name).write_bytes(data[: int(len(data) * keep)])
@@ -91,6 +92,7 @@ class _Payload:
 
 
 @pytest.mark.parametrize("func, protocol, global_name", [("system", 2, "posix.system"), ("eval", 2, "__builtin__.eval"), ("eval", 4, "builtins.eval")])
+@pytest.mark.trust("B1")
 def test_pickle_globals_outside_the_allow_list_are_refused_and_never_called(tmp_path, func, protocol, global_name):
     marker = tmp_path.parent / f"{tmp_path.name}-marker"
     payload = pickle.dumps({"weight": _Payload(marker, func)}, protocol=protocol)
@@ -133,6 +135,7 @@ BIN_CASES = {
 
 
 @pytest.mark.parametrize("case", list(BIN_CASES))
+@pytest.mark.trust("B3", "B4", "B5")
 def test_hostile_rebuild_arguments(tmp_path, case):
     kwargs, members, problem = BIN_CASES[case]
     torch_like_zip(tmp_path / "pytorch_model.bin", _storage_pickle(**kwargs), members)
@@ -158,12 +161,14 @@ RAW_PICKLES = {
 
 
 @pytest.mark.parametrize("case", list(RAW_PICKLES))
+@pytest.mark.trust("B2", "B7", "B8", "B9", "B10", "B11")
 def test_malformed_pickles(tmp_path, case):
     data, problem = RAW_PICKLES[case]
     torch_like_zip(tmp_path / "pytorch_model.bin", data)
     expect_refusal(tmp_path, problem, "pytorch_model.bin")
 
 
+@pytest.mark.trust("B15")
 def test_legacy_non_zip_bin_is_refused_without_unpickling(tmp_path):
     marker = tmp_path.parent / f"{tmp_path.name}-marker"
     (tmp_path / "pytorch_model.bin").write_bytes(pickle.dumps({"w": _Payload(marker, "system")}, protocol=2))
@@ -181,6 +186,7 @@ def test_legacy_non_zip_bin_is_refused_without_unpickling(tmp_path):
     ],
     ids=["compressed", "two-roots", "duplicate-names"],
 )
+@pytest.mark.trust("B12", "B14")
 def test_zip_structure_checks(tmp_path, build, problem):
     import warnings
 
@@ -190,6 +196,7 @@ def test_zip_structure_checks(tmp_path, build, problem):
     expect_refusal(tmp_path, problem, "pytorch_model.bin")
 
 
+@pytest.mark.trust("B14")
 def test_missing_data_pkl(tmp_path):
     with zipfile.ZipFile(tmp_path / "pytorch_model.bin", "w") as zf:
         zf.writestr("archive/version", b"3\n")
@@ -240,12 +247,14 @@ H5_CASES = {
 
 
 @pytest.mark.parametrize("case", list(H5_CASES))
+@pytest.mark.trust("C2", "C7", "C8", "C9", "C10")
 def test_malformed_h5(tmp_path, case):
     build, problem = H5_CASES[case]
     _h5(tmp_path / "tf_model.h5", build)
     expect_refusal(tmp_path, problem, "tf_model.h5")
 
 
+@pytest.mark.trust("C1")
 def test_h5_external_storage_is_never_read(tmp_path):
     secret = tmp_path.parent / f"{tmp_path.name}-secret.bin"
     secret.write_bytes(np.arange(3, dtype=np.float32).tobytes())
@@ -259,6 +268,7 @@ def test_h5_external_storage_is_never_read(tmp_path):
     expect_refusal(tmp_path, "virtual or external datasets are not allowed", "tf_model.h5")
 
 
+@pytest.mark.trust("C11")
 def test_random_bytes_named_h5(tmp_path):
     (tmp_path / "tf_model.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + os.urandom(2000))
     expect_refusal(tmp_path, "", "tf_model.h5")
@@ -295,6 +305,7 @@ MSGPACK_CASES = {
 
 
 @pytest.mark.parametrize("case", list(MSGPACK_CASES))
+@pytest.mark.trust("D1", "D2", "D3", "D4", "D5", "D6", "D7", "D8", "D9")
 def test_malformed_msgpack(tmp_path, case):
     data, problem = MSGPACK_CASES[case]
     (tmp_path / "flax_model.msgpack").write_bytes(data)
@@ -311,6 +322,7 @@ def test_valid_chunked_msgpack_written_by_hand_reads(tmp_path):
 
 # -- the same checks through the format modules directly ------------------------------------
 @pytest.mark.parametrize("module", [st, keras_h5, flax_msgpack], ids=["safetensors", "h5", "msgpack"])
+@pytest.mark.trust("A1", "C11", "D3")
 def test_empty_files(tmp_path, module):
     path = tmp_path / "empty"
     path.write_bytes(b"")

@@ -57,6 +57,7 @@ def test_bfloat16_checkpoint_reads_exactly(golden):
     assert all(ckpt[n].tobytes() == reference[n].tobytes() for n in ckpt)
 
 
+@pytest.mark.trust("B17", "J3")
 def test_tied_weights_in_bin_files_are_reported_as_aliases(golden):
     assert Checkpoint.open(golden / "gpt2" / "pt-bin").aliases() == {"lm_head.weight": "transformer.wte.weight"}
 
@@ -93,6 +94,7 @@ def test_rewrite_in_every_format_reads_back_bit_identical(golden, tmp_path, sour
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.trust("H6")
 def test_resave_removes_stale_shards_and_keeps_other_files(golden, tmp_path):
     ckpt = Checkpoint.open(golden / "gpt2" / "pt-safetensors")
     tensors = [(n, ckpt.lazy(n)) for n in ckpt]
@@ -118,6 +120,7 @@ def test_index_written_like_transformers(golden, tmp_path):
     assert ours == theirs  # same keys (with the model scope), same shard assignment, same total size
 
 
+@pytest.mark.trust("B18")
 def test_extension_that_lies_is_refused(golden, tmp_path):
     (tmp_path / "pytorch_model.bin").write_bytes((golden / "bert" / "pt-safetensors" / "model.safetensors").read_bytes())
     with pytest.raises(FormatError, match="not the format its name says"):
@@ -125,6 +128,7 @@ def test_extension_that_lies_is_refused(golden, tmp_path):
     assert sniff_format(tmp_path / "pytorch_model.bin") == "safetensors"
 
 
+@pytest.mark.trust("E4")
 def test_missing_weights_and_missing_shards_are_named(golden, tmp_path):
     with pytest.raises(CheckpointNotFoundError, match="no checkpoint weights found"):
         Checkpoint.open(tmp_path)
@@ -136,6 +140,7 @@ def test_missing_weights_and_missing_shards_are_named(golden, tmp_path):
     assert "model-00002-of-00003.safetensors" in str(info.value)
 
 
+@pytest.mark.trust("E5")
 def test_tensor_in_the_wrong_shard_is_detected(golden, tmp_path):
     for src in (golden / "bert" / "pt-safetensors-sharded").iterdir():
         (tmp_path / src.name).write_bytes(src.read_bytes())
@@ -155,6 +160,7 @@ def test_lazy_tensors_read_on_demand(golden):
     assert np.array_equal(lazy.load(), ckpt[name])
 
 
+@pytest.mark.trust("C10")
 def test_h5_big_endian_and_compressed_datasets_read_exactly(tmp_path):
     import h5py
 

@@ -104,6 +104,7 @@ def test_unknown_keys_are_kept_and_written_back(tmp_path):
     assert written["my_custom_flag"] == [1, 2] and written["rope_scaling"] == {"type": "x"} and written["n_layer"] == 1
 
 
+@pytest.mark.trust("F1")
 def test_private_keys_in_files_are_ignored(tmp_path, caplog):
     (tmp_path / "config.json").write_text(
         json.dumps({"model_type": "bert", "_attn_implementation_internal": "kernels-community/evil", "_name_or_path": "x"})
@@ -180,6 +181,7 @@ def test_autoconfig_register_and_unknown_types(tmp_path):
         ('{"model_type": "bert", "x": ' + "9" * 5000 + "}", "invalid JSON"),
     ],
 )
+@pytest.mark.trust("F4", "F5", "F6", "F7", "F8")
 def test_hostile_config_files_give_config_errors(tmp_path, text, problem):
     (tmp_path / "config.json").write_text(text)
     with pytest.raises(ConfigError) as info:
@@ -187,6 +189,7 @@ def test_hostile_config_files_give_config_errors(tmp_path, text, problem):
     assert problem in str(info.value) and os.fspath(tmp_path / "config.json") in str(info.value)
 
 
+@pytest.mark.trust("F8", "F9")
 def test_bom_fifo_and_oversized_configs_are_refused(tmp_path):
     (tmp_path / "config.json").write_bytes(b'\xef\xbb\xbf{"model_type": "bert"}')
     with pytest.raises(ConfigError, match="byte-order mark"):

@@ -124,6 +124,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.trust("G10")
 def test_offline_after_one_download_makes_zero_requests(hub, tmp_path):
     repo = new_repo()
     make_checkpoint(tmp_path / "v1", "100MB")
@@ -159,6 +160,7 @@ def test_only_the_files_a_framework_needs_are_requested(hub, tmp_path):
     assert {r["path"].rsplit("/", 1)[-1] for r in hub.requests(contains="/resolve/")} == {"config.json", "tf_model.h5"}
 
 
+@pytest.mark.trust("G1")
 def test_errors_users_can_act_on(hub, tmp_path):
     repo = new_repo()
     make_checkpoint(tmp_path / "v1", "100MB")
@@ -188,6 +190,7 @@ def _cache_files(cache: Path) -> list[str]:
     return sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file() and ".locks" not in p.parts)
 
 
+@pytest.mark.trust("G3")
 def test_dropped_connection_retries_to_identical_bytes(hub, tmp_path):
     repo = new_repo()
     make_checkpoint(tmp_path / "v1", "100MB")
@@ -199,6 +202,7 @@ def test_dropped_connection_retries_to_identical_bytes(hub, tmp_path):
     assert len(ranged) == 2  # the dropped one, then a resumed (Range) request
 
 
+@pytest.mark.trust("G3")
 def test_connection_that_keeps_dropping_fails_clearly_and_caches_nothing(hub, tmp_path):
     repo = new_repo()
     make_checkpoint(tmp_path / "v1", "100MB")
@@ -213,11 +217,12 @@ def test_connection_that_keeps_dropping_fails_clearly_and_caches_nothing(hub, tm
     assert not leftovers and all(Path(cache, b).stat().st_size < 2000 for b in blobs)  # only config.json's blob
 
 
+@pytest.mark.trust("G6")
 def test_wrong_bytes_of_the_right_size_are_caught_and_removed(hub, tmp_path):
     repo = new_repo()
     make_checkpoint(tmp_path / "v1", "100MB")
     upload_folder(tmp_path / "v1", repo)
-    hub.add_fault(Fault("GET", "/model.safetensors", "wrong_bytes"))
+    hub.add_fault(Fault("GET", "/model.safetensors", "wrong_bytes", times=2))  # the download and its one retry
     cache = tmp_path / "cache"
     with pytest.raises(HubError, match="do not match the file's sha256"):
         resolve_checkpoint(repo, cache_dir=cache)
@@ -262,6 +267,7 @@ def test_cli_upload(hub, tmp_path, capsys):
     assert main(["download", "modelport-test/missing", "--local-dir", str(tmp_path / "x")]) == 2
 
 
+@pytest.mark.trust("G2")
 def test_server_errors_are_retried(hub, tmp_path):
     repo = new_repo()
     make_checkpoint(tmp_path / "v1", "100MB")
@@ -272,6 +278,7 @@ def test_server_errors_are_retried(hub, tmp_path):
     assert [r["status"] for r in hub.requests("GET", "/model.safetensors")] == [503, 200]
 
 
+@pytest.mark.trust("G5")
 def test_a_wrong_announced_size_fails_and_caches_nothing(hub, tmp_path):
     repo = new_repo()
     make_checkpoint(tmp_path / "v1", "100MB")

@@ -51,6 +51,7 @@ def test_write_then_read_round_trip(tmp_path):
     ["../../x.safetensors", "/etc/passwd", "C:x.safetensors", "C:\\x", "\\\\server\\share\\x", "\\x", "sub/x.safetensors",
      "..", "", "a\0b", "x" * 300, 5, None],
 )
+@pytest.mark.trust("E1", "E10")
 def test_hostile_shard_names_are_refused(tmp_path, shard):
     (tmp_path / "m.index.json").write_text(json.dumps({"metadata": {}, "weight_map": {"w": shard}}))
     with pytest.raises(CheckpointIndexError) as info:
@@ -68,6 +69,7 @@ def test_hostile_shard_names_are_refused(tmp_path, shard):
         ("[]", "top level must be a JSON object"),
     ],
 )
+@pytest.mark.trust("E6", "E11")
 def test_malformed_indexes(tmp_path, content, problem):
     (tmp_path / "m.index.json").write_text(content)
     with pytest.raises(CheckpointIndexError, match=problem):
@@ -79,6 +81,7 @@ def test_missing_index_file_is_a_modelport_error(tmp_path):
         read_index(tmp_path / "model.safetensors.index.json")
 
 
+@pytest.mark.trust("E2", "E4")
 def test_missing_and_irregular_shards_are_named(tmp_path):
     write_index(tmp_path / "m.index.json", {"a": "s1", "b": "s2", "c": "s3"})
     (tmp_path / "s1").write_bytes(b"x")
@@ -92,6 +95,7 @@ def test_missing_and_irregular_shards_are_named(tmp_path):
         index.check_shards_exist(tmp_path)
 
 
+@pytest.mark.trust("E5")
 def test_contents_checks_name_the_tensor(tmp_path):
     write_index(tmp_path / "m.index.json", {"a": "s1", "b": "s2"})
     index = read_index(tmp_path / "m.index.json")

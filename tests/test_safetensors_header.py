@@ -68,6 +68,7 @@ def test_valid_handmade_file(tmp_path):
         ({"__metadata__": {"format": 1}}, b"", "__metadata__ must map strings to strings"),
     ],
 )
+@pytest.mark.trust("A4", "A5", "A6", "A7", "A8", "A9", "A10", "A11", "A13")
 def test_malformed_headers_are_refused_naming_file_and_rule(tmp_path, header, data, problem):
     path = _write(tmp_path / "bad.safetensors", header, data)
     with pytest.raises(FormatError) as info:
@@ -87,6 +88,7 @@ def test_malformed_headers_are_refused_naming_file_and_rule(tmp_path, header, da
         (struct.pack("<Q", 1) + b"{", "invalid JSON"),
     ],
 )
+@pytest.mark.trust("A1", "A2", "A3")
 def test_broken_prefixes_are_refused(tmp_path, content, problem):
     path = tmp_path / "bad.safetensors"
     path.write_bytes(content)
@@ -94,6 +96,7 @@ def test_broken_prefixes_are_refused(tmp_path, content, problem):
         read_header(path)
 
 
+@pytest.mark.trust("A12")
 def test_duplicate_tensor_names_are_refused(tmp_path):
     """safetensors itself keeps the last of two equal names silently."""
     raw = b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}'

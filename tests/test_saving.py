@@ -41,6 +41,7 @@ def _steps(tmp_path, old, new, old_shard, new_shard, fmt):
 
 @pytest.mark.parametrize("fmt", ["safetensors", "msgpack", "h5"])
 @pytest.mark.parametrize("old_shard, new_shard", [("2KB", "9KB"), ("9KB", "2KB"), ("100KB", "2KB"), ("2KB", "100KB")])
+@pytest.mark.trust("H1", "H6")
 def test_a_crash_at_any_commit_step_leaves_old_or_new(tmp_path, fmt, old_shard, new_shard):
     old, new = _tensors(1), _tensors(2)
     expected_old = {n: a.tobytes() for n, a in old}
@@ -94,6 +95,7 @@ def test_damaged_journal_is_a_clear_error(tmp_path):
         Checkpoint.open(tmp_path)
 
 
+@pytest.mark.trust("H8")
 def test_leftover_temp_files_are_ignored_by_loaders_and_removed_by_the_next_save(tmp_path):
     save_checkpoint(tmp_path, _tensors(4), max_shard_size="2KB")
     (tmp_path / f"{TEMP_PREFIX}dead-model-00001-of-00009.safetensors").write_bytes(b"garbage")

@@ -29,8 +29,9 @@ from .errors import CheckpointNotFoundError, FormatError
 from .filenames import WEIGHTS_NAMES, index_name, variant_name
 from .formats import flax_msgpack, keras_h5, torch_zip
 from .formats import safetensors as st
-from .formats.base import LazyTensor, TensorInfo
-from .index import CheckpointIndex, read_index
+from .formats.base import LazyTensor, TensorInfo, file_identity
+from .fsutil import folder_lock
+from .index import CheckpointIndex, link_stays_inside, read_index
 from .saving import recover_interrupted_save
 
 __all__ = ["Checkpoint", "WEIGHTS_NAMES", "sniff_format"]
@@ -69,29 +70,51 @@ class _Source:
     format: str
     infos: dict[str, TensorInfo]
     handle: Any = None  # the parsed header / layout / archive, reused for reads
+    identity: tuple[int, ...] = ()  # the file as it was when its header was checked
 
     def read(self, name: str) -> np.ndarray:
         if self.format == "safetensors":
-            return st.read_tensor(self.path, name, header=self.handle)
-        if self.format == "bin":
-            return self.handle.read(name)
-        if self.format == "h5":
-            return keras_h5.read_tensor(self.path, name, layout=self.handle)
-        return flax_msgpack.read_tensor(self.path, name, layout=self.handle)
+            array = st.read_tensor(self.path, name, header=self.handle)
+        elif self.format == "bin":
+            array = self.handle.read(name)
+        elif self.format == "h5":
+            array = keras_h5.read_tensor(self.path, name, layout=self.handle)
+        else:
+            array = flax_msgpack.read_tensor(self.path, name, layout=self.handle)
+        # The header was checked against the file as it was then; a file replaced or
+        # rewritten since (a concurrent save, a download) must not be read through it.
+        try:
+            same = file_identity(self.path) == self.identity
+        except OSError:
+            same = False
+        if not same:
+            raise FormatError(
+                "the file changed after it was opened",
+                where=f"{self.path} (tensor {name!r})",
+                fix="Another process replaced or rewrote it; open the checkpoint again.",
+            )
+        return array
 
 
 def _open_source(path: Path, fmt: str) -> _Source:
+    identity = file_identity(path)
     if fmt == "safetensors":
         header = st.read_header(path)
-        return _Source(path, fmt, header.tensors, header)
-    if fmt == "bin":
+        source = _Source(path, fmt, header.tensors, header)
+    elif fmt == "bin":
         archive = torch_zip.open_archive(path)
-        return _Source(path, fmt, {n: archive.info(n) for n in archive.tensors}, archive)
-    if fmt == "h5":
+        source = _Source(path, fmt, {n: archive.info(n) for n in archive.tensors}, archive)
+    elif fmt == "h5":
         layout = keras_h5.read_layout(path)
-        return _Source(path, fmt, keras_h5.list_tensors(path, layout=layout), layout)
-    layout = flax_msgpack.read_layout(path)
-    return _Source(path, fmt, {n: layout.info(n) for n in layout.arrays}, layout)
+        source = _Source(path, fmt, keras_h5.list_tensors(path, layout=layout), layout)
+    else:
+        layout = flax_msgpack.read_layout(path)
+        source = _Source(path, fmt, {n: layout.info(n) for n in layout.arrays}, layout)
+    if file_identity(path) != identity:
+        raise FormatError("the file changed while its header was being read", where=os.fspath(path),
+                          fix="Another process is writing it; open the checkpoint again when it is done.")
+    source.identity = identity
+    return source
 
 
 def _strip_scope(name: str) -> str:
@@ -142,6 +165,13 @@ class Checkpoint:
         if not target.is_dir():
             raise CheckpointNotFoundError("no such file or folder", where=os.fspath(target))
         recover_interrupted_save(target)
+        # A shared lock: a save (which holds the exclusive one) never swaps files while
+        # this reads the index and every shard's header, so they are one version.
+        with folder_lock(target, shared=True):
+            return cls._open_folder(target, format, variant)
+
+    @classmethod
+    def _open_folder(cls, target: Path, format: str | None, variant: str | None) -> Checkpoint:
         formats = [format] if format else list(WEIGHTS_NAMES)
         for fmt in formats:
             if fmt not in WEIGHTS_NAMES:
@@ -151,6 +181,9 @@ class Checkpoint:
             if single.is_file() and indexed.is_file():
                 logger.warning("%s: both %s and %s exist; using the single file.", target, single.name, indexed.name)
             if single.is_file():
+                if not link_stays_inside(single, target):
+                    raise FormatError("the weights file links outside the checkpoint folder", where=os.fspath(single),
+                                      fix="Copy the file into the folder instead of linking it.")
                 return cls._open_file(single, fmt, folder=target)
             if indexed.is_file():
                 return cls._open_sharded(target, indexed, fmt)
@@ -182,8 +215,13 @@ class Checkpoint:
         index = read_index(index_file)
         index.check_shards_exist(folder)
         sources = []
+        extension = next(ext for ext, f in _EXTENSIONS.items() if f == fmt)
         for shard in index.shard_files:
             path = folder / shard
+            if not shard.endswith(extension):
+                raise FormatError("a shard's file name does not match the index's format", where=os.fspath(index_file),
+                                  expected=f"shards named *{extension}", received=shard,
+                                  fix="The index was edited or mixed with another format's; re-save or re-download the checkpoint.")
             actual = sniff_format(path)
             if actual != fmt:
                 raise FormatError("a shard's content is not the index's format", where=os.fspath(path), expected=fmt, received=actual)
@@ -198,7 +236,15 @@ class Checkpoint:
         )
         metadata = dict(sources[0].handle.metadata) if fmt == "safetensors" else {}
         metadata.update({k: str(v) for k, v in index.metadata.items() if k not in metadata})
-        return cls(folder, fmt, framework, sources, index, metadata)
+        checkpoint = cls(folder, fmt, framework, sources, index, metadata)
+        declared = index.metadata.get("total_size")
+        if isinstance(declared, int) and not isinstance(declared, bool):
+            # tied weights are stored once, and counted once, by transformers
+            stored = checkpoint.total_bytes - sum(checkpoint.info(n).nbytes for n in checkpoint.aliases())
+            if declared != stored:
+                logger.warning("%s: metadata.total_size is %d but the shards hold %d bytes of tensors; the shards are used.",
+                               index_file, declared, stored)
+        return checkpoint
 
     @staticmethod
     def _framework(fmt: str, sources: list[_Source], where: Path) -> str:

@@ -107,6 +107,20 @@ _COMMON_DEFAULTS: dict[str, Any] = {
     "use_bfloat16": False,
 }
 
+#: integer sizes that drive allocation: refused outside 0.._MAX_SIZE before any model is built
+_SIZE_KEYS = frozenset({
+    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+    "max_position_embeddings", "type_vocab_size", "n_inner", "n_ctx", "num_labels", "n_embd", "n_layer", "n_head",
+    "n_positions",
+})
+_MAX_SIZE = 2**31 - 1
+_MAX_TABLE_VALUES = 2**36  # 64 G values (256 GB of float32) in one embedding table
+_ACTIVATION_KEYS = frozenset({"hidden_act", "activation_function"})
+#: activation names transformers 4.x models accept (configs name them; adapters map them to functions)
+ACTIVATIONS = frozenset({
+    "gelu", "gelu_new", "gelu_fast", "gelu_python", "gelu_pytorch_tanh", "gelu_accurate", "gelu_10", "quick_gelu",
+    "relu", "relu2", "relu6", "leaky_relu", "silu", "swish", "mish", "tanh", "sigmoid", "linear", "laplace",
+})
 _PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 # Private keys a file may carry harmlessly; any other "_" key is dropped.
 _ALLOWED_PRIVATE_KEYS = {"_name_or_path", "_commit_hash"}
@@ -392,6 +406,19 @@ class PretrainedConfig(PushToHubMixin):
                     expected=f"a {type(default).__name__} like the default {default!r}",
                     received=value,
                 )
+            if key in _SIZE_KEYS and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_SIZE):
+                raise ConfigError(f"the value of {key!r} is out of range", where=where,
+                                  expected=f"0 to {_MAX_SIZE:,}", received=value,
+                                  fix="Sizes drive allocation: fix the config before building a model from it.")
+            if key in _ACTIVATION_KEYS and isinstance(value, str) and value not in ACTIVATIONS:
+                raise ConfigError(f"the value of {key!r} is not a known activation", where=where,
+                                  expected=", ".join(sorted(ACTIVATIONS)), received=value)
+        sizes = {cls.attribute_map.get(k, k): v for k, v in config_dict.items()}
+        vocab, width = sizes.get("vocab_size"), sizes.get("hidden_size", sizes.get("n_embd"))
+        if isinstance(vocab, int) and isinstance(width, int) and vocab * width > _MAX_TABLE_VALUES:
+            raise ConfigError("the embedding table would be absurdly large", where=where,
+                              expected=f"vocab_size x hidden_size at most {_MAX_TABLE_VALUES:,}",
+                              received=f"{vocab:,} x {width:,}")
 
     @classmethod
     def from_dict(cls: type[_ConfigT], config_dict: dict[str, Any], **kwargs: Any) -> _ConfigT | tuple[_ConfigT, dict[str, Any]]:
@@ -437,6 +464,8 @@ class PretrainedConfig(PushToHubMixin):
             logger.warning("%s: ignoring the private key %r (private keys are never read from files).", where, key)
             del config_dict[key]
         cls._check_value_types(config_dict, where)
+        for key in ("dtype", "torch_dtype"):
+            _normalise_dtype(config_dict.get(key), where)  # refused here, naming the file, not later
         return config_dict
 
     @classmethod

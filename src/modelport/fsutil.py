@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["write_text_atomic", "fsync_dir", "fsync_file", "folder_lock"]
+
+logger = logging.getLogger(__name__)
 
 
 def fsync_dir(folder: str | os.PathLike[str]) -> None:
@@ -52,8 +56,8 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
 
 
 @contextlib.contextmanager
-def folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
-    """An exclusive advisory lock on the folder itself (no lock file is left behind)."""
+def folder_lock(folder: str | os.PathLike[str], *, shared: bool = False) -> Iterator[None]:
+    """An advisory lock on the folder itself (no lock file is left behind): exclusive for saves, shared for opening."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: unique temp names are the only guard
@@ -61,8 +65,14 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
         return
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        except OSError as exc:  # filesystems without flock (some FUSE and network mounts)
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise
+            logger.debug("%s: no advisory locks on this filesystem (%s); unique temporary names still apply.", folder, exc)
         yield
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)

@@ -111,13 +111,21 @@ def _hf_errors() -> tuple[type[Exception], ...]:
             *transport)
 
 
-def _verify_sha256(path: str, repo_id: str, filename: str) -> None:
-    """LFS files are cached under their sha256: check the bytes against it (the client checks sizes only)."""
+def _verify_download(path: str, repo_id: str, filename: str) -> None:
+    """Check a cached file against the hash it is stored under (the client checks sizes only).
+
+    The Hub client names each blob by its ETag: the sha256 for LFS files, the git
+    blob sha1 (``sha1("blob <size>\\0" + bytes)``) for regular ones.
+    """
     blob = os.path.realpath(path)
     expected = os.path.basename(blob)
-    if not re.fullmatch(r"[0-9a-f]{64}", expected):
-        return  # a regular (git) file: its etag is a git sha1, checked by size only
-    digest = hashlib.sha256()
+    if re.fullmatch(r"[0-9a-f]{64}", expected):
+        digest = hashlib.sha256()
+    elif re.fullmatch(r"[0-9a-f]{40}", expected):
+        digest = hashlib.sha1(usedforsecurity=False)
+        digest.update(b"blob %d\0" % os.path.getsize(blob))
+    else:
+        return  # an ETag of another kind (a mirror's): nothing to check against
     with open(blob, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
@@ -127,7 +135,7 @@ def _verify_sha256(path: str, repo_id: str, filename: str) -> None:
         if path != blob and os.path.lexists(path):
             os.unlink(path)
         raise HubError(
-            "the downloaded bytes do not match the file's sha256",
+            f"the downloaded bytes do not match the file's {digest.name}",
             where=f"{repo_id}:{filename}",
             expected=expected,
             received=digest.hexdigest(),
@@ -147,18 +155,35 @@ def download_file(
     token: str | bool | None = None,
     local_dir: str | os.PathLike[str] | None = None,
 ) -> str:
-    """Download one file with ``huggingface_hub.hf_hub_download``; LFS files are sha256-checked."""
+    """Download one file with ``huggingface_hub.hf_hub_download`` and check it against its hash.
+
+    The hash is the one the file is cached under: sha256 for LFS files, the git blob
+    sha1 for others. A damaged file (a bad mirror, or a cache poisoned by an old
+    crash) is removed and downloaded once more; a second mismatch is a HubError.
+    """
+    shown = f"{subfolder}/{filename}" if subfolder else filename
+    args = dict(subfolder=subfolder or None, revision=revision, cache_dir=cache_dir, force_download=force_download,
+                local_files_only=local_files_only, token=token, local_dir=local_dir)
+    path = _fetch(repo_id, filename, shown, revision, args)
+    if local_dir is None:
+        try:
+            _verify_download(path, repo_id, shown)
+        except HubError:
+            if local_files_only:
+                raise
+            logger.warning("%s:%s: the file did not match its hash and was removed; downloading it again.", repo_id, shown)
+            path = _fetch(repo_id, filename, shown, revision, args)
+            _verify_download(path, repo_id, shown)
+    return path
+
+
+def _fetch(repo_id: str, filename: str, shown: str, revision: str | None, args: dict[str, Any]) -> str:
+    """``hf_hub_download`` with bounded retries of what retrying can fix (5xx, 429, dropped connections)."""
     from huggingface_hub import hf_hub_download
 
-    shown = f"{subfolder}/{filename}" if subfolder else filename
     for attempt in range(_RETRIES + 1):
         try:
-            path = hf_hub_download(
-                repo_id, filename, subfolder=subfolder or None, revision=revision, cache_dir=cache_dir,
-                force_download=force_download, local_files_only=local_files_only, token=token, local_dir=local_dir,
-                library_name="modelport",
-            )
-            break
+            return hf_hub_download(repo_id, filename, library_name="modelport", **args)
         except _hf_errors() as exc:
             delay = _retry_delay(exc, attempt)
             if delay is None:
@@ -166,9 +191,7 @@ def download_file(
             logger.warning("%s:%s: %s; retrying in %.1f s (attempt %d of %d).", repo_id, shown,
                            str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__, delay, attempt + 2, _RETRIES + 1)
             time.sleep(delay)
-    if local_dir is None:
-        _verify_sha256(path, repo_id, filename)
-    return path
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def list_repo_files(repo_id: str, *, revision: str | None = None, token: str | bool | None = None) -> list[str]:

@@ -24,7 +24,7 @@ from .errors import CheckpointIndexError
 from .fsutil import write_text_atomic
 from .jsonio import dump_json, read_json_file
 
-__all__ = ["CheckpointIndex", "read_index", "write_index", "check_shard_name"]
+__all__ = ["CheckpointIndex", "read_index", "write_index", "check_shard_name", "link_stays_inside"]
 
 #: largest index read (huggingface_hub uses the same cap)
 MAX_INDEX_BYTES = 10 * 1024 * 1024
@@ -47,6 +47,20 @@ def check_shard_name(name: Any, *, where: str) -> str:
     return name
 
 
+def link_stays_inside(path: Path, folder: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (maybe a symbolic link) resolves inside ``folder`` or its Hub-cache blob store."""
+    if not path.is_symlink():
+        return True
+    target = path.resolve()
+    base = Path(folder).resolve()
+    allowed = [base]
+    for folder_or_parent in (base, *base.parents):
+        if folder_or_parent.parent.name == "snapshots":  # <repo>/snapshots/<commit>[/sub]: bytes are in <repo>/blobs
+            allowed.append(folder_or_parent.parent.parent / "blobs")
+            break
+    return any(target == root or root in target.parents for root in allowed)
+
+
 @dataclass
 class CheckpointIndex:
     """A parsed index: tensor name to shard file, plus the ``metadata`` object."""
@@ -64,9 +78,14 @@ class CheckpointIndex:
         return [name for name, shard in self.weight_map.items() if shard == shard_file]
 
     def check_shards_exist(self, folder: str | os.PathLike[str]) -> None:
-        """Every listed shard is a regular file in ``folder`` (links to regular files, as in the Hub cache, are fine)."""
+        """Every listed shard is a regular file in ``folder``.
+
+        A shard may be a symbolic link only if it resolves inside ``folder`` or, in a
+        Hugging Face cache (``models--org--name/snapshots/<commit>/``), inside that
+        repository's ``blobs`` folder, where the Hub client keeps the bytes.
+        """
         where = self.path or os.fspath(folder)
-        missing, irregular = [], []
+        missing, irregular, outside = [], [], []
         for shard in self.shard_files:
             try:
                 mode = os.stat(Path(folder) / shard).st_mode
@@ -75,6 +94,11 @@ class CheckpointIndex:
                 continue
             if not stat.S_ISREG(mode):
                 irregular.append(shard)
+            elif not link_stays_inside(Path(folder) / shard, folder):
+                outside.append(shard)
+        if outside:
+            raise CheckpointIndexError("shard files that link outside the checkpoint folder", where=where, received=outside,
+                                       fix="Copy the files into the folder instead of linking them.")
         if missing:
             raise CheckpointIndexError(
                 f"{len(missing)} shard file(s) listed in the index are missing",

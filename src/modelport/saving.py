@@ -28,7 +28,7 @@ import logging
 import math
 import os
 import secrets
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 JOURNAL_NAME = ".modelport-save.json"
 TEMP_PREFIX = ".modelport-tmp-"
+_MAX_NAME_BYTES = 255  # NAME_MAX of ext4, XFS, btrfs, APFS and NTFS
 _WEIGHTS = {fmt: WEIGHTS_NAMES[fmt] for fmt in ("safetensors", "h5", "msgpack")}
 
 #: test hook: called with a step name during the commit ("journal", "rename:<name>", "delete:<name>")
@@ -175,7 +176,8 @@ def save_checkpoint(
             fix="PyTorch .bin files are written by modelport-torch (save_pretrained(safe_serialization=False)).",
         )
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    with _io_errors(folder, "create the folder"):
+        folder.mkdir(parents=True, exist_ok=True)
     base = variant_name(WEIGHTS_NAMES[format], variant)
     index_file = index_name(WEIGHTS_NAMES[format], variant)
     plan = plan_shards(tensors, max_shard_size, storage_size=_nbytes, storage_id=_default_storage_id)
@@ -189,19 +191,28 @@ def save_checkpoint(
     with folder_lock(folder):
         if (folder / JOURNAL_NAME).exists():
             _apply_journal(folder, _read_journal(folder))
-        for leftover in folder.glob(TEMP_PREFIX + "*"):  # from saves that died before committing
+        # from saves that died before committing (and journals that died being written)
+        # (a temporary index that died being written leaves its own ".<temp name>.tmp-..." file)
+        patterns = (f"{TEMP_PREFIX}*", f".{TEMP_PREFIX}*", f".{JOURNAL_NAME}.tmp-*")
+        for leftover in [path for pattern in patterns for path in folder.glob(pattern)]:
             leftover.unlink()
         token = secrets.token_hex(4)
         temp = {name: f"{TEMP_PREFIX}{token}-{name}" for name in [*names, index_file]}
+        too_long = [name for name in temp.values() if len(name.encode("utf-8")) > _MAX_NAME_BYTES]
+        if too_long:
+            raise FormatError("a file name would be too long for the filesystem", where=os.fspath(folder / names[0]),
+                              expected=f"at most {_MAX_NAME_BYTES} bytes including the {len(TEMP_PREFIX) + 9}-byte temporary prefix",
+                              received=f"{len(too_long[0].encode('utf-8'))} bytes", fix="Use a shorter variant name.")
         try:
             for shard_name, shard_tensors in zip(names, plan.shards):
                 items = [(n, by_name[n]) for n in shard_tensors]
-                if writer is not None:
-                    writer(folder / temp[shard_name], items)
-                else:
-                    _write_file(folder / temp[shard_name], items, format, framework, metadata, tf_scope, sharded=count > 1)
-                if durable:
-                    fsync_file(folder / temp[shard_name])
+                with _io_errors(folder / shard_name, "write"):
+                    if writer is not None:
+                        writer(folder / temp[shard_name], items)
+                    else:
+                        _write_file(folder / temp[shard_name], items, format, framework, metadata, tf_scope, sharded=count > 1)
+                    if durable:
+                        fsync_file(folder / temp[shard_name])
             renames = [[temp[n], n] for n in names]
             if count > 1:
                 keys = plan.weight_map(names)
@@ -210,7 +221,8 @@ def save_checkpoint(
                 index_meta: dict[str, object] = {"total_size": total}
                 if framework == "pt":
                     index_meta["total_parameters"] = sum(math.prod(info_of(t)[1]) for t in by_name.values())
-                write_index(folder / temp[index_file], keys, index_meta)
+                with _io_errors(folder / index_file, "write"):
+                    write_index(folder / temp[index_file], keys, index_meta)
                 renames.append([temp[index_file], index_file])
             if durable:
                 fsync_dir(folder)
@@ -226,10 +238,32 @@ def save_checkpoint(
         )
         journal = {"token": token, "renames": renames, "deletes": deletes}
         _step("journal")
-        write_text_atomic(folder / JOURNAL_NAME, json.dumps(journal, indent=1) + "\n")
+        try:
+            with _io_errors(folder / JOURNAL_NAME, "write"):
+                write_text_atomic(folder / JOURNAL_NAME, json.dumps(journal, indent=1) + "\n")
+        except BaseException:
+            if not (folder / JOURNAL_NAME).exists():  # not committed: the new files go, the old checkpoint stays
+                for path in temp.values():
+                    with contextlib.suppress(FileNotFoundError):
+                        (folder / path).unlink()
+            raise
         _apply_journal(folder, journal)
     logger.info("Saved %d tensors (%d bytes) in %d file(s) to %s", len(by_name), total, count, folder)
     return SaveResult(folder, names, index_file if count > 1 else None, total, deletes)
+
+
+@contextlib.contextmanager
+def _io_errors(where: Path, action: str) -> Iterator[None]:
+    """Turn the operating system's refusals (disk full, file too large, permissions, name too long) into FormatError."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, FormatError):
+            raise
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise FormatError(f"could not {action} the file ({reason})", where=os.fspath(where),
+                          fix="Free disk space, check the folder's permissions and the file name, then save again; "
+                              "the previous checkpoint is untouched.") from exc
 
 
 def _write_file(

@@ -41,6 +41,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 __all__ = ["LocalHub", "Fault"]
 
 LFS_THRESHOLD = 10 * 1024 * 1024  # files of at least this size take the LFS path
+#: and weight files always do, as the Hub's default .gitattributes says
+LFS_SUFFIXES = (".safetensors", ".bin", ".h5", ".msgpack", ".pt", ".pth", ".ckpt", ".npz")
 _HEX40 = set("0123456789abcdef")
 
 
@@ -88,7 +90,9 @@ class Fault:
     ``kind`` is ``"status"`` (answer ``status``, with ``Retry-After`` when
     ``retry_after`` is set), ``"drop"`` (send headers and ``after_bytes`` of the
     body, then close the connection), ``"wrong_size"`` (a HEAD that announces one
-    byte more than the file has), ``"wrong_bytes"`` (right size, one byte flipped).
+    byte more than the file has), ``"wrong_bytes"`` (right size, one byte flipped),
+    ``"no_headers"`` (no ``ETag``, ``X-Linked-Etag`` or ``X-Repo-Commit``), ``"stall"``
+    (send ``after_bytes`` of the body, then nothing for ``stall_seconds``, then close).
     ``times`` counts how many requests it hits (then it is spent).
     """
 
@@ -99,6 +103,7 @@ class Fault:
     status: int = 500
     retry_after: int | None = None
     after_bytes: int = 0
+    stall_seconds: float = 10.0
 
 
 class _HubError(Exception):
@@ -380,7 +385,7 @@ class _Handler(BaseHTTPRequestHandler):
             answer = []
             for item in json.loads(body)["files"]:
                 existing = commit.files.get(item["path"])
-                entry = {"path": item["path"], "uploadMode": "lfs" if item["size"] >= LFS_THRESHOLD else "regular", "shouldIgnore": False}
+                entry = {"path": item["path"], "uploadMode": "lfs" if item["size"] >= LFS_THRESHOLD or item["path"].endswith(LFS_SUFFIXES) else "regular", "shouldIgnore": False}
                 if existing is not None:
                     entry["oid"] = existing.git_oid
                 answer.append(entry)
@@ -570,6 +575,9 @@ class _Handler(BaseHTTPRequestHandler):
             data = data[start : end + 1]
             status = 206
             headers["Content-Range"] = f"bytes {start}-{start + len(data) - 1}/{entry.size}"
+        if fault is not None and fault.kind == "no_headers":
+            for name in ("ETag", "X-Linked-Etag", "X-Repo-Commit"):
+                headers.pop(name, None)
         if fault is not None and fault.kind == "wrong_size":
             announced = str(entry.size + 1)  # one byte more than will ever come
             headers["X-Linked-Size" if entry.lfs else "Content-Length"] = announced
@@ -578,7 +586,7 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is None or fault.kind != "wrong_size" or entry.lfs:
                 headers["Content-Length"] = str(entry.size)
             return self._send(200, b"", headers, head=True, content_type="application/octet-stream")
-        if fault is not None and fault.kind == "drop":
+        if fault is not None and fault.kind in ("drop", "stall"):
             headers["Content-Length"] = str(len(data))
             self.send_response(status)
             for k, v in headers.items():
@@ -586,6 +594,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data[: fault.after_bytes])
             self.wfile.flush()
+            if fault.kind == "stall":
+                time.sleep(fault.stall_seconds)
             self._status = status
             self.close_connection = True
             return
@@ -628,6 +638,7 @@ def start_test_hub() -> LocalHub:
             HF_HUB_DISABLE_XET="1",
             HF_HUB_DISABLE_TELEMETRY="1",
             HF_HUB_DISABLE_PROGRESS_BARS="1",
+            HF_HUB_DOWNLOAD_TIMEOUT="3",  # stalled-body tests wait this long per try
         )
         os.environ.pop("HF_HUB_OFFLINE", None)
     return _TEST_HUB

@@ -37,11 +37,12 @@ def tiny_bert_config() -> BertConfig:
 
 
 def prepare_checkpoint(adapter: Any, folder: Path, config: BertConfig, *, drop: str | None = None, extra: bool = False,
-                       grow: str | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+                       grow: str | None = None, seed: int = 0, dtype: str = "float32") -> dict[str, np.ndarray]:
     """A PyTorch-named safetensors checkpoint for ``adapter``'s tree of ``config``, with seeded N(0, 0.1) weights.
 
     ``drop`` leaves out the canonical name ending so; ``extra`` adds ``extra_head.weight``;
-    ``grow`` gives the canonical name ending so one more row. Returns the tensors written.
+    ``grow`` gives the canonical name ending so one more row; ``dtype`` stores the
+    weights in another floating dtype (``"bfloat16"``). Returns the tensors written.
     """
     tree = adapter.parameter_tree(config)
     rng = np.random.default_rng(seed)
@@ -56,7 +57,7 @@ def prepare_checkpoint(adapter: Any, folder: Path, config: BertConfig, *, drop: 
         value = rng.standard_normal(shape).astype(np.float32) * np.float32(0.1)
         if canonical.endswith(("LayerNorm.weight", "ln_1.weight", "ln_2.weight", "ln_f.weight")):
             value += np.float32(1.0)
-        tensors[canonical] = value
+        tensors[canonical] = value.astype(DTYPES[dtype].numpy)
     if extra:
         tensors["extra_head.weight"] = np.ones((3, 3), np.float32)
     folder.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,10 @@ class Capabilities:
     reference_models: bool = False
     #: whether the adapter's models can push to and load from the Hub
     hub: bool = False
+    #: the dtype ``from_pretrained`` gives stored half-precision (bfloat16, float16) weights when no dtype is
+    #: asked for: "float32" (widened exactly, as transformers 4.x's PyTorch and TF classes do) or "stored"
+    #: (kept as stored, as transformers 4.x's Flax classes do, with a warning)
+    default_load_dtype: str = "float32"
     #: free-form extra flags for third-party adapters
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -221,6 +221,8 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
     # Reused read/transpose buffers are safe when each tensor is written before the next is read; the .bin
     # writer (torch.save) holds a shard's tensors until the end, so it gets fresh ones.
     scratch = ScratchBuffers() if file_format != "bin" else None
+    if file_format == "h5" and cast is None:
+        _refuse_dtypes_h5_cannot_hold(ckpt, plan, out)
     tensors, total, bar = _lazy_tensors(ckpt, plan, to, cast, progress, scratch)
     writer = adapters.get(ADAPTER_FOR[to]).native_writer() if file_format == "bin" else None
     scope = _snake(tree.model_class) if tree is not None and tree.model_class else "tf_model"
@@ -248,6 +250,26 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
 
         upload_folder(out, push, commit_message=f"Convert to {to} ({file_format}) with modelport", token=token)
     return report
+
+
+#: dtypes HDF5 has no type for: modelport stores them as tagged integers that only modelport reads back
+_H5_FOREIGN = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
+
+
+def _refuse_dtypes_h5_cannot_hold(ckpt: Checkpoint, plan: Plan, out: Path) -> None:
+    """transformers (and Keras) would load a tagged-integer dataset as numbers: garbage, silently. Ask first."""
+    for step in plan.steps:
+        dtype = ckpt.info(step.source).dtype
+        if dtype in _H5_FOREIGN:
+            raise ConversionError(
+                f"tf_model.h5 has no {dtype} type: modelport would store it as tagged integers that transformers "
+                "and Keras would load as wrong numbers",
+                where=f"{out / 'tf_model.h5'} (tensor {step.source!r})",
+                expected="float16, float32 or float64 weights for an h5 file",
+                received=dtype,
+                fix=f"Pass dtype='float32' (--dtype float32) for a file every tool reads, format='safetensors' "
+                    f"(TF-named safetensors hold {dtype}), or dtype='{dtype}' to write modelport's tagged form on purpose.",
+            )
 
 
 def _log_plan(plan: Plan, folder: Path) -> None:

@@ -176,6 +176,11 @@ class _Machine:
             raise self.fail("a storage offset must be a non-negative integer", received=offset)
         if not (_nonneg_ints(size) and _nonneg_ints(stride) and len(size) == len(stride)):
             raise self.fail("size and stride must be equal-length tuples of non-negative integers", received=(size, stride))
+        extent = 1
+        for d in size:
+            extent *= max(d, 1)
+        if extent >= 2**60:
+            raise self.fail("the tensor's size is too large for any array", received=size)
         return TensorRef(storage, dtype, offset, size, stride)
 
     def persistent(self, pid: Any) -> StorageRef:

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..dtypes import DTYPES
 from ..errors import FormatError
-from .base import TensorInfo, TensorLike, info_of, materialise, read_array
+from .base import TensorInfo, TensorLike, check_shape, info_of, materialise, read_array, write_array
 
 __all__ = ["MsgpackLayout", "read_layout", "list_tensors", "read_tensor", "iter_tensors", "write", "MAX_CHUNK_SIZE"]
 
@@ -193,6 +193,7 @@ def _parse_ext_array(r: _Reader, code: int, length: int, where: str) -> _Array:
         raise FormatError("unsupported array dtype", where=where, expected="one of " + ", ".join(DTYPES), received=raw_name[:40])
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise FormatError("an array's shape must be a list of non-negative integers", where=where, received=shape)
+    check_shape(tuple(shape), DTYPES[dtype_name].itemsize, where=where)
     kind, nbytes = r.header()
     if kind != "bin":
         raise r.fail("an array's data must be bytes")
@@ -378,8 +379,7 @@ def _write_array(fh: BinaryIO, array: np.ndarray, dtype: str) -> None:
     prefix = b"\x93" + msgpack.packb(list(array.shape)) + _pack_str(dtype) + _bin_header(array.nbytes)
     fh.write(_ext_header(1, len(prefix) + array.nbytes))
     fh.write(prefix)
-    if array.size:
-        fh.write(memoryview(array.reshape(-1).view(np.uint8)))
+    write_array(fh, array)
 
 
 def write(path: str | os.PathLike[str], tensors: Sequence[tuple[str, TensorLike]]) -> None:

@@ -25,29 +25,46 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..dtypes import DTYPES, canonical_dtype
 from ..errors import DtypeError, FormatError, ModelportError
-from .base import TensorInfo, TensorLike, info_of, materialise, read_array
+from .base import TensorInfo, TensorLike, file_identity, info_of, materialise, read_array, row_blocks
 
-__all__ = ["H5Layout", "read_layout", "list_tensors", "read_tensor", "iter_tensors", "model_scope", "write"]
+__all__ = ["H5Layout", "ISOLATION_ENV", "read_layout", "list_tensors", "read_tensor", "iter_tensors", "model_scope", "write"]
 
 _ATTR_LIMIT = 64512  # HDF5 object header limit used by Keras 2 before splitting an attribute
 _BITS_DTYPES = {"bfloat16": np.uint16, "float8_e4m3fn": np.uint8, "float8_e5m2": np.uint8}
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
+#: ``child`` (default): parse h5 files this process did not write in a child process; ``off``: in-process
+ISOLATION_ENV = "MODELPORT_H5_ISOLATION"
+_MAX_INFLATION = 1000  # declared bytes per stored byte of a chunked dataset, before it counts as a bomb
+_MAX_INFLATION_FLOOR = 1 << 30
+
+
 @dataclass(frozen=True)
 class H5Layout:
-    """Where each tensor of an h5 file lives: stripped name -> dataset path."""
+    """Where each tensor of an h5 file lives: stripped name -> dataset path, dtype, shape and byte offset."""
 
     path: str
     datasets: dict[str, str]
     scope: str | None
     sharded: bool
+    infos: dict[str, TensorInfo] = field(default_factory=dict)
+    #: (offset, byte order) of datasets stored as plain bytes; None: only libhdf5 can read it
+    placements: dict[str, tuple[int, str] | None] = field(default_factory=dict)
+    #: parsed in a child process: this process reads it by offset only
+    isolated: bool = False
+
+
+#: layouts already checked, by path and file identity (a changed file is parsed again)
+_LAYOUTS: dict[tuple[str, tuple[int, ...]], H5Layout] = {}
+#: identities of files this process wrote: trusted without a child
+_WRITTEN_HERE: set[tuple[int, ...]] = set()
 
 
 @contextmanager
@@ -164,21 +181,43 @@ def _layout(f, path: str) -> H5Layout:
     return H5Layout(path, datasets, scope, False)
 
 
-def read_layout(path: str | os.PathLike[str]) -> H5Layout:
-    """Map every tensor (scope-stripped name) to its dataset, checking structure and links."""
+def read_layout(path: str | os.PathLike[str], *, isolate: bool | None = None) -> H5Layout:
+    """Map every tensor (scope-stripped name) to its dataset, dtype, shape and byte offset, checking structure and links.
+
+    Args:
+        isolate: parse the file with libhdf5 in a child process with memory and time
+            limits (see :mod:`modelport.formats._h5_child`). ``None`` (the default)
+            isolates every file except those this process wrote itself, unless
+            ``MODELPORT_H5_ISOLATION=off``.
+    """
     where = os.fspath(path)
-    with _open(where) as f:
-        return _layout(f, where)
+    identity = file_identity(where)
+    cached = _LAYOUTS.get((where, identity))
+    if cached is not None:
+        return cached
+    if isolate is None:
+        isolate = identity not in _WRITTEN_HERE and os.environ.get(ISOLATION_ENV, "child").lower() not in ("off", "0", "no")
+    if isolate:
+        from ._h5_child import analyse_in_child
+
+        layout = analyse_in_child(where)
+    else:
+        with _open(where) as f:
+            layout = _analyse(f, where)
+    if len(_LAYOUTS) > 256:
+        _LAYOUTS.clear()
+    _LAYOUTS[(where, identity)] = layout
+    return layout
 
 
 def _dataset_dtype(ds, where: str) -> str:
     tagged = ds.attrs.get("modelport_dtype")
     if tagged is not None:
         tagged = tagged.decode() if isinstance(tagged, bytes) else str(tagged)
-        if tagged not in _BITS_DTYPES or np.dtype(_BITS_DTYPES[tagged]) != ds.dtype:
+        if tagged not in _BITS_DTYPES or np.dtype(_BITS_DTYPES[tagged]).newbyteorder("=") != ds.dtype.newbyteorder("="):
             raise FormatError("a tagged dataset does not match its tag", where=where, received=f"{tagged} on {ds.dtype}")
         return tagged
-    if ds.dtype.kind not in "fiub":
+    if ds.dtype.kind not in "fiub" or ds.dtype.fields is not None or ds.dtype.subdtype is not None:
         raise FormatError("unsupported dataset dtype", where=where, expected="a numeric or bool dataset", received=str(ds.dtype))
     try:
         return canonical_dtype(ds.dtype.newbyteorder("="))
@@ -186,45 +225,70 @@ def _dataset_dtype(ds, where: str) -> str:
         raise FormatError("unsupported dataset dtype", where=where, received=str(ds.dtype)) from None
 
 
-def _info(f, layout: H5Layout, name: str) -> TensorInfo:
-    ds = f[layout.datasets[name]]
-    where = f"{layout.path} (tensor {name!r})"
-    dtype = _dataset_dtype(ds, where)
-    shape = tuple(int(d) for d in ds.shape)
-    return TensorInfo(name, dtype, shape, layout.path, int(np.prod(shape, dtype=np.int64)) * DTYPES[dtype].itemsize)
+def _placement(ds, dtype: str, nbytes: int, file_size: int, where: str) -> tuple[int, str] | None:
+    """``(offset, byte order)`` of a dataset stored as plain bytes, or None when only libhdf5 can read it."""
+    if ds.is_virtual or ds.external:
+        raise FormatError("virtual or external datasets are not allowed", where=where)
+    if ds.chunks is None and not ds.compression:
+        offset = ds.id.get_offset()
+        if offset is None:  # never written: HDF5 allocates contiguous storage lazily
+            if nbytes:
+                raise FormatError("a dataset has no stored data", where=where, expected=f"{nbytes} bytes")
+            return 0, "<"
+        if offset + nbytes > file_size:
+            raise FormatError("a dataset reaches past the end of the file", where=where,
+                              expected=f"{nbytes} bytes at offset {offset}", received=f"a file of {file_size} bytes",
+                              fix="The file is truncated or declares more data than it holds.")
+        order = ds.dtype.byteorder
+        return int(offset), (">" if order == ">" or (order == "=" and sys.byteorder == "big") else "<")
+    # Chunked or compressed: the declared size must be backed by stored bytes (a few
+    # hundred bytes can declare terabytes of zeros), the rule Keras applies too.
+    stored = ds.id.get_storage_size()
+    if nbytes > _MAX_INFLATION_FLOOR and nbytes > _MAX_INFLATION * max(stored, 1):
+        raise FormatError("a dataset declares far more data than the file stores", where=where,
+                          expected=f"at most {_MAX_INFLATION}x its {stored} stored bytes", received=f"{nbytes} bytes declared")
+    return None
+
+
+def _analyse(f, path: str) -> H5Layout:
+    """The layout plus every tensor's dtype, shape and placement (runs where libhdf5 may crash: see read_layout)."""
+    layout = _layout(f, path)
+    file_size = os.path.getsize(path)
+    infos: dict[str, TensorInfo] = {}
+    placements: dict[str, tuple[int, str] | None] = {}
+    declared = 0
+    for name, dataset_path in layout.datasets.items():
+        ds = f[dataset_path]
+        where = f"{path} (tensor {name!r})"
+        dtype = _dataset_dtype(ds, where)
+        shape = tuple(int(d) for d in ds.shape)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * DTYPES[dtype].itemsize if shape else DTYPES[dtype].itemsize
+        if any(d >= 2**48 for d in shape) or nbytes < 0:
+            raise FormatError("a dataset shape is impossible", where=where, received=list(shape))
+        infos[name] = TensorInfo(name, dtype, shape, path, nbytes)
+        placements[name] = _placement(ds, dtype, nbytes, file_size, where)
+        if placements[name] is None:
+            declared += nbytes
+    if declared > _MAX_INFLATION * max(file_size, 1) and declared > _MAX_INFLATION_FLOOR:
+        raise FormatError("the file's chunked datasets declare far more data than it stores", where=path,
+                          received=f"{declared} bytes declared in a {file_size}-byte file")
+    return H5Layout(path, layout.datasets, layout.scope, layout.sharded, infos, placements)
 
 
 def _read(f, layout: H5Layout, name: str) -> np.ndarray:
-    if name not in layout.datasets:
-        raise FormatError(f"no tensor named {name!r}", where=layout.path)
     ds = f[layout.datasets[name]]
-    where = f"{layout.path} (tensor {name!r})"
-    dtype = _dataset_dtype(ds, where)
-    if ds.is_virtual or ds.external:
-        raise FormatError("virtual or external datasets are not allowed", where=where)
-    stored = np.dtype(_BITS_DTYPES[dtype]) if dtype in _BITS_DTYPES else DTYPES[dtype].numpy
-    offset = ds.id.get_offset() if ds.chunks is None and not ds.compression else None
-    little = ds.dtype.byteorder == "<" or (ds.dtype.byteorder in "=|" and sys.byteorder == "little")
-    if offset is not None and little and ds.dtype.itemsize == stored.itemsize:
-        # A contiguous, unfiltered dataset is plain bytes at a known offset: read them
-        # directly, as for safetensors (libhdf5's own read path is several times slower).
-        nbytes = int(np.prod(ds.shape, dtype=np.int64)) * stored.itemsize
-        if offset + nbytes > os.path.getsize(layout.path):
-            raise FormatError("a dataset reaches past the end of the file", where=where, expected=f"{nbytes} bytes at {offset}")
-        return read_array(layout.path, offset, dtype, tuple(ds.shape), where=where)
+    info = layout.infos[name]
+    stored = np.dtype(_BITS_DTYPES[info.dtype]) if info.dtype in _BITS_DTYPES else DTYPES[info.dtype].numpy
     # read_direct fills our array without an intermediate copy (and converts byte order)
-    out = np.empty(ds.shape, dtype=stored)
+    out = np.empty(info.shape, dtype=stored)
     if out.size:
         ds.read_direct(out)
-    return out.view(DTYPES[dtype].numpy) if dtype in _BITS_DTYPES else out
+    return out.view(DTYPES[info.dtype].numpy) if info.dtype in _BITS_DTYPES else out
 
 
 def list_tensors(path: str | os.PathLike[str], *, layout: H5Layout | None = None) -> dict[str, TensorInfo]:
     """Scope-stripped names, dtypes and shapes, without reading data (pass ``layout`` to skip re-checking it)."""
-    where = os.fspath(path)
-    with _open(where) as f:
-        layout = layout or _layout(f, where)
-        return {name: _info(f, layout, name) for name in layout.datasets}
+    return dict((layout or read_layout(path)).infos)
 
 
 def model_scope(path: str | os.PathLike[str]) -> str | None:
@@ -233,19 +297,49 @@ def model_scope(path: str | os.PathLike[str]) -> str | None:
 
 
 def read_tensor(path: str | os.PathLike[str], name: str, *, layout: H5Layout | None = None) -> np.ndarray:
-    """One tensor, by its scope-stripped name (pass the file's ``layout`` to skip re-checking it)."""
+    """One tensor, by its scope-stripped name (pass the file's ``layout`` to skip re-checking it).
+
+    Datasets stored as plain bytes (everything transformers and modelport write)
+    are read by offset, without libhdf5; others only from files parsed in this process.
+    """
     where = os.fspath(path)
+    layout = layout or read_layout(where)
+    if name not in layout.infos:
+        raise FormatError(f"no tensor named {name!r}", where=where)
+    info, placement = layout.infos[name], layout.placements[name]
+    tensor_where = f"{where} (tensor {name!r})"
+    if placement is not None:
+        offset, order = placement
+        out = read_array(where, offset, info.dtype, info.shape, where=tensor_where)
+        if order == ">" and DTYPES[info.dtype].itemsize > 1:
+            bits = out.view(f"u{DTYPES[info.dtype].itemsize}")
+            bits.byteswap(inplace=True)
+        return out
+    if layout.isolated:  # chunked or compressed: libhdf5 decodes it, in a child again
+        from ._h5_child import read_in_child
+
+        data = read_in_child(where, layout.datasets[name], info.nbytes, tensor_where)
+        return np.frombuffer(bytearray(data), dtype=DTYPES[info.dtype].numpy).reshape(info.shape)
     with _open(where) as f:
-        return _read(f, layout or _layout(f, where), name)
+        return _read(f, layout, name)
+
+
+def read_dataset_here(path: str, dataset_path: str) -> np.ndarray:
+    """Decode one dataset with libhdf5 in this process, little-endian (the child's half of read_tensor)."""
+    layout = read_layout(path, isolate=False)
+    names = {v: k for k, v in layout.datasets.items()}
+    if dataset_path not in names:
+        raise FormatError("no such weight dataset", where=path, received=dataset_path)
+    with _open(path) as f:
+        out = _read(f, layout, names[dataset_path])
+    return out if out.dtype.byteorder != ">" else out.astype(out.dtype.newbyteorder("<"))
 
 
 def iter_tensors(path: str | os.PathLike[str]) -> Iterator[tuple[str, np.ndarray]]:
     """Every tensor, one in memory at a time."""
-    where = os.fspath(path)
-    with _open(where) as f:
-        layout = _layout(f, where)
-        for name in layout.datasets:
-            yield name, _read(f, layout, name)
+    layout = read_layout(path)
+    for name in layout.datasets:
+        yield name, read_tensor(path, name, layout=layout)
 
 
 def write(
@@ -288,7 +382,12 @@ def write(
             array = materialise(tensor, where=f"{where} (tensor {name!r})")
             target = name if sharded else f"{name.split('/', 1)[0] if '/' in name else name}/{scope}/{name}"
             if dtype in _BITS_DTYPES:
-                ds = f.create_dataset(target, data=array.view(_BITS_DTYPES[dtype]))
+                array = array.view(_BITS_DTYPES[dtype])
+            ds = f.create_dataset(target, shape=array.shape, dtype=array.dtype)
+            if array.ndim == 0:
+                ds[()] = array
+            for rows in row_blocks(array.shape, array.itemsize):
+                ds[rows] = array[rows]
+            if dtype in _BITS_DTYPES:
                 ds.attrs["modelport_dtype"] = dtype
-            else:
-                f.create_dataset(target, data=array)
+    _WRITTEN_HERE.add(file_identity(where))

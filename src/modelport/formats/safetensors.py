@@ -20,7 +20,7 @@ import numpy as np
 from ..dtypes import DTYPES, from_safetensors_code
 from ..errors import DtypeError, FormatError
 from ..jsonio import parse_json
-from .base import TensorInfo, TensorLike, info_of, materialise, read_array
+from .base import TensorInfo, TensorLike, check_shape, info_of, materialise, read_array, write_array
 
 __all__ = [
     "SafetensorsHeader",
@@ -119,6 +119,7 @@ def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
             raise FormatError("the shape must be a list of non-negative integers", where=tensor_where, received=shape)
         if not isinstance(span, list) or len(span) != 2 or not all(_is_uint(o) for o in span) or span[1] < span[0]:
             raise FormatError("data_offsets must be [begin, end] with begin <= end", where=tensor_where, received=span)
+        check_shape(tuple(shape), dtype.itemsize, where=tensor_where)
         numel = 1
         for d in shape:
             numel *= d
@@ -211,5 +212,5 @@ def write(
         fh.write(header)
         for name, tensor in tensors:
             array = materialise(tensor, where=f"{where} (tensor {name!r})")
-            fh.write(memoryview(array.reshape(-1).view(np.uint8)) if array.size else b"")
+            write_array(fh, array)
     return 8 + len(header) + position

@@ -128,6 +128,8 @@ def _check_members(zf: zipfile.ZipFile, path: str, file_size: int) -> dict[str, 
                 )
             if info.flag_bits & 0x1:
                 raise FormatError("a zip member is encrypted", where=where)
+            if not 0 <= info.header_offset <= file_size - 30:
+                raise FormatError("a zip member's local header is outside the file", where=where, received=info.header_offset)
             fh.seek(info.header_offset)
             local = fh.read(30)
             if len(local) < 30 or local[:4] != _ZIP_MAGIC:
@@ -167,8 +169,14 @@ def open_archive(path: str | os.PathLike[str]) -> TorchArchive:
     try:
         with zipfile.ZipFile(where) as zf:
             members = _check_members(zf, where, file_size)
-    except zipfile.BadZipFile as exc:
-        raise FormatError(f"damaged zip archive ({exc})", where=where) from None
+    except FormatError:
+        raise
+    # zipfile reports damage in many ways: bad names (UnicodeDecodeError), versions it
+    # cannot read (NotImplementedError), impossible offsets (OSError, ValueError), short
+    # records (EOFError, struct.error)
+    except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError, struct.error, KeyError,
+            IndexError, OverflowError) as exc:
+        raise FormatError(f"damaged zip archive ({type(exc).__name__}: {str(exc)[:120]})", where=where) from None
 
     roots = {name.split("/", 1)[0] for name in members}
     if len(roots) != 1 or any("/" not in name for name in members):

@@ -242,12 +242,13 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         hub = dict(cache_dir=cache_dir, force_download=force_download, local_files_only=local_files_only, token=token)
         config, kwargs = resolve_config(cls.config_class, config, pretrained_model_name_or_path, kwargs, subfolder=subfolder,
                                         revision=revision, **hub)
-        model = cls(config, *model_args, **kwargs)
-        with deferred_variables():  # names and shapes now, memory only as the checkpoint fills them
-            model(model.dummy_inputs, training=False)
+        # the checkpoint first: a missing or malformed file is reported before the model costs anything
         order = ["pt"] if from_pt else ["flax"] if from_flax else ["tf", "pt", "flax"]
         _, ckpt = find_checkpoint(pretrained_model_name_or_path, order, subfolder=subfolder, variant=variant, revision=revision,
                                   use_safetensors=use_safetensors, **hub)
+        model = cls(config, *model_args, **kwargs)
+        with deferred_variables():  # names and shapes now, memory only as the checkpoint fills them
+            model(model.dummy_inputs, training=False)
         try:
             info = model.load_checkpoint(ckpt, ignore_mismatched_sizes=ignore_mismatched_sizes)
         finally:

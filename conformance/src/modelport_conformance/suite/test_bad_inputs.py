@@ -70,3 +70,44 @@ def test_a_config_with_nan_is_a_modelport_error(adapter, tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "bert", "hidden_size": NaN}')
     with pytest.raises(ModelportError, match="config.json"):
         adapter.load_model(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from modelport_conformance.corpus import build
+
+    root = tmp_path_factory.mktemp("malicious-corpus")
+    return root, build(root)
+
+
+def test_every_malicious_file_is_refused_by_from_pretrained(adapter, corpus):
+    """The shared malicious corpus (pickles, polyglots, Lambda h5, traversal indexes, links...) through this adapter."""
+    require(adapter, "reference_models")
+    from modelport_conformance.corpus import MARKER
+
+    root, cases = corpus
+    config = tiny_bert_config()
+    problems = []
+    for case in cases:
+        folder = root / case
+        if not (folder / "config.json").exists():
+            config.save_pretrained(folder)
+            is_config_case = False
+        else:
+            is_config_case = True
+        try:
+            if is_config_case:
+                adapter.load_model(folder)
+            else:
+                adapter.model_class(config).from_pretrained(folder)
+            problems.append(f"{case}: loaded")
+        except ModelportError as exc:
+            if case not in str(exc):
+                problems.append(f"{case}: the error does not name the file: {str(exc)[:120]}")
+        except Exception as exc:  # noqa: BLE001 - the finding
+            problems.append(f"{case}: {type(exc).__name__} escaped: {str(exc)[:120]}")
+        finally:
+            if not is_config_case:
+                (folder / "config.json").unlink()
+    assert not (root / MARKER).exists(), f"{adapter.name}: a checkpoint ran code"
+    assert problems == [], f"{adapter.name}: " + "; ".join(problems)

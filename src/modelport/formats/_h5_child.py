@@ -1,0 +1,121 @@
+"""Parsing untrusted h5 files in a child process.
+
+libhdf5 is a large C library: crafted files have crashed it (SIGSEGV) and made
+it allocate gigabytes from a few kilobytes. So the structure of an h5 file this
+process did not write is parsed by ``python -m modelport.formats._h5_child``
+under an address-space limit and a CPU-time limit, and comes back as JSON:
+names, dtypes, shapes and the byte offset of every dataset. The parent then
+reads tensor data with positioned reads, without libhdf5. A crash, a limit or
+a hang becomes a :class:`~modelport.errors.FormatError` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from ..errors import FormatError
+from .base import TensorInfo
+
+__all__ = ["analyse_in_child", "MEMORY_LIMIT_MB", "TIME_LIMIT_S"]
+
+MEMORY_LIMIT_MB = 1024  # address space of the child (numpy + h5py need about 110 MB)
+TIME_LIMIT_S = 60
+
+
+def _apply_limits(limit: int) -> None:
+    """Runs first thing in the child, before the file is touched (no preexec_fn: forking a
+    multithreaded parent, as JAX or TensorFlow make it, can deadlock)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_CPU, (TIME_LIMIT_S, TIME_LIMIT_S + 5))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _run(args: list[str], where: str, extra_bytes: int = 0) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "modelport.formats._h5_child", str((MEMORY_LIMIT_MB << 20) + extra_bytes), *args],
+            capture_output=True, env=env, timeout=TIME_LIMIT_S, input=b"",  # not DEVNULL: no file is opened for it
+        )
+    except subprocess.TimeoutExpired:
+        raise FormatError(f"parsing the HDF5 file took longer than {TIME_LIMIT_S} s", where=where,
+                          fix="The file is damaged or crafted; do not load it.") from None
+    if done.returncode < 0:
+        name = signal.Signals(-done.returncode).name
+        raise FormatError(f"the HDF5 library crashed on this file ({name})", where=where,
+                          fix="The file is damaged or crafted; do not load it.")
+    if done.returncode != 0:
+        reason = "ran out of its memory limit" if b"MemoryError" in done.stderr else f"exited with status {done.returncode}"
+        raise FormatError(f"the HDF5 parser {reason} on this file", where=where,
+                          received=done.stderr.decode("utf-8", "replace")[-300:] or None,
+                          fix="The file is damaged or crafted; do not load it.")
+    return done
+
+
+def read_in_child(path: str, dataset_path: str, nbytes: int, where: str) -> bytes:
+    """The raw bytes of a chunked or compressed dataset, decoded by libhdf5 in a child (little-endian, C order)."""
+    done = _run(["read", path, dataset_path], where, extra_bytes=2 * nbytes)
+    if len(done.stdout) != nbytes:
+        raise FormatError("the HDF5 parser returned the wrong amount of data", where=where,
+                          expected=f"{nbytes} bytes", received=f"{len(done.stdout)} bytes")
+    return done.stdout
+
+
+def analyse_in_child(path: str):  # -> H5Layout (imported lazily: keras_h5 imports this module)
+    from .keras_h5 import H5Layout
+
+    done = _run(["layout", path], path)
+    try:
+        answer = json.loads(done.stdout)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise FormatError("the HDF5 parser gave no answer for this file", where=path,
+                          fix="The file is damaged or crafted; do not load it.")
+    if "error" in answer:
+        error = answer["error"]
+        raise FormatError(error["problem"], where=error["where"], expected=error["expected"], received=error["received"],
+                          fix=error["fix"])
+    infos = {name: TensorInfo(name, dtype, tuple(shape), path, nbytes) for name, dtype, shape, nbytes in answer["infos"]}
+    placements = {name: (tuple(p) if p is not None else None) for name, p in answer["placements"]}
+    return H5Layout(path, dict(answer["datasets"]), answer["scope"], answer["sharded"], infos, placements, isolated=True)
+
+
+def _main(limit: str, command: str, path: str, dataset_path: str | None = None) -> int:
+    if os.name == "posix":
+        _apply_limits(int(limit))
+    from ..errors import ModelportError
+    from .keras_h5 import read_dataset_here, read_layout
+
+    if command == "read":
+        assert dataset_path is not None
+        array = read_dataset_here(path, dataset_path)
+        sys.stdout.buffer.write(memoryview(array.reshape(-1).view("u1")) if array.size else b"")
+        return 0
+
+    try:
+        layout = read_layout(path, isolate=False)
+    except ModelportError as exc:
+        print(json.dumps({"error": {"problem": exc.problem, "where": exc.where, "expected": _text(exc.expected),
+                                    "received": _text(exc.received), "fix": exc.fix}}))
+        return 0
+    print(json.dumps({
+        "datasets": list(layout.datasets.items()), "scope": layout.scope, "sharded": layout.sharded,
+        "infos": [[i.name, i.dtype, list(i.shape), i.nbytes] for i in layout.infos.values()],
+        "placements": [[name, list(p) if p is not None else None] for name, p in layout.placements.items()],
+    }))
+    return 0
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(_main(*sys.argv[1:5]))
