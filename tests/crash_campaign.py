@@ -6,7 +6,8 @@ Each trial starts from a folder holding an "old" sharded checkpoint (plus a
 config.json that is not the checkpoint's), starts a child process that saves a
 "new" checkpoint over it with a different shard count, and SIGKILLs the child
 after a random delay drawn over the length of a whole save (measured first), so
-kills land in every phase: writing temporary shards, the journal, the renames,
+kills land in every phase (a kill that comes after the save finished does not count:
+trials go on until ``--kills`` kills have landed during a save): writing temporary shards, the journal, the renames,
 the deletions. Then the folder is opened with :class:`modelport.Checkpoint`
 (which finishes a save that had passed its commit point) and classified:
 
@@ -106,20 +107,26 @@ def run(kills: int, formats: list[str], seed: int, root: Path) -> dict[str, Coun
         _save(probe, fmt, 1, OLD_SHARD)
         duration = max(_save(probe, fmt, 2, NEW_SHARD) for _ in range(3))
         counts: Counter[str] = Counter()
-        for trial in range(kills):
+        trial = 0
+        # Keep going until `kills` kills have landed during a save (a kill drawn after the save
+        # finished is counted apart and does not count towards the figure).
+        while counts["killed"] < kills and trial < 3 * kills:
             folder = root / f"{fmt}-{trial}"
+            trial += 1
             _save(folder, fmt, 1, OLD_SHARD)
             (folder / "config.json").write_text("{}")
             child = _start(folder, fmt, 2, NEW_SHARD)
             assert child.stdin is not None
             child.stdin.write("go\n")
             child.stdin.flush()
-            time.sleep(rng.uniform(0.0, duration * 1.1))
+            time.sleep(rng.uniform(0.0, duration))
             child.send_signal(signal.SIGKILL)
             child.wait()
             outcome = _classify(folder, old, new)
             counts[outcome] += 1
             counts["killed" if child.returncode == -signal.SIGKILL else "finished before the kill"] += 1
+            if child.returncode == -signal.SIGKILL:
+                counts[f"killed, came back {outcome}"] += 1
             if (folder / "config.json").read_text() != "{}":
                 counts["config touched"] += 1
             _save(folder, fmt, 3, OLD_SHARD)
@@ -141,7 +148,7 @@ def failures(counts: Counter[str]) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--kills", type=int, default=200, help="kills per format")
+    parser.add_argument("--kills", type=int, default=200, help="kills that land during a save, per format")
     parser.add_argument("--formats", nargs="+", default=["safetensors", "h5"])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -150,11 +157,14 @@ def main() -> int:
         results = run(args.kills, args.formats, args.seed, Path(tmp))
     status = 0
     for fmt, counts in results.items():
-        print(f"{fmt}: {args.kills} kills -> old {counts['old']}, new {counts['new']}, mixed {counts['mixed']}, "
-              f"unloadable {counts['unloadable']}; killed mid-save {counts['killed']}, "
-              f"finished before the kill {counts['finished before the kill']}; "
-              f"leftovers after the next save {counts['leftovers after the next save']}; "
+        print(f"{fmt}: {counts['killed']} kills during a save -> old {counts['killed, came back old']}, "
+              f"new {counts['killed, came back new']}, mixed {counts['killed, came back mixed']}, "
+              f"unloadable {counts['killed, came back unloadable']}; "
+              f"(and {counts['finished before the kill']} saves that finished before their kill: all folders "
+              f"old {counts['old']}, new {counts['new']}, mixed {counts['mixed']}, unloadable {counts['unloadable']}); "
+              f"temporary files left after the next save: {counts['leftovers after the next save']}; "
               f"config touched {counts['config touched']}")
+        status |= counts["killed"] < args.kills
         status |= failures(counts) > 0
     print(f"{time.perf_counter() - start:.0f} s")
     return int(status)

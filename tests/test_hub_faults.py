@@ -76,3 +76,31 @@ def test_a_poisoned_cache_is_detected_and_repaired(hub, tmp_path, damage, caplog
     assert resolved.weights[0].read_bytes() == original
     assert "did not match its hash and was removed" in caplog.text
     assert len(hub.requests("GET", "/model.safetensors")) == 1  # fetched again once, not more
+
+
+_DOWNLOADER = """
+import hashlib, sys
+from modelport.hub import resolve_checkpoint
+resolved = resolve_checkpoint(sys.argv[1], cache_dir=sys.argv[2])
+print(hashlib.sha256(resolved.weights[0].read_bytes()).hexdigest())
+"""
+
+
+@pytest.mark.trust("I1")
+def test_several_processes_downloading_into_one_cache_end_with_one_intact_copy(hub, tmp_path):
+    import subprocess
+    import sys
+
+    repo = new_repo()
+    make_checkpoint(tmp_path / "v1", "100MB")
+    upload_folder(tmp_path / "v1", repo)
+    expected = hashlib.sha256((tmp_path / "v1" / "model.safetensors").read_bytes()).hexdigest()
+    hub.add_fault(Fault("GET", "/model.safetensors", "delay", times=4, stall_seconds=1.0))  # make them overlap
+    cache = tmp_path / "cache"
+    workers = [subprocess.Popen([sys.executable, "-c", _DOWNLOADER, repo, str(cache)], stdout=subprocess.PIPE, text=True)
+               for _ in range(4)]
+    digests = [w.communicate(timeout=300)[0].strip() for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0, 0] and digests == [expected] * 4
+    blobs = [p for p in cache.rglob("*") if p.is_file() and p.parent.name == "blobs" and p.stat().st_size > 100_000]
+    assert [b.name for b in blobs] == [expected]
+    assert not [p for p in cache.rglob("*.incomplete")]

@@ -62,7 +62,7 @@ def test_valid_handmade_file(tmp_path):
         ({"a": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}}, b"\0" * 16, "unsupported safetensors dtype code"),
         ({"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, b"\0" * 4, "non-negative integers"),
         ({"a": {"dtype": "F32", "shape": [1.0], "data_offsets": [0, 4]}}, b"\0" * 4, "non-negative integers"),
-        ({"a": {"dtype": "F32", "shape": [2, 2**63], "data_offsets": [0, 4]}}, b"\0" * 4, "byte length does not match"),
+        ({"a": {"dtype": "F32", "shape": [2, 2**63], "data_offsets": [0, 4]}}, b"\0" * 4, "the shape is too large for any array"),
         ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}}, b"\0" * 4, "begin <= end"),
         ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4], "evil": 1}}, b"\0" * 4, "malformed tensor entry"),
         ({"__metadata__": {"format": 1}}, b"", "__metadata__ must map strings to strings"),

@@ -499,7 +499,8 @@ def test_auto_map_is_kept_as_data_and_never_imported(tmp_path):
 def test_a_few_random_sigkills_during_sharded_saves_leave_old_or_new(tmp_path):
     results = crash_campaign.run(3, ["safetensors", "h5"], seed=11, root=tmp_path)
     for fmt, counts in results.items():
-        assert counts["old"] + counts["new"] == 3 and crash_campaign.failures(counts) == 0, (fmt, counts)
+        assert counts["killed"] == 3 and crash_campaign.failures(counts) == 0, (fmt, counts)
+        assert counts["killed, came back old"] + counts["killed, came back new"] == 3, (fmt, counts)
 
 
 _FSIZE_SAVER = """

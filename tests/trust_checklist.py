@@ -144,6 +144,7 @@ ROWS = {
     "H8": "leftover temporary files of a crashed save",
     "H9": "file replaced between validation and load",
     "H10": "names too long or with odd characters",
+    "I1": "several processes downloading into one cache",
     "I4": "a reader during repeated saves",
     "I5": "two writers to one folder",
     "I6": "saving over a file the process still reads",

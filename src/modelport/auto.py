@@ -31,7 +31,7 @@ class AutoConfig:
 
     @staticmethod
     def _class_for(model_type: Any, where: str) -> type[PretrainedConfig]:
-        if model_type in CONFIG_MAPPING:
+        if isinstance(model_type, str) and model_type in CONFIG_MAPPING:
             return CONFIG_MAPPING[model_type]
         raise ConfigError(
             "unrecognised model_type" if model_type else "the configuration has no model_type",

@@ -126,6 +126,14 @@ _PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_clas
 _ALLOWED_PRIVATE_KEYS = {"_name_or_path", "_commit_hash"}
 
 
+def _finite_float(value: int | float) -> bool:
+    """Whether a JSON number is a finite float (an integer too large for a float is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _normalise_dtype(value: Any, where: str) -> str | None:
     if value is None:
         return None
@@ -394,7 +402,7 @@ class PretrainedConfig(PushToHubMixin):
             elif isinstance(default, int):
                 ok = isinstance(value, int) and not isinstance(value, bool)
             elif isinstance(default, float):
-                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite_float(value)
             elif isinstance(default, str):
                 ok = isinstance(value, str)
             else:

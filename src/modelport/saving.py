@@ -28,7 +28,7 @@ import logging
 import math
 import os
 import secrets
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,7 +176,7 @@ def save_checkpoint(
             fix="PyTorch .bin files are written by modelport-torch (save_pretrained(safe_serialization=False)).",
         )
     folder = Path(folder)
-    with _io_errors(folder, "create the folder"):
+    with _io_errors(folder, "could not create the folder"):
         folder.mkdir(parents=True, exist_ok=True)
     base = variant_name(WEIGHTS_NAMES[format], variant)
     index_file = index_name(WEIGHTS_NAMES[format], variant)
@@ -191,8 +191,8 @@ def save_checkpoint(
     with folder_lock(folder):
         if (folder / JOURNAL_NAME).exists():
             _apply_journal(folder, _read_journal(folder))
-        # from saves that died before committing (and journals that died being written)
-        # (a temporary index that died being written leaves its own ".<temp name>.tmp-..." file)
+        # leftovers of saves that died before committing: their temporary files, and the
+        # ".<name>.tmp-..." files of an index or journal that died being written
         patterns = (f"{TEMP_PREFIX}*", f".{TEMP_PREFIX}*", f".{JOURNAL_NAME}.tmp-*")
         for leftover in [path for pattern in patterns for path in folder.glob(pattern)]:
             leftover.unlink()
@@ -206,7 +206,7 @@ def save_checkpoint(
         try:
             for shard_name, shard_tensors in zip(names, plan.shards):
                 items = [(n, by_name[n]) for n in shard_tensors]
-                with _io_errors(folder / shard_name, "write"):
+                with _io_errors(folder / shard_name, "could not write the file"):
                     if writer is not None:
                         writer(folder / temp[shard_name], items)
                     else:
@@ -221,15 +221,13 @@ def save_checkpoint(
                 index_meta: dict[str, object] = {"total_size": total}
                 if framework == "pt":
                     index_meta["total_parameters"] = sum(math.prod(info_of(t)[1]) for t in by_name.values())
-                with _io_errors(folder / index_file, "write"):
+                with _io_errors(folder / index_file, "could not write the file"):
                     write_index(folder / temp[index_file], keys, index_meta)
                 renames.append([temp[index_file], index_file])
             if durable:
                 fsync_dir(folder)
         except BaseException:
-            for path in temp.values():
-                with contextlib.suppress(FileNotFoundError):
-                    (folder / path).unlink()
+            _remove(folder, temp.values())
             raise
         kept = set(names) | ({index_file} if count > 1 else set())
         deletes = sorted(
@@ -239,29 +237,31 @@ def save_checkpoint(
         journal = {"token": token, "renames": renames, "deletes": deletes}
         _step("journal")
         try:
-            with _io_errors(folder / JOURNAL_NAME, "write"):
+            with _io_errors(folder / JOURNAL_NAME, "could not write the file"):
                 write_text_atomic(folder / JOURNAL_NAME, json.dumps(journal, indent=1) + "\n")
         except BaseException:
             if not (folder / JOURNAL_NAME).exists():  # not committed: the new files go, the old checkpoint stays
-                for path in temp.values():
-                    with contextlib.suppress(FileNotFoundError):
-                        (folder / path).unlink()
+                _remove(folder, temp.values())
             raise
         _apply_journal(folder, journal)
     logger.info("Saved %d tensors (%d bytes) in %d file(s) to %s", len(by_name), total, count, folder)
     return SaveResult(folder, names, index_file if count > 1 else None, total, deletes)
 
 
+def _remove(folder: Path, names: Iterable[str]) -> None:
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            (folder / name).unlink()
+
+
 @contextlib.contextmanager
-def _io_errors(where: Path, action: str) -> Iterator[None]:
+def _io_errors(where: Path, problem: str) -> Iterator[None]:
     """Turn the operating system's refusals (disk full, file too large, permissions, name too long) into FormatError."""
     try:
         yield
     except OSError as exc:
-        if isinstance(exc, FormatError):
-            raise
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise FormatError(f"could not {action} the file ({reason})", where=os.fspath(where),
+        raise FormatError(f"{problem} ({reason})", where=os.fspath(where),
                           fix="Free disk space, check the folder's permissions and the file name, then save again; "
                               "the previous checkpoint is untouched.") from exc
 

@@ -92,7 +92,8 @@ class Fault:
     body, then close the connection), ``"wrong_size"`` (a HEAD that announces one
     byte more than the file has), ``"wrong_bytes"`` (right size, one byte flipped),
     ``"no_headers"`` (no ``ETag``, ``X-Linked-Etag`` or ``X-Repo-Commit``), ``"stall"``
-    (send ``after_bytes`` of the body, then nothing for ``stall_seconds``, then close).
+    (send ``after_bytes`` of the body, then nothing for ``stall_seconds``, then close), ``"delay"``
+    (wait ``stall_seconds``, then answer normally).
     ``times`` counts how many requests it hits (then it is spent).
     """
 
@@ -575,6 +576,8 @@ class _Handler(BaseHTTPRequestHandler):
             data = data[start : end + 1]
             status = 206
             headers["Content-Range"] = f"bytes {start}-{start + len(data) - 1}/{entry.size}"
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.stall_seconds)
         if fault is not None and fault.kind == "no_headers":
             for name in ("ETag", "X-Linked-Etag", "X-Repo-Commit"):
                 headers.pop(name, None)

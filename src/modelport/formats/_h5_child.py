@@ -16,9 +16,13 @@ import os
 import signal
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 from ..errors import FormatError
 from .base import TensorInfo
+
+if TYPE_CHECKING:
+    from .keras_h5 import H5Layout
 
 __all__ = ["analyse_in_child", "MEMORY_LIMIT_MB", "TIME_LIMIT_S"]
 
@@ -47,7 +51,10 @@ def _run(args: list[str], where: str, extra_bytes: int = 0) -> subprocess.Comple
         raise FormatError(f"parsing the HDF5 file took longer than {TIME_LIMIT_S} s", where=where,
                           fix="The file is damaged or crafted; do not load it.") from None
     if done.returncode < 0:
-        name = signal.Signals(-done.returncode).name
+        try:
+            name = signal.Signals(-done.returncode).name
+        except ValueError:
+            name = f"signal {-done.returncode}"
         raise FormatError(f"the HDF5 library crashed on this file ({name})", where=where,
                           fix="The file is damaged or crafted; do not load it.")
     if done.returncode != 0:
@@ -67,8 +74,9 @@ def read_in_child(path: str, dataset_path: str, nbytes: int, where: str) -> byte
     return done.stdout
 
 
-def analyse_in_child(path: str):  # -> H5Layout (imported lazily: keras_h5 imports this module)
-    from .keras_h5 import H5Layout
+def analyse_in_child(path: str) -> H5Layout:
+    """The layout of an h5 file, parsed by libhdf5 in a limited child."""
+    from .keras_h5 import H5Layout  # keras_h5 imports this module: a cycle at import time otherwise
 
     done = _run(["layout", path], path)
     try:
