@@ -292,6 +292,21 @@ def test_untrusted_h5_is_parsed_in_a_limited_child_and_its_failures_are_errors(t
     assert "tf_model.h5" in str(info.value)
 
 
+def test_a_sharded_foreign_h5_checkpoint_costs_one_isolation_child(tmp_path):
+    import shutil
+
+    folder = tmp_path / "sharded"
+    shutil.copytree(GOLDEN / "gpt2" / "tf-h5-sharded", folder)
+    assert len(list(folder.glob("tf_model-*.h5"))) > 1
+    script = ("import sys\nspawns = []\n"
+              "sys.addaudithook(lambda event, args: spawns.append(args) if event == 'subprocess.Popen' else None)\n"
+              "from modelport.checkpoint import Checkpoint\n"
+              "ckpt = Checkpoint.open(sys.argv[1])\n[ckpt[n] for n in ckpt]\nprint(len(spawns), len(ckpt))\n")
+    done = subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True, timeout=120, check=True)
+    spawns, tensors = map(int, done.stdout.split())
+    assert spawns == 1 and tensors > 10
+
+
 def test_the_h5_child_reports_a_crash_by_signal(tmp_path):
     """The parent's handling of a child killed by a signal, using a real SIGSEGV from the child's own limits."""
     path = tmp_path / "tf_model.h5"

@@ -216,6 +216,8 @@ class Checkpoint:
         index.check_shards_exist(folder)
         sources = []
         extension = next(ext for ext, f in _EXTENSIONS.items() if f == fmt)
+        if fmt == "h5":  # one isolation child for every shard, not one each
+            keras_h5.prefetch_layouts([folder / shard for shard in index.shard_files if shard.endswith(extension)])
         for shard in index.shard_files:
             path = folder / shard
             if not shard.endswith(extension):

@@ -24,7 +24,7 @@ from .base import TensorInfo
 if TYPE_CHECKING:
     from .keras_h5 import H5Layout
 
-__all__ = ["analyse_in_child", "MEMORY_LIMIT_MB", "TIME_LIMIT_S"]
+__all__ = ["analyse_in_child", "analyse_many_in_child", "read_in_child", "MEMORY_LIMIT_MB", "TIME_LIMIT_S"]
 
 MEMORY_LIMIT_MB = 1024  # address space of the child (numpy + h5py need about 110 MB)
 TIME_LIMIT_S = 60
@@ -76,48 +76,68 @@ def read_in_child(path: str, dataset_path: str, nbytes: int, where: str) -> byte
 
 def analyse_in_child(path: str) -> H5Layout:
     """The layout of an h5 file, parsed by libhdf5 in a limited child."""
+    result = analyse_many_in_child([path])[0]
+    if isinstance(result, FormatError):
+        raise result
+    return result
+
+
+def analyse_many_in_child(paths: list[str]) -> list[H5Layout | FormatError]:
+    """Several files' layouts from one child (the shards of a checkpoint: one process start, not one each).
+
+    A file the child refuses comes back as its FormatError; a child that crashes or
+    hits a limit raises, naming the first file (callers may retry one file at a time).
+    """
     from .keras_h5 import H5Layout  # keras_h5 imports this module: a cycle at import time otherwise
 
-    done = _run(["layout", path], path)
+    done = _run(["layout", *paths], paths[0])
     try:
-        answer = json.loads(done.stdout)
+        answers = json.loads(done.stdout)
     except ValueError:
-        answer = None
-    if not isinstance(answer, dict):
-        raise FormatError("the HDF5 parser gave no answer for this file", where=path,
+        answers = None
+    if not isinstance(answers, list) or len(answers) != len(paths):
+        raise FormatError("the HDF5 parser gave no answer for this file", where=paths[0],
                           fix="The file is damaged or crafted; do not load it.")
-    if "error" in answer:
-        error = answer["error"]
-        raise FormatError(error["problem"], where=error["where"], expected=error["expected"], received=error["received"],
-                          fix=error["fix"])
-    infos = {name: TensorInfo(name, dtype, tuple(shape), path, nbytes) for name, dtype, shape, nbytes in answer["infos"]}
-    placements = {name: (tuple(p) if p is not None else None) for name, p in answer["placements"]}
-    return H5Layout(path, dict(answer["datasets"]), answer["scope"], answer["sharded"], infos, placements, isolated=True)
+    results: list[H5Layout | FormatError] = []
+    for path, answer in zip(paths, answers):
+        if "error" in answer:
+            error = answer["error"]
+            results.append(FormatError(error["problem"], where=error["where"], expected=error["expected"],
+                                       received=error["received"], fix=error["fix"]))
+            continue
+        infos = {name: TensorInfo(name, dtype, tuple(shape), path, nbytes) for name, dtype, shape, nbytes in answer["infos"]}
+        placements = {name: (tuple(p) if p is not None else None) for name, p in answer["placements"]}
+        results.append(H5Layout(path, dict(answer["datasets"]), answer["scope"], answer["sharded"], infos, placements,
+                                isolated=True))
+    return results
 
 
-def _main(limit: str, command: str, path: str, dataset_path: str | None = None) -> int:
+def _main(limit: str, command: str, *args: str) -> int:
     if os.name == "posix":
         _apply_limits(int(limit))
     from ..errors import ModelportError
     from .keras_h5 import read_dataset_here, read_layout
 
     if command == "read":
-        assert dataset_path is not None
+        path, dataset_path = args
         array = read_dataset_here(path, dataset_path)
         sys.stdout.buffer.write(memoryview(array.reshape(-1).view("u1")) if array.size else b"")
         return 0
 
-    try:
-        layout = read_layout(path, isolate=False)
-    except ModelportError as exc:
-        print(json.dumps({"error": {"problem": exc.problem, "where": exc.where, "expected": _text(exc.expected),
-                                    "received": _text(exc.received), "fix": exc.fix}}))
-        return 0
-    print(json.dumps({
-        "datasets": list(layout.datasets.items()), "scope": layout.scope, "sharded": layout.sharded,
-        "infos": [[i.name, i.dtype, list(i.shape), i.nbytes] for i in layout.infos.values()],
-        "placements": [[name, list(p) if p is not None else None] for name, p in layout.placements.items()],
-    }))
+    answers = []
+    for path in args:
+        try:
+            layout = read_layout(path, isolate=False)
+        except ModelportError as exc:
+            answers.append({"error": {"problem": exc.problem, "where": exc.where, "expected": _text(exc.expected),
+                                      "received": _text(exc.received), "fix": exc.fix}})
+            continue
+        answers.append({
+            "datasets": list(layout.datasets.items()), "scope": layout.scope, "sharded": layout.sharded,
+            "infos": [[i.name, i.dtype, list(i.shape), i.nbytes] for i in layout.infos.values()],
+            "placements": [[name, list(p) if p is not None else None] for name, p in layout.placements.items()],
+        })
+    print(json.dumps(answers))
     return 0
 
 
@@ -126,4 +146,4 @@ def _text(value: object) -> str | None:
 
 
 if __name__ == "__main__":
-    sys.exit(_main(*sys.argv[1:5]))
+    sys.exit(_main(*sys.argv[1:]))

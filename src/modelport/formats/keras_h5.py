@@ -33,7 +33,7 @@ from ..dtypes import DTYPES, canonical_dtype
 from ..errors import DtypeError, FormatError, ModelportError
 from .base import TensorInfo, TensorLike, file_identity, info_of, materialise, read_array, row_blocks
 
-__all__ = ["H5Layout", "ISOLATION_ENV", "read_layout", "list_tensors", "read_tensor", "iter_tensors", "model_scope", "write"]
+__all__ = ["H5Layout", "ISOLATION_ENV", "read_layout", "prefetch_layouts", "list_tensors", "read_tensor", "iter_tensors", "model_scope", "write"]
 
 _ATTR_LIMIT = 64512  # HDF5 object header limit used by Keras 2 before splitting an attribute
 _BITS_DTYPES = {"bfloat16": np.uint16, "float8_e4m3fn": np.uint8, "float8_e5m2": np.uint8}
@@ -208,6 +208,32 @@ def read_layout(path: str | os.PathLike[str], *, isolate: bool | None = None) ->
         _LAYOUTS.clear()
     _LAYOUTS[(where, identity)] = layout
     return layout
+
+
+def prefetch_layouts(paths: Sequence[str | os.PathLike[str]]) -> None:
+    """Parse the layouts of several files that need the isolation child in one child (a sharded checkpoint).
+
+    Only fills the cache: a file the child refuses, or a child that fails, is left
+    for :func:`read_layout` to parse (and report) on its own.
+    """
+    if os.environ.get(ISOLATION_ENV, "child").lower() in ("off", "0", "no"):
+        return
+    todo = []
+    for path in map(os.fspath, paths):
+        identity = file_identity(path)
+        if identity not in _WRITTEN_HERE and (path, identity) not in _LAYOUTS:
+            todo.append((path, identity))
+    if len(todo) < 2:
+        return
+    from ._h5_child import analyse_many_in_child
+
+    try:
+        results = analyse_many_in_child([path for path, _ in todo])
+    except FormatError:
+        return
+    for (path, identity), result in zip(todo, results):
+        if isinstance(result, H5Layout) and file_identity(path) == identity:
+            _LAYOUTS[(path, identity)] = result
 
 
 def _dataset_dtype(ds, where: str) -> str:
