@@ -32,7 +32,7 @@ from modelport.saving import JOURNAL_NAME, TEMP_PREFIX, save_checkpoint
 
 sys.path.insert(0, str(Path(__file__).parent))
 import crash_campaign  # noqa: E402
-from test_bad_inputs import _storage_pickle, expect_refusal, torch_like_zip  # noqa: E402
+from test_bad_inputs import _good_layer, _storage_pickle, expect_refusal, torch_like_zip  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden" / "data"
 
@@ -243,20 +243,13 @@ def test_many_views_of_one_storage_cost_no_copy_each(tmp_path):
 
 
 # -- C. h5 ----------------------------------------------------------------------------------
-def _good_h5(f) -> None:
-    f.attrs["layer_names"] = np.asarray([b"bert"])
-    g = f.create_group("bert")
-    g.attrs["weight_names"] = np.asarray([b"tf_bert_model/bert/w:0"])
-    g.create_dataset("tf_bert_model/bert/w:0", data=np.ones(3, np.float32))
-
-
 @pytest.mark.trust("C3")
 def test_virtual_datasets_are_refused(tmp_path):
     other = tmp_path.parent / f"{tmp_path.name}-other.h5"
     with h5py.File(other, "w") as f:
         f.create_dataset("x", data=np.arange(3, dtype=np.float32))
     with h5py.File(tmp_path / "tf_model.h5", "w") as f:
-        _good_h5(f)
+        _good_layer(f)
         del f["bert/tf_bert_model/bert/w:0"]
         layout = h5py.VirtualLayout(shape=(3,), dtype=np.float32)
         layout[:] = h5py.VirtualSource(str(other), "x", shape=(3,))
@@ -267,7 +260,7 @@ def test_virtual_datasets_are_refused(tmp_path):
 @pytest.mark.trust("C4")
 def test_a_shape_bomb_is_refused_before_allocating(tmp_path):
     with h5py.File(tmp_path / "tf_model.h5", "w") as f:
-        _good_h5(f)
+        _good_layer(f)
         del f["bert/tf_bert_model/bert/w:0"]
         f["bert/tf_bert_model/bert"].create_dataset("w:0", shape=(2**20, 2**20), dtype=np.float32, chunks=(1, 1024),
                                                     compression="gzip")  # 4 TiB declared, nothing stored
@@ -323,36 +316,13 @@ def test_the_h5_child_reports_a_crash_by_signal(tmp_path):
     assert "the HDF5 library crashed on this file (SIGSEGV)" in done.stdout and "tf_model.h5" in done.stdout
 
 
-@pytest.mark.trust("C5")
-def test_byte_flipped_h5_files_load_or_fail_cleanly(tmp_path):
-    seed = (GOLDEN / "bert" / "tf-h5" / "tf_model.h5").read_bytes()
-    rng = np.random.default_rng(7)
-    outcomes = {"loaded": 0, "refused": 0}
-    for trial in range(12):
-        data = bytearray(seed)
-        for at in rng.integers(0, len(data), size=8):
-            data[at] = int(rng.integers(0, 256))
-        folder = tmp_path / str(trial)
-        folder.mkdir()
-        (folder / "tf_model.h5").write_bytes(bytes(data))
-        try:
-            ckpt = Checkpoint.open(folder)
-            for name in ckpt:
-                ckpt[name]
-            outcomes["loaded"] += 1
-        except ModelportError as exc:
-            assert "tf_model.h5" in str(exc)
-            outcomes["refused"] += 1
-    assert sum(outcomes.values()) == 12
-
-
 @pytest.mark.trust("C6")
 def test_model_config_with_a_lambda_layer_is_never_read(tmp_path):
     marker = tmp_path.parent / f"{tmp_path.name}-lambda-ran"
     code = f"open({str(marker)!r}, 'w').close()"
     config = {"class_name": "Functional", "config": {"layers": [{"class_name": "Lambda", "config": {"function": [code, None, None]}}]}}
     with h5py.File(tmp_path / "tf_model.h5", "w") as f:
-        _good_h5(f)
+        _good_layer(f)
         f.attrs["model_config"] = json.dumps(config).encode()
     ckpt = Checkpoint.open(tmp_path)
     assert ckpt["bert/w:0"].tolist() == [1.0, 1.0, 1.0] and not marker.exists()
@@ -362,7 +332,7 @@ def test_model_config_with_a_lambda_layer_is_never_read(tmp_path):
 def test_an_h5_file_locked_for_writing_elsewhere_is_a_clear_error(tmp_path):
     path = tmp_path / "tf_model.h5"
     with h5py.File(path, "w") as f:
-        _good_h5(f)
+        _good_layer(f)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import h5py, sys, time; f = h5py.File(sys.argv[1], 'a'); print('held', flush=True); time.sleep(60)", str(path)],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "HDF5_USE_FILE_LOCKING": "TRUE"},
