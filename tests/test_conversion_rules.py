@@ -67,11 +67,12 @@ def test_unknown_framework():
 
 
 @pytest.mark.trust("J5")
-@pytest.mark.parametrize("shape", [(1000, 3000), (129, 4097), (4, 5), (2048, 128)])
-def test_transposed_copies_are_exact_c_order_and_aligned(shape):
+@pytest.mark.parametrize("dtype", ["float32", "float16", "float64"])
+@pytest.mark.parametrize("shape", [(1000, 3000), (129, 4097), (4, 5), (2048, 128), (300, 2049)])
+def test_transposed_copies_are_exact_c_order_and_aligned(shape, dtype):
     from modelport.formats.base import aligned_copy, is_aligned
 
-    array = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    array = np.random.default_rng(0).standard_normal(shape).astype(dtype)
     for view in (array.T, array, array[:, ::2]):
         copy = aligned_copy(view)
         assert is_aligned(copy) and copy.shape == view.shape and copy.tobytes() == np.ascontiguousarray(view).tobytes()

@@ -25,11 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from .dtypes import DTYPES
 from .errors import CheckpointNotFoundError, FormatError
 from .filenames import WEIGHTS_NAMES, index_name, variant_name
 from .formats import flax_msgpack, keras_h5, torch_zip
 from .formats import safetensors as st
-from .formats.base import LazyTensor, TensorInfo, file_identity
+from .formats.base import FileBytes, LazyTensor, TensorInfo, file_identity
 from .fsutil import folder_lock
 from .index import CheckpointIndex, link_stays_inside, read_index
 from .saving import recover_interrupted_save
@@ -81,8 +82,12 @@ class _Source:
             array = keras_h5.read_tensor(self.path, name, layout=self.handle)
         else:
             array = flax_msgpack.read_tensor(self.path, name, layout=self.handle)
-        # The header was checked against the file as it was then; a file replaced or
-        # rewritten since (a concurrent save, a download) must not be read through it.
+        self.check_unchanged(name)
+        return array
+
+    def check_unchanged(self, name: str) -> None:
+        """The header was checked against the file as it was then; a file replaced or
+        rewritten since (a concurrent save, a download) must not be read through it."""
         try:
             same = file_identity(self.path) == self.identity
         except OSError:
@@ -93,7 +98,21 @@ class _Source:
                 where=f"{self.path} (tensor {name!r})",
                 fix="Another process replaced or rewrote it; open the checkpoint again.",
             )
-        return array
+
+    def file_bytes(self, name: str) -> FileBytes | None:
+        """Where the tensor's bytes are, exactly as an array's (little-endian, C order), if the file stores them so."""
+        info = self.infos[name]
+        if info.dtype == "bool":  # its bytes must be checked to be 0 or 1 on the way
+            return None
+        if self.format == "safetensors":
+            offset = self.handle.data_start + self.handle.offsets[name][0]
+        elif self.format == "h5" and self.handle.placements.get(name) is not None:
+            offset, order = self.handle.placements[name]
+            if order == ">" and DTYPES[info.dtype].itemsize > 1:
+                return None
+        else:
+            return None
+        return FileBytes(str(self.path), offset, info.nbytes, lambda: self.check_unchanged(name))
 
 
 def _open_source(path: Path, fmt: str) -> _Source:
@@ -291,6 +310,13 @@ class Checkpoint:
         if name not in self._where:
             raise KeyError(f"{name!r} is not in the checkpoint {self.path}")
         return self._where[name].read(name)
+
+    def file_bytes(self, name: str) -> FileBytes | None:
+        """Where a tensor's bytes lie in its file, unchanged, when a writer may copy them file to file
+        (safetensors; h5 datasets stored plainly and little-endian); None otherwise."""
+        if name not in self._where:
+            raise KeyError(f"{name!r} is not in the checkpoint {self.path}")
+        return self._where[name].file_bytes(name)
 
     def lazy(self, name: str) -> LazyTensor:
         """The tensor as a :class:`LazyTensor`: known dtype and shape, read when loaded."""

@@ -29,6 +29,7 @@ import math
 import os
 import secrets
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,16 +204,24 @@ def save_checkpoint(
             raise FormatError("a file name would be too long for the filesystem", where=os.fspath(folder / names[0]),
                               expected=f"at most {_MAX_NAME_BYTES} bytes including the {len(TEMP_PREFIX) + 9}-byte temporary prefix",
                               received=f"{len(too_long[0].encode('utf-8'))} bytes", fix="Use a shorter variant name.")
+        # a written shard is fsynced on a second thread while the next one is written (the disk works
+        # while the CPU does); every fsync has finished before the index, the folder's fsync and the commit
+        syncing: list[tuple[str, Future[None]]] = []
         try:
-            for shard_name, shard_tensors in zip(names, plan.shards):
-                items = [(n, by_name[n]) for n in shard_tensors]
-                with _io_errors(folder / shard_name, "could not write the file"):
-                    if writer is not None:
-                        writer(folder / temp[shard_name], items)
-                    else:
-                        _write_file(folder / temp[shard_name], items, format, framework, metadata, tf_scope, sharded=count > 1)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelport-fsync") as syncer:  # exits when all ran
+                for shard_name, shard_tensors in zip(names, plan.shards):
+                    items = [(n, by_name[n]) for n in shard_tensors]
+                    with _io_errors(folder / shard_name, "could not write the file"):
+                        if writer is not None:
+                            writer(folder / temp[shard_name], items)
+                        else:
+                            _write_file(folder / temp[shard_name], items, format, framework, metadata, tf_scope,
+                                        sharded=count > 1)
                     if durable:
-                        fsync_file(folder / temp[shard_name])
+                        syncing.append((shard_name, syncer.submit(fsync_file, folder / temp[shard_name])))
+            for shard_name, future in syncing:
+                with _io_errors(folder / shard_name, "could not write the file"):
+                    future.result()
             renames = [[temp[n], n] for n in names]
             if count > 1:
                 keys = plan.weight_map(names)

@@ -27,10 +27,10 @@ from ..checkpoint import Checkpoint
 from ..config import PretrainedConfig
 from ..dtypes import DTYPES, canonical_dtype
 from ..errors import AdapterError, ConversionError
-from ..formats.base import LazyTensor, ScratchBuffers
+from ..formats.base import PREFETCH_AHEAD, FileBytes, LazyTensor, ScratchBuffers
 from ..hub import find_checkpoint, is_local
 from ..saving import save_checkpoint
-from .plan import Plan, plan_conversion, transform
+from .plan import Plan, keeps_bytes, plan_conversion, transform
 
 __all__ = ["convert", "ConversionReport", "probe_inputs", "compare_outputs", "verify_conversion", "ADAPTER_FOR"]
 
@@ -218,9 +218,11 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
     plan = plan_conversion({name: ckpt.info(name).shape for name in ckpt}, ckpt.framework, tree, to, output_names=rename,
                            keep_derived=file_format == "bin")
     _log_plan(plan, folder)
-    # Reused read/transpose buffers are safe when each tensor is written before the next is read; the .bin
-    # writer (torch.save) holds a shard's tensors until the end, so it gets fresh ones.
-    scratch = ScratchBuffers() if file_format != "bin" else None
+    # Reused read/transpose buffers: the writers load up to PREFETCH_AHEAD tensors ahead of the one they
+    # write (formats.base.materialised), so one more set than that, used in turn, is never overwritten
+    # under the writer. The .bin writer (torch.save) holds a shard's tensors until the end: fresh ones,
+    # and no file-to-file copies of unchanged bytes (the core's writers do those).
+    scratch = ScratchBuffers(generations=PREFETCH_AHEAD + 1) if file_format != "bin" else None
     if file_format == "h5" and cast is None:
         _refuse_dtypes_h5_cannot_hold(ckpt, plan, out)
     tensors, total, bar = _lazy_tensors(ckpt, plan, to, cast, progress, scratch)
@@ -298,6 +300,7 @@ def _lazy_tensors(ckpt: Checkpoint, plan: Plan, to: str, cast: str | None, progr
         bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"converting to {to}", leave=False)
 
     def load(step: Any) -> np.ndarray:
+        # loads run one at a time, in write order (on the writer's prefetch thread)
         with scratch.lending() if scratch is not None else contextlib.nullcontext():
             array = transform(step, ckpt[step.source], ckpt.framework, to)
         if cast is not None and DTYPES[canonical_dtype(str(array.dtype))].is_floating:
@@ -306,7 +309,24 @@ def _lazy_tensors(ckpt: Checkpoint, plan: Plan, to: str, cast: str | None, progr
             bar.update(array.nbytes)
         return array
 
-    tensors = [(s.target, LazyTensor(out_dtypes[s.target], s.shape, lambda s=s: load(s))) for s in plan.steps]
+    def unchanged_bytes(step: Any) -> FileBytes | None:
+        """The source's bytes, when the writer may copy them file to file: same dtype, no transpose."""
+        info = ckpt.info(step.source)
+        if scratch is None or out_dtypes[step.target] != info.dtype or not keeps_bytes(step, len(info.shape), ckpt.framework, to):
+            return None
+        found = ckpt.file_bytes(step.source)
+        if found is None:
+            return None
+
+        def verify() -> None:
+            found.verify()
+            if bar is not None:
+                bar.update(found.nbytes)
+
+        return FileBytes(found.path, found.offset, found.nbytes, verify)
+
+    tensors = [(s.target, LazyTensor(out_dtypes[s.target], s.shape, lambda s=s: load(s), prefetch=True,
+                                     file_bytes=unchanged_bytes(s))) for s in plan.steps]
     return tensors, total, bar
 
 

@@ -16,9 +16,10 @@ import numpy as np
 
 from ..adapters.base import ParameterTree
 from ..errors import ConversionError
-from .rules import canonical_name, canonical_shape, from_canonical, is_derived, strip_or_add_prefix, to_canonical
+from ..formats.base import aligned_copy
+from .rules import canonical_name, canonical_shape, is_derived, layout_permutation, reconcile_shape, strip_or_add_prefix
 
-__all__ = ["Step", "Plan", "plan_conversion", "transform"]
+__all__ = ["Step", "Plan", "plan_conversion", "transform", "keeps_bytes"]
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,13 @@ def plan_conversion(shapes: dict[str, tuple[int, ...]], source_framework: str, t
 
 
 def transform(step: Step, array: np.ndarray, source_framework: str, target_framework: str) -> np.ndarray:
-    """The source tensor of ``step`` in the target's name layout and shape (exact: transposes and reshapes only)."""
-    if source_framework == target_framework:
-        return from_canonical(step.tree_name, array, "pt", step.shape)  # same layout; fit size-1 axes only
-    _, canonical = to_canonical(step.source, array, source_framework)
-    return from_canonical(step.tree_name, canonical, target_framework, step.shape)
+    """The source tensor of ``step`` in the target's name layout and shape (exact: one transpose at most, and reshapes)."""
+    order = layout_permutation(step.source, source_framework, step.tree_name, target_framework, array.ndim)
+    if order is not None:
+        array = aligned_copy(array.transpose(order))
+    return reconcile_shape(step.tree_name, array, step.shape)  # TF's [1, n] biases: size-1 axes only
+
+
+def keeps_bytes(step: Step, ndim: int, source_framework: str, target_framework: str) -> bool:
+    """True when :func:`transform` leaves the tensor's bytes as they are (no transpose; reshapes only)."""
+    return layout_permutation(step.source, source_framework, step.tree_name, target_framework, ndim) is None

@@ -107,6 +107,21 @@ def to_canonical(name: str, array: np.ndarray, framework: str) -> tuple[str, np.
     return new, np.ascontiguousarray(array) if array.ndim else array
 
 
+def layout_permutation(source: str, source_framework: str, target: str, target_framework: str,
+                       ndim: int) -> tuple[int, ...] | None:
+    """The axes order taking a source tensor to its target's layout in one transpose (what
+    :func:`to_canonical` then :func:`from_canonical` do), or None when the bytes keep their order:
+    same framework, no kernel, or two kernel transposes that cancel (a TF Dense kernel becoming a Flax one)."""
+    order = tuple(range(ndim))
+    if source_framework == target_framework:
+        return None
+    if _is_kernel(source, source_framework) and ndim in _KERNEL_ORDER:
+        order = tuple(order[i] for i in _KERNEL_ORDER[ndim])
+    if target_framework != "pt" and _is_kernel(target, target_framework) and ndim in _KERNEL_BACK:
+        order = tuple(order[i] for i in _KERNEL_BACK[ndim])
+    return None if order == tuple(range(ndim)) else order
+
+
 def from_canonical(target: str, array: np.ndarray, framework: str, target_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """A canonical (PyTorch layout) array in the layout of ``framework``'s tensor named ``target``.
 

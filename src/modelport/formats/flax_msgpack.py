@@ -18,6 +18,7 @@ Tensor names are the ``/``-joined key paths, as transformers' Flax indexes use.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import struct
@@ -30,7 +31,7 @@ import numpy as np
 
 from ..dtypes import DTYPES
 from ..errors import FormatError
-from .base import TensorInfo, TensorLike, check_shape, info_of, materialise, read_array, write_array
+from .base import FileBytes, TensorInfo, TensorLike, check_shape, info_of, materialised, read_array, write_array
 
 __all__ = ["MsgpackLayout", "read_layout", "list_tensors", "read_tensor", "iter_tensors", "write", "MAX_CHUNK_SIZE"]
 
@@ -375,8 +376,8 @@ def _bin_header(n: int) -> bytes:
     return b"\xc6" + struct.pack(">I", n)
 
 
-def _write_array(fh: BinaryIO, array: np.ndarray, dtype: str) -> None:
-    prefix = b"\x93" + msgpack.packb(list(array.shape)) + _pack_str(dtype) + _bin_header(array.nbytes)
+def _write_array(fh: BinaryIO, array: np.ndarray | FileBytes, dtype: str, shape: tuple[int, ...]) -> None:
+    prefix = b"\x93" + msgpack.packb(list(shape)) + _pack_str(dtype) + _bin_header(array.nbytes)
     fh.write(_ext_header(1, len(prefix) + array.nbytes))
     fh.write(prefix)
     write_array(fh, array)
@@ -403,7 +404,13 @@ def write(path: str | os.PathLike[str], tensors: Sequence[tuple[str, TensorLike]
             raise FormatError("a tensor name is given twice or is also a prefix", where=where, received=name)
         node[parts[-1]] = tensor
 
-    with open(where, "wb") as fh:
+    def leaves(node: dict[str, Any], prefix: str) -> Iterator[tuple[str, TensorLike]]:
+        for key, value in node.items():
+            name = f"{prefix}/{key}" if prefix else key
+            yield from leaves(value, name) if isinstance(value, dict) else [(name, value)]
+
+    # the tree's order is the write order: the arrays come in it, the next one loading while one is written
+    with open(where, "wb") as fh, contextlib.closing(materialised(list(leaves(tree, "")), where=where)) as arrays:
 
         def emit(node: dict[str, Any], prefix: str) -> None:
             fh.write(_map_header(len(node)))
@@ -414,13 +421,17 @@ def write(path: str | os.PathLike[str], tensors: Sequence[tuple[str, TensorLike]
                     emit(value, name)
                     continue
                 dtype, shape = info_of(value)
-                array = materialise(value, where=f"{where} (tensor {name!r})")
+                _, array = next(arrays)
                 if array.nbytes <= MAX_CHUNK_SIZE:
-                    _write_array(fh, array, dtype)
+                    _write_array(fh, array, dtype, shape)
                     continue
-                flat = array.reshape(-1)
-                step = max(1, MAX_CHUNK_SIZE // array.itemsize)
-                pieces = [flat[i : i + step] for i in range(0, flat.size, step)]
+                itemsize = DTYPES[dtype].itemsize
+                step = max(1, MAX_CHUNK_SIZE // itemsize) * itemsize  # bytes per chunk
+                if isinstance(array, FileBytes):
+                    pieces = [array.part(i, i + step) for i in range(0, array.nbytes, step)]
+                else:
+                    flat = array.reshape(-1).view(np.uint8)
+                    pieces = [flat[i : i + step].view(array.dtype) for i in range(0, flat.size, step)]
                 fh.write(_map_header(3) + _pack_str(_CHUNKED) + b"\xc3")
                 fh.write(_pack_str("shape") + _map_header(len(shape)))
                 for i, d in enumerate(shape):
@@ -428,6 +439,6 @@ def write(path: str | os.PathLike[str], tensors: Sequence[tuple[str, TensorLike]
                 fh.write(_pack_str("chunks") + _map_header(len(pieces)))
                 for i, piece in enumerate(pieces):
                     fh.write(_pack_str(str(i)))
-                    _write_array(fh, piece, dtype)
+                    _write_array(fh, piece, dtype, (piece.nbytes // itemsize,))
 
         emit(tree, "")

@@ -24,14 +24,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..dtypes import DTYPES, canonical_dtype
 from ..errors import DtypeError, FormatError, ModelportError
-from .base import TensorInfo, TensorLike, file_identity, info_of, materialise, read_array, row_blocks
+from .base import TensorInfo, TensorLike, file_identity, info_of, materialise, materialised, read_array, write_array
 
 __all__ = ["H5Layout", "ISOLATION_ENV", "read_layout", "prefetch_layouts", "list_tensors", "read_tensor", "iter_tensors", "model_scope", "write"]
 
@@ -388,6 +388,12 @@ def write(
         parts = name.split("/")
         if name.startswith("/") or any(p in ("", ".", "..") for p in parts):
             raise FormatError("a TF weight name must be a relative path without empty or dot parts", where=where, received=name)
+    import h5py
+
+    # libhdf5 writes the structure (attributes, groups, datasets with their space allocated); the data
+    # then goes in by offset like any other format's: libhdf5 holds the GIL while it copies (so the
+    # next tensor could not load meanwhile) and its writes ran about 1.3-2x slower (docs/benchmarks.md)
+    placements: list[tuple[str, TensorLike, int | None, int]] = []  # tensors whose bytes go in by offset
     with _open(where, "w") as f:
         if sharded:
             _save_attr_list(f, "layer_names", names)
@@ -404,16 +410,24 @@ def write(
                 _save_attr_list(f.require_group(layer), "weight_names", full_names)
             _save_attr_list(f.create_group("top_level_model_weights"), "weight_names", [])
         for name, tensor in tensors:
-            dtype, _ = info_of(tensor)
-            array = materialise(tensor, where=f"{where} (tensor {name!r})")
+            dtype, shape = info_of(tensor)
+            stored = np.dtype(_BITS_DTYPES.get(dtype, DTYPES[dtype].numpy)).newbyteorder("<")
             target = name if sharded else f"{name.split('/', 1)[0] if '/' in name else name}/{scope}/{name}"
-            if dtype in _BITS_DTYPES:
-                array = array.view(_BITS_DTYPES[dtype])
-            ds = f.create_dataset(target, shape=array.shape, dtype=array.dtype)
-            if array.ndim == 0:
-                ds[()] = array
-            for rows in row_blocks(array.shape, array.itemsize):
-                ds[rows] = array[rows]
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)  # contiguous space now, so it has an offset
+            dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)  # not zeros first: the data comes next
+            ds = f.create_dataset(target, shape=shape, dtype=stored, dcpl=dcpl)
             if dtype in _BITS_DTYPES:
                 ds.attrs["modelport_dtype"] = dtype
+            if not shape:  # libhdf5 allocates no space for a scalar before it is written: it goes in here
+                ds[()] = materialise(tensor, where=f"{where} (tensor {name!r})").view(stored)
+            elif 0 not in shape:
+                placements.append((name, tensor, ds.id.get_offset(), ds.id.get_storage_size()))
+    with open(where, "r+b") as fh, closing(materialised([(n, t) for n, t, _, _ in placements], where=where)) as arrays:
+        for (name, array), (_, _, offset, size) in zip(arrays, placements):
+            if array.nbytes != size or offset is None:
+                raise FormatError("libhdf5 did not allocate the dataset's space as asked", where=f"{where} (tensor {name!r})",
+                                  expected=f"{array.nbytes} contiguous bytes", received=f"{size} bytes at offset {offset}")
+            fh.seek(offset)
+            write_array(fh, array)
     _WRITTEN_HERE.add(file_identity(where))

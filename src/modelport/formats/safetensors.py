@@ -9,6 +9,7 @@ data section exactly, so later reads can trust offsets and sizes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
@@ -20,7 +21,7 @@ import numpy as np
 from ..dtypes import DTYPES, from_safetensors_code
 from ..errors import DtypeError, FormatError
 from ..jsonio import parse_json
-from .base import TensorInfo, TensorLike, check_shape, info_of, materialise, read_array, write_array
+from .base import TensorInfo, TensorLike, check_shape, info_of, materialised, read_array, write_array
 
 __all__ = [
     "SafetensorsHeader",
@@ -207,10 +208,9 @@ def write(
         position += nbytes
     header = json.dumps(entries, separators=(",", ":"), ensure_ascii=True).encode("utf-8")
     header += b" " * (-len(header) % 8)  # data starts 8-byte aligned, as safetensors writes it
-    with open(where, "wb") as fh:
+    with open(where, "wb") as fh, contextlib.closing(materialised(tensors, where=str(where))) as arrays:
         fh.write(struct.pack("<Q", len(header)))
         fh.write(header)
-        for name, tensor in tensors:
-            array = materialise(tensor, where=f"{where} (tensor {name!r})")
+        for _, array in arrays:
             write_array(fh, array)
     return 8 + len(header) + position
