@@ -72,6 +72,30 @@ def test_prefetched_loads_run_ahead_on_a_worker_in_order_and_never_too_far():
     assert sum(log.position("end", i) < log.position("written", i - 1) for i in range(1, 8)) >= 5
 
 
+def test_items_already_in_a_file_do_not_stop_the_lookahead_nor_count_as_loads(tmp_path):
+    """Biases copied file to file sit between kernels that load: the next kernel must still load ahead."""
+    log = Log()
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(b"\0" * 16)
+    items = []
+    for i, (name, tensor) in enumerate(_lazy(12, log)):
+        if i % 2:  # every other item is already in a file: no load
+            tensor = LazyTensor("float32", (4,), lambda: pytest.fail("must not load"), file_bytes=FileBytes(str(raw), 0, 16))
+        items.append((name, tensor))
+    for name, value in materialised(items, where="test"):
+        i = int(name[1:])
+        log.add("got", i)
+        assert isinstance(value, FileBytes) is bool(i % 2)
+        time.sleep(0.02)
+        log.add("written", i)
+    for i in range(12):
+        before = log.events[: log.position("got", i)]
+        live = {j for kind, j, _ in before if kind == "start" and j >= i}
+        assert len(live) <= PREFETCH_AHEAD + 1  # the scratch generations the converter keeps
+    # kernel i + 2 (past the file item between) loaded while kernel i was written
+    assert sum(log.position("end", i + 2) < log.position("written", i) for i in range(0, 10, 2)) >= 4
+
+
 def test_a_failing_load_surfaces_in_the_writer_and_no_load_outlives_it():
     log = Log()
     seen = []

@@ -129,15 +129,16 @@ def materialised(items: Iterable[tuple[str, TensorLike]], *, where: str) -> Iter
     """``(name, array)`` for each item in order, as :func:`materialise` makes them, or ``(name, FileBytes)``
     for a lazy tensor whose bytes are in a file already (:func:`write_array` copies those).
 
-    Lazy tensors marked ``prefetch`` are loaded on one worker thread up to
-    :data:`PREFETCH_AHEAD` items ahead of the item the caller is writing, so
+    Lazy tensors marked ``prefetch`` are loaded on one worker thread, up to
+    :data:`PREFETCH_AHEAD` loads ahead of the item the caller is writing, so
     reading and re-laying-out tensors overlaps writing them (numpy copies,
-    reads and writes release the GIL). Loads run one at a time, in order, and
-    the load of item ``i + PREFETCH_AHEAD`` starts only when the caller asks
-    for item ``i``: by then the caller must be done with item ``i - 1``. A run
-    of prefetched items stops at an item without the mark, which the caller's
-    thread loads. Close the generator (or exhaust it) before reusing what the
-    loads read from.
+    reads and writes release the GIL). Loads run one at a time, in order; when
+    the caller asks for item ``i`` (and so is done with every item before it),
+    at most ``PREFETCH_AHEAD + 1`` loads of items from ``i`` on have started.
+    Items with :class:`FileBytes` need no load and do not count; an item
+    without either mark stops the lookahead and is loaded on the caller's
+    thread. Close the generator (or exhaust it) before reusing what the loads
+    read from.
     """
     items = list(items)
 
@@ -151,6 +152,10 @@ def materialised(items: Iterable[tuple[str, TensorLike]], *, where: str) -> Iter
         tensor = items[i][1]
         return isinstance(tensor, LazyTensor) and tensor.prefetch and tensor.file_bytes is None
 
+    def ready(i: int) -> bool:
+        tensor = items[i][1]
+        return isinstance(tensor, LazyTensor) and tensor.file_bytes is not None
+
     if not any(ahead(i) for i in range(len(items))):
         for i, (name, _) in enumerate(items):
             yield name, make(i)
@@ -160,8 +165,10 @@ def materialised(items: Iterable[tuple[str, TensorLike]], *, where: str) -> Iter
         started = 0  # items below this were submitted or loaded here
         try:
             for i, (name, _) in enumerate(items):
-                while started < min(i + PREFETCH_AHEAD + 1, len(items)) and ahead(started):
-                    loading[started] = pool.submit(make, started)
+                # `loading` holds the loads of items from i on: the caller is done with the rest
+                while started < len(items) and len(loading) <= PREFETCH_AHEAD and (ahead(started) or ready(started)):
+                    if ahead(started):
+                        loading[started] = pool.submit(make, started)
                     started += 1
                 if i in loading:
                     array = loading.pop(i).result()
