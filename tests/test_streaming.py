@@ -246,3 +246,31 @@ def test_one_transpose_at_most_and_none_when_the_bytes_keep_their_order(source, 
     out = transform(step, array, sfw, tfw)
     assert np.array_equal(out, array.transpose(order) if order else array) and out.flags.c_contiguous
     assert keeps_bytes(step, ndim, sfw, tfw) is (order is None)
+
+
+@pytest.mark.skipif(not {"tf", "flax"} <= set(__import__("modelport").adapters.available()), reason="needs the tf and flax adapters")
+@pytest.mark.parametrize("source,to,copied", [
+    ("gpt2/pt-safetensors", "tf", "all"),  # GPT-2's Conv1D weights keep their layout in TF
+    ("gpt2/pt-safetensors", "flax", "all but kernels"),  # Flax kernels are transposed
+    ("bert/tf-h5", "flax", "all"),  # TF Dense kernel -> Flax Dense kernel: the two transposes cancel
+])
+def test_the_converter_copies_exactly_the_tensors_whose_bytes_do_not_change(golden, source, to, copied):
+    from modelport import AutoConfig
+    from modelport.conversion.converter import _lazy_tensors, _target_tree
+    from modelport.conversion.plan import plan_conversion
+
+    ckpt = Checkpoint.open(golden / source)
+    tree = _target_tree(AutoConfig.from_pretrained(golden / source), to)
+    plan = plan_conversion({n: ckpt.info(n).shape for n in ckpt}, ckpt.framework, tree, to)
+    tensors, _, _ = _lazy_tensors(ckpt, plan, to, None, False, ScratchBuffers(generations=PREFETCH_AHEAD + 1))
+    by_copy = {name for name, lazy in tensors if lazy.file_bytes is not None}
+    kernels = {name for name, _ in tensors if name.endswith("kernel")}
+    if copied == "all":
+        assert by_copy == {name for name, _ in tensors}
+    else:
+        assert kernels and by_copy == {name for name, _ in tensors} - kernels
+    for name, lazy in tensors:  # and what is copied is what a load would give
+        if lazy.file_bytes is not None:
+            with open(lazy.file_bytes.path, "rb") as fh:
+                fh.seek(lazy.file_bytes.offset)
+                assert fh.read(lazy.file_bytes.nbytes) == lazy.load().tobytes(), name

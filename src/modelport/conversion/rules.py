@@ -29,8 +29,8 @@ import numpy as np
 from ..errors import ConversionError
 from ..formats.base import aligned_copy
 
-__all__ = ["canonical_name", "canonical_shape", "to_canonical", "from_canonical", "reconcile_shape", "strip_or_add_prefix",
-           "is_derived", "DERIVED_SUFFIXES"]
+__all__ = ["canonical_name", "canonical_shape", "to_canonical", "from_canonical", "layout_permutation", "reconcile_shape",
+           "strip_or_add_prefix", "is_derived", "DERIVED_SUFFIXES"]
 
 # Names PyTorch checkpoints carry that TF and Flax models compute instead of storing:
 # tied heads (written once, re-tied on load) and non-persistent buffers.
