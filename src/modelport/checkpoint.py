@@ -299,24 +299,23 @@ class Checkpoint:
     def __contains__(self, name: object) -> bool:
         return name in self._where
 
-    def info(self, name: str) -> TensorInfo:
-        """dtype, shape, bytes and file of one tensor, from the header."""
+    def _source(self, name: str) -> _Source:
         try:
-            return self._where[name].infos[name]
+            return self._where[name]
         except KeyError:
             raise KeyError(f"{name!r} is not in the checkpoint {self.path}") from None
 
+    def info(self, name: str) -> TensorInfo:
+        """dtype, shape, bytes and file of one tensor, from the header."""
+        return self._source(name).infos[name]
+
     def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._where:
-            raise KeyError(f"{name!r} is not in the checkpoint {self.path}")
-        return self._where[name].read(name)
+        return self._source(name).read(name)
 
     def file_bytes(self, name: str) -> FileBytes | None:
         """Where a tensor's bytes lie in its file, unchanged, when a writer may copy them file to file
         (safetensors; h5 datasets stored plainly and little-endian); None otherwise."""
-        if name not in self._where:
-            raise KeyError(f"{name!r} is not in the checkpoint {self.path}")
-        return self._where[name].file_bytes(name)
+        return self._source(name).file_bytes(name)
 
     def lazy(self, name: str) -> LazyTensor:
         """The tensor as a :class:`LazyTensor`: known dtype and shape, read when loaded."""
