@@ -9,7 +9,7 @@ from conftest import ARCHS
 import modelport
 from modelport.adapters import ParameterTree
 from modelport.checkpoint import Checkpoint
-from modelport.conversion.plan import plan_conversion
+from modelport.conversion.plan import plan_conversion, redundancy_failures
 from modelport.errors import ConversionError
 from modelport.saving import save_checkpoint
 
@@ -28,12 +28,61 @@ def test_plan_pairs_by_canonical_name_and_adds_the_base_prefix():
 
 def test_plan_reports_missing_unexpected_and_mismatched_by_name():
     source = {"embeddings.word_embeddings.weight": (12, 4), "pooler.dense.weight": (4, 4), "extra.weight": (3,),
-              "cls.predictions.decoder.weight": (10, 4)}  # a tied head: derived, neither written nor unexpected
+              "cls.predictions.decoder.weight": (10, 4)}  # a head the bare model has no place for
     plan = plan_conversion(source, "pt", TREE, "flax")
     assert plan.missing == ["bert/pooler/dense/bias"]
-    assert plan.unexpected == ["extra.weight"]
-    assert plan.mismatched == [("embeddings.word_embeddings.weight", (12, 4), (10, 4))]
+    assert plan.unexpected == ["extra.weight", "cls.predictions.decoder.weight"]
+    assert plan.mismatched == [("bert/embeddings/word_embeddings/embedding", (12, 4), (10, 4))]
     assert [s.source for s in plan.steps] == ["pooler.dense.weight"]
+
+
+LM_TREE = ParameterTree("flax", {"transformer/wte/embedding": (10, 4), "transformer/ln_f/scale": (4,)}, "transformer",
+                        "FlaxGPT2LMHeadModel", tied={"lm_head.weight": "transformer.wte.weight"}, model_type="gpt2")
+
+
+def test_a_stored_tied_copy_is_left_out_only_after_a_check():
+    source = {"transformer.wte.weight": (10, 4), "transformer.ln_f.weight": (4,), "lm_head.weight": (10, 4)}
+    plan = plan_conversion(source, "pt", LM_TREE, "flax")
+    assert [s.source for s in plan.steps] == ["transformer.wte.weight", "transformer.ln_f.weight"]
+    assert [(c.source, c.kind, c.other) for c in plan.checks] == [("lm_head.weight", "tied", "transformer.wte.weight")]
+    assert plan.unexpected == plan.missing == []
+    aliased = plan_conversion(source, "pt", LM_TREE, "flax", aliases={"lm_head.weight": "transformer.wte.weight"})
+    assert aliased.aliased == ["lm_head.weight"] and aliased.checks == []  # the same storage: proven by the header
+
+
+def test_a_tied_copy_stands_in_for_its_weight_when_only_the_copy_is_stored():
+    plan = plan_conversion({"lm_head.weight": (10, 4), "transformer.ln_f.weight": (4,)}, "pt", LM_TREE, "flax")
+    assert [(s.source, s.target) for s in plan.steps] == [("lm_head.weight", "transformer/wte/embedding"),
+                                                          ("transformer.ln_f.weight", "transformer/ln_f/scale")]
+    assert plan.missing == plan.unexpected == plan.checks == []
+
+
+def test_an_untied_head_is_a_weight_like_any_other():
+    untied = ParameterTree("flax", {**LM_TREE.shapes, "lm_head/kernel": (4, 10)}, "transformer", "FlaxGPT2LMHeadModel",
+                           model_type="gpt2")
+    source = {"transformer.wte.weight": (10, 4), "transformer.ln_f.weight": (4,), "lm_head.weight": (10, 4)}
+    plan = plan_conversion(source, "pt", untied, "flax")
+    assert ("lm_head.weight", "lm_head/kernel") in {(s.source, s.target) for s in plan.steps}
+    assert plan.checks == plan.unexpected == plan.missing == []
+    plan = plan_conversion({k: v for k, v in source.items() if k != "lm_head.weight"}, "pt", untied, "flax")
+    assert plan.missing == ["lm_head/kernel"]  # never silently borrowed from the embeddings
+
+
+def test_redundancy_is_proven_by_values():
+    source = {"transformer.wte.weight": (3, 2), "lm_head.weight": (3, 2), "h.0.attn.bias": (1, 1, 3, 3),
+              "h.0.attn.masked_bias": ()}
+    arrays = {"transformer.wte.weight": np.arange(6, dtype=np.float32).reshape(3, 2),
+              "lm_head.weight": np.arange(6, dtype=np.float32).reshape(3, 2),
+              "h.0.attn.bias": np.tri(3, dtype=bool)[None, None], "h.0.attn.masked_bias": np.float32(-1e4)}
+    tree = ParameterTree("flax", {"transformer/wte/embedding": (3, 2)}, "transformer", "FlaxGPT2LMHeadModel",
+                         tied={"lm_head.weight": "transformer.wte.weight"}, model_type="gpt2")
+    plan = plan_conversion(source, "pt", tree, "flax")
+    assert sorted(c.kind for c in plan.checks) == ["buffer", "buffer", "tied"] and plan.unexpected == []
+    assert redundancy_failures(plan, arrays.__getitem__, "pt", "gpt2") == []
+    arrays["lm_head.weight"] = arrays["lm_head.weight"] + 1  # an untied head saved under a tied config
+    arrays["h.0.attn.bias"] = np.ones((1, 1, 3, 3), bool)  # not the causal mask the model computes
+    failures = dict(redundancy_failures(plan, arrays.__getitem__, "pt", "gpt2"))
+    assert set(failures) == {"lm_head.weight", "h.0.attn.bias"} and "holds other values" in failures["lm_head.weight"]
 
 
 def test_plan_to_tf_or_flax_needs_the_target_tree():

@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -59,6 +60,17 @@ class ParameterTree:
     base_model_prefix: str = ""
     #: the model class the tree was built from
     model_class: str = ""
+    #: weights that copy another under the config: derived canonical name -> the canonical name it copies
+    #: (:func:`modelport.modeling.ties.tied_weights`); filled in by :meth:`Adapter.parameter_tree`
+    tied: Mapping[str, str] = field(default_factory=dict)
+    #: the config's ``model_type``, whose computed buffers a checkpoint may store
+    model_type: str = ""
+
+    def with_config_facts(self, config: Any) -> ParameterTree:
+        """This tree with the ties and model type ``config`` implies for its model class."""
+        from ..modeling.ties import tied_weights
+
+        return replace(self, tied=tied_weights(self.model_class, config), model_type=str(getattr(config, "model_type", "")))
 
 
 class Adapter:
@@ -173,7 +185,7 @@ class Adapter:
 
     def parameter_tree(self, config: Any) -> ParameterTree:
         """The architecture's weights and shapes, built from ``config`` without allocating weight memory."""
-        return self._models("parameter_tree")(self.model_class(config), config)
+        return self._models("parameter_tree")(self.model_class(config), config).with_config_facts(config)
 
     def native_writer(self) -> Any:
         """Writes :attr:`native_format` files for ``save_checkpoint`` when the core cannot (``.bin``), else None."""

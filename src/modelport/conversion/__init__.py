@@ -1,18 +1,16 @@
 """Conversion between frameworks: the canonical (PyTorch) form is the pivot."""
 
 from .rules import (
-    DERIVED_SUFFIXES,
     canonical_name,
     canonical_shape,
     from_canonical,
-    is_derived,
     reconcile_shape,
     strip_or_add_prefix,
     to_canonical,
 )
 
 __all__ = ["canonical_name", "canonical_shape", "to_canonical", "from_canonical", "reconcile_shape", "strip_or_add_prefix",
-           "is_derived", "DERIVED_SUFFIXES", "convert", "ConversionReport", "verify_conversion"]
+           "convert", "ConversionReport", "verify_conversion"]
 
 
 def __getattr__(name: str):  # PEP 562: the converter (and the adapters it reaches) loads on first use

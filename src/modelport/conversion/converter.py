@@ -30,7 +30,7 @@ from ..errors import AdapterError, ConversionError
 from ..formats.base import PREFETCH_AHEAD, FileBytes, LazyTensor, ScratchBuffers
 from ..hub import find_checkpoint, is_local
 from ..saving import save_checkpoint
-from .plan import Plan, keeps_bytes, plan_conversion, transform
+from .plan import Plan, keeps_bytes, plan_conversion, redundancy_failures, transform
 
 __all__ = ["convert", "ConversionReport", "probe_inputs", "compare_outputs", "verify_conversion", "ADAPTER_FOR"]
 
@@ -216,7 +216,12 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
     tree = _target_tree(config, to) if config is not None else None
     rename = (lambda name: name.replace("/", ".")) if (to == "flax" and file_format == "safetensors") else None
     plan = plan_conversion({name: ckpt.info(name).shape for name in ckpt}, ckpt.framework, tree, to, output_names=rename,
-                           keep_derived=file_format == "bin")
+                           keep_derived=file_format == "bin", aliases=ckpt.aliases())
+    # tied copies and stored buffers are left out only when proven redundant; otherwise they are reported
+    failures = redundancy_failures(plan, ckpt.__getitem__, ckpt.framework, tree.model_type if tree is not None else "")
+    plan.unexpected.extend(name for name, _ in failures)
+    for name, why in failures:
+        logger.warning("%s: %s %s", folder, name, why)
     _log_plan(plan, folder)
     # Reused read/transpose buffers: the writers load up to PREFETCH_AHEAD tensors ahead of the one they
     # write (formats.base.materialised), so one more set than that, used in turn, is never overwritten

@@ -17,9 +17,17 @@ import numpy as np
 from ..adapters.base import ParameterTree
 from ..errors import ConversionError
 from ..formats.base import aligned_copy
-from .rules import canonical_name, canonical_shape, is_derived, layout_permutation, reconcile_shape, strip_or_add_prefix
+from ..modeling.ties import computed_buffer
+from .rules import (
+    canonical_name,
+    canonical_shape,
+    layout_permutation,
+    reconcile_shape,
+    strip_or_add_prefix,
+    to_canonical,
+)
 
-__all__ = ["Step", "Plan", "plan_conversion", "transform", "keeps_bytes"]
+__all__ = ["Step", "Check", "Plan", "plan_conversion", "redundancy_failures", "transform", "keeps_bytes"]
 
 
 @dataclass(frozen=True)
@@ -32,12 +40,29 @@ class Step:
     tree_name: str  # the target tree's name (decides the layout); equals ``target`` except for Flax safetensors
 
 
+@dataclass(frozen=True)
+class Check:
+    """A source tensor the target does not load because it should be redundant; :func:`redundancy_failures` proves it.
+
+    ``kind`` is ``"tied"`` (it must equal ``other``, the stored tensor it is tied to) or ``"buffer"`` (it must
+    hold the value the model computes).
+    """
+
+    source: str
+    kind: str
+    other: str = ""
+
+
 @dataclass
 class Plan:
     steps: list[Step] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # target weights no source tensor provides
     unexpected: list[str] = field(default_factory=list)  # source tensors the target has no place for
-    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)  # (source, its shape, target's)
+    #: (the target's name, the source tensor's shape as stored, the target's shape)
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)  # source tensors to prove redundant before they may be left out
+    #: source tensors proven redundant from headers alone (stored as views of the weight they are tied to)
+    aliased: list[str] = field(default_factory=list)
 
 
 def _fits(source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> bool:
@@ -48,16 +73,21 @@ def _fits(source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> bool:
 
 
 def plan_conversion(shapes: dict[str, tuple[int, ...]], source_framework: str, tree: ParameterTree | None,
-                    target_framework: str, *, output_names: Any = None, keep_derived: bool = False) -> Plan:
-    """Pair every source tensor with the target's weight.
+                    target_framework: str, *, output_names: Any = None, keep_derived: bool = False,
+                    aliases: dict[str, str] | None = None) -> Plan:
+    """Pair every source tensor with the target's weight: the one mapping of the converter and every model loader.
+
+    Every source tensor ends in exactly one place: a step, ``unexpected``, ``mismatched``, ``aliased`` or
+    ``checks`` (a tied copy or computed buffer, left out only once :func:`redundancy_failures` proves it).
 
     Args:
         shapes: source tensor names (as the writing framework stored them) and shapes.
-        tree: the target architecture's tree; ``None`` only for a PyTorch
+        tree: the target architecture's tree (with its active ties); ``None`` only for a PyTorch
             target, where the names alone decide (everything goes to canonical form).
         output_names: maps a tree name to the name written (Flax safetensors
             join with dots); identity by default.
-        keep_derived: write tied duplicates (``lm_head.weight``) too, as ``.bin`` files do.
+        keep_derived: write tied copies the target tree lists (``lm_head.weight``) too, as ``.bin`` files do.
+        aliases: source names stored as views of another source tensor (``Checkpoint.aliases()``).
     """
     rename = output_names or (lambda name: name)
     plan = Plan()
@@ -66,38 +96,76 @@ def plan_conversion(shapes: dict[str, tuple[int, ...]], source_framework: str, t
         if target_framework != "pt":
             raise ConversionError("converting to TF or Flax needs the target architecture", where="plan_conversion",
                                   fix="Pass the target adapter's parameter tree.")
-        seen: set[str] = set()
+        first: dict[str, str] = {}
         for name, shape in shapes.items():
             target = canonical[name]
-            if target in seen:
+            if target in first:
+                plan.checks.append(Check(name, "tied", first[target]))
                 continue
-            seen.add(target)
+            first[target] = name
             plan.steps.append(Step(name, target, canonical_shape(name, shape, source_framework), target))
         return plan
     by_canonical = {canonical_name(name, tree.framework): name for name in tree.shapes}
-    mapping = strip_or_add_prefix(list(canonical.values()), set(by_canonical), tree.base_model_prefix)
+    prefixed = strip_or_add_prefix(list(canonical.values()), set(by_canonical) | set(tree.tied), tree.base_model_prefix)
+    mapped = {name: prefixed[canonical[name]] for name in shapes}
+    stored: dict[str, str] = {}  # mapped canonical name -> the first source tensor stored under it
+    for name in shapes:
+        stored.setdefault(mapped[name], name)
+    aliases = aliases or {}
     done: set[str] = set()
     for name, shape in shapes.items():
-        target = by_canonical.get(mapping[canonical[name]])
+        wanted_name = mapped[name]
+        if wanted_name in tree.tied:
+            origin = stored.get(tree.tied[wanted_name])
+            if origin is not None:  # a stored copy of a tied weight: left out once proven equal
+                if aliases.get(name) == origin or aliases.get(origin) == name:
+                    plan.aliased.append(name)
+                else:
+                    plan.checks.append(Check(name, "tied", origin))
+                if not (keep_derived and wanted_name in by_canonical):
+                    continue
+            elif wanted_name not in by_canonical:
+                wanted_name = tree.tied[wanted_name]  # the weight it copies is not stored: this copy is its value
+        target = by_canonical.get(wanted_name)
         if target is None:
-            if not is_derived(canonical[name]):
+            if computed_buffer(tree.model_type, canonical[name]) is not None:
+                plan.checks.append(Check(name, "buffer"))
+            else:
                 plan.unexpected.append(name)
             continue
-        if target in done:  # a tied duplicate in the source (.bin keeps both names)
+        if target in done:  # a second tensor for one weight that no declared tie explains
+            plan.unexpected.append(name)
             continue
-        if (is_derived(canonical_name(target, tree.framework)) and not keep_derived):
-            done.add(target)
-            continue
+        done.add(target)
         wanted = tree.shapes[target]
         have = canonical_shape(name, tuple(shape), source_framework)
         if not _fits(have, canonical_shape(target, wanted, tree.framework)):
-            plan.mismatched.append((name, tuple(shape), wanted))
-            done.add(target)
+            plan.mismatched.append((target, tuple(shape), wanted))
             continue
-        done.add(target)
         plan.steps.append(Step(name, rename(target), wanted, target))
-    plan.missing = [name for name in tree.shapes if name not in done and not is_derived(canonical_name(name, tree.framework))]
+    derived = {by_canonical[name] for name in tree.tied if name in by_canonical}
+    plan.missing = [name for name in tree.shapes if name not in done and name not in derived]
     return plan
+
+
+def redundancy_failures(plan: Plan, read: Any, source_framework: str, model_type: str = "") -> list[tuple[str, str]]:
+    """Read the tensors of ``plan.checks`` and return ``(source name, why)`` for each that is not redundant.
+
+    ``read(name)`` returns a source tensor as stored. A tied copy must equal the weight it is tied to (in the
+    canonical layout); a buffer must hold the value the model computes.
+    """
+    failures = []
+    for check in plan.checks:
+        if check.kind == "tied":
+            ours = to_canonical(check.source, read(check.source), source_framework)[1]
+            theirs = to_canonical(check.other, read(check.other), source_framework)[1]
+            if ours.shape != theirs.shape or not np.array_equal(ours, theirs):
+                failures.append((check.source, f"is tied to {check.other!r} by the config but holds other values"))
+        else:
+            matches = computed_buffer(model_type, canonical_name(check.source, source_framework))
+            if matches is None or not matches(read(check.source)):
+                failures.append((check.source, "is a buffer the model computes, but holds other values"))
+    return failures
 
 
 def transform(step: Step, array: np.ndarray, source_framework: str, target_framework: str) -> np.ndarray:

@@ -30,12 +30,7 @@ from ..errors import ConversionError
 from ..formats.base import aligned_copy
 
 __all__ = ["canonical_name", "canonical_shape", "to_canonical", "from_canonical", "layout_permutation", "reconcile_shape",
-           "strip_or_add_prefix", "is_derived", "DERIVED_SUFFIXES"]
-
-# Names PyTorch checkpoints carry that TF and Flax models compute instead of storing:
-# tied heads (written once, re-tied on load) and non-persistent buffers.
-DERIVED_SUFFIXES = ("lm_head.weight", "cls.predictions.decoder.weight", "cls.predictions.decoder.bias", "position_ids",
-                    ".attn.bias", ".attn.masked_bias")
+           "strip_or_add_prefix"]
 
 _TF_LAST = {"kernel": "weight", "embeddings": "weight", "gamma": "weight", "beta": "bias",
             "moving_mean": "running_mean", "moving_variance": "running_var"}
@@ -132,11 +127,6 @@ def from_canonical(target: str, array: np.ndarray, framework: str, target_shape:
     if framework != "pt" and _is_kernel(target, framework) and array.ndim in _KERNEL_BACK:
         array = aligned_copy(array.transpose(_KERNEL_BACK[array.ndim]))
     return array if target_shape is None else reconcile_shape(target, array, target_shape)
-
-
-def is_derived(canonical: str) -> bool:
-    """True for names a TF or Flax model computes rather than stores (tied heads, buffers)."""
-    return canonical.endswith(DERIVED_SUFFIXES)
 
 
 def reconcile_shape(name: str, array: np.ndarray, target_shape: tuple[int, ...]) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import PretrainedConfig
+from ..modeling.ties import TiedWeights, is_position_ids, is_zeros, register_computed_buffer, register_ties
 
 __all__ = ["BertConfig"]
 
@@ -55,3 +56,13 @@ class BertConfig(PretrainedConfig):
         self.position_embedding_type = position_embedding_type
         self.use_cache = use_cache
         self.classifier_dropout = classifier_dropout
+
+
+# The MLM decoder projects onto the word embeddings (unless the config unties them); its bias is the head's.
+register_ties("BertForMaskedLM", TiedWeights(
+    when_flag={"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"},
+    always={"cls.predictions.decoder.bias": "cls.predictions.bias"},
+))
+# Buffers older transformers versions saved; the models compute them.
+register_computed_buffer("bert", r"(^|\.)embeddings\.position_ids$", is_position_ids)
+register_computed_buffer("bert", r"(^|\.)embeddings\.token_type_ids$", is_zeros)

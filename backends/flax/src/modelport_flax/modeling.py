@@ -21,25 +21,19 @@ import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from modelport import PretrainedConfig
+from modelport.adapters import ParameterTree
 from modelport.auto import resolve_config
-from modelport.checkpoint import Checkpoint
-from modelport.conversion import (
-    canonical_name,
-    canonical_shape,
-    from_canonical,
-    is_derived,
-    reconcile_shape,
-    strip_or_add_prefix,
-    to_canonical,
-)
 from modelport.errors import ConfigError, ConversionError
-from modelport.formats.base import LazyTensor
 from modelport.hub import PushToHubMixin, find_checkpoint
-from modelport.saving import save_checkpoint
+from modelport.modeling.loading import load_weights
+from modelport.modeling.save import lazy_weights, push_saved_folder, save_model
+
+from .adapter import FlaxAdapter
 
 __all__ = ["FlaxPreTrainedModel", "activation", "attention_bias", "load_flax_sharded_weights"]
 
 logger = logging.getLogger(__name__)
+_ADAPTER = FlaxAdapter()
 
 _ACTIVATIONS = {
     "gelu": partial(nn.gelu, approximate=False),
@@ -186,46 +180,24 @@ class FlaxPreTrainedModel(PushToHubMixin):
         _, ckpt = find_checkpoint(pretrained_model_name_or_path, order, subfolder=subfolder, variant=variant, revision=revision, **hub)
         params, info = model._load(ckpt, ignore_mismatched_sizes)
         if do_init:
-            if info["missing_keys"]:
+            if model.required_params - set(flatten_dict(params)):  # missing or mismatched leaves: drawn afresh
                 params = model.init_weights(jax.random.PRNGKey(model.seed), model.input_shape, params)
             model._params = params
             return (model, info) if output_loading_info else model
         return (model, params, info) if output_loading_info else (model, params)
 
-    def _load(self, ckpt: Checkpoint, ignore_mismatched_sizes: bool) -> tuple[dict, dict]:
+    def _load(self, ckpt: Any, ignore_mismatched_sizes: bool) -> tuple[dict, dict]:
+        """The params tree from ``ckpt`` (the core's loop); leaves the checkpoint lacks are absent."""
         shapes = flatten_dict(self.params_shape_tree, sep="/")
-        by_canonical = {canonical_name(path, "flax"): path for path in shapes}
-        canon = {name: canonical_name(name, ckpt.framework) for name in ckpt}
-        mapping = strip_or_add_prefix(list(canon.values()), set(by_canonical), self.base_model_prefix)
+        tree = ParameterTree("flax", {path: tuple(leaf.shape) for path, leaf in shapes.items()}, self.base_model_prefix,
+                             type(self).__name__).with_config_facts(self.config)
         flat: dict[str, Any] = {}
-        unexpected: list[str] = []
-        mismatched: list[tuple[str, tuple, tuple]] = []
-        for name in ckpt:
-            target = by_canonical.get(mapping[canon[name]])
-            if target is None:
-                if not is_derived(canon[name]):
-                    unexpected.append(canon[name])
-                continue
-            if ckpt.framework == "flax":
-                array = ckpt[name]  # already in Flax layout: names map through the canonical form, data need not
-            else:
-                _, array = to_canonical(name, ckpt[name], ckpt.framework)
-                array = from_canonical(target, array, "flax")
-            try:
-                array = reconcile_shape(f"{ckpt.path} ({name})", array, tuple(shapes[target].shape))
-            except ConversionError:
-                if not ignore_mismatched_sizes:
-                    raise
-                mismatched.append((target, tuple(array.shape), tuple(shapes[target].shape)))
-                continue
-            flat[target] = jax.device_put(array)  # adopts the (64-byte aligned) buffer on CPU: no second copy
-        missing = sorted(set(shapes) - set(flat))
-        if missing:
-            logger.warning("%s: weights not in the checkpoint: %s", ckpt.path, missing)
-        if unexpected:
-            logger.warning("%s: checkpoint weights the model does not use: %s", ckpt.path, unexpected)
-        params = unflatten_dict({tuple(k.split("/")): v for k, v in flat.items()})
-        return params, {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": mismatched}
+
+        def assign(path: str, array: np.ndarray) -> None:
+            flat[path] = jax.device_put(array)  # adopts the (64-byte aligned) buffer on CPU: no second copy
+
+        report = load_weights(ckpt, tree, assign, ignore_mismatched_sizes=ignore_mismatched_sizes)
+        return unflatten_dict({tuple(k.split("/")): v for k, v in flat.items()}), report.as_dict()
 
     # -- saving -------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike[str], params: dict | None = None, push_to_hub: bool = False,
@@ -234,25 +206,11 @@ class FlaxPreTrainedModel(PushToHubMixin):
         loadable by every framework; ``safe_serialization=False`` writes ``flax_model.msgpack``.
         """
         params = params if params is not None else self.params
-        self.config.architectures = [type(self).__name__.removeprefix("Flax")]
-        self.config.save_pretrained(save_directory)
-        flat = flatten_dict(params, sep="/")
-        tensors: list[tuple[str, LazyTensor]] = []
-        for path, leaf in flat.items():
-            name = canonical_name(path, "flax") if safe_serialization else path
-            shape = canonical_shape(path, tuple(leaf.shape), "flax") if safe_serialization else tuple(leaf.shape)
-            tensors.append((name, LazyTensor(str(np.dtype(leaf.dtype)), shape,
-                                             lambda p=path, leaf=leaf: (to_canonical(p, np.asarray(leaf), "flax")[1]
-                                                                        if safe_serialization else np.asarray(leaf)))))
-        save_checkpoint(save_directory, tensors, format="safetensors" if safe_serialization else "msgpack",
-                        framework="pt" if safe_serialization else "flax", max_shard_size=max_shard_size)
-        if push_to_hub:
-            from modelport.hub import upload_folder
-
-            repo_id = kwargs.pop("repo_id", os.path.basename(os.path.normpath(save_directory)))
-            return upload_folder(save_directory, repo_id, commit_message=kwargs.pop("commit_message", None) or "Upload model",
-                                 token=token, **{k: v for k, v in kwargs.items() if k in ("private", "create_pr", "revision", "tags")})
-        return None
+        tensors = lazy_weights(flatten_dict(params, sep="/"), _ADAPTER, canonical=safe_serialization)
+        save_model(save_directory, self.config, type(self).__name__.removeprefix("Flax"), tensors,
+                   format="safetensors" if safe_serialization else "msgpack", framework="pt" if safe_serialization else "flax",
+                   max_shard_size=max_shard_size)
+        return push_saved_folder(save_directory, kwargs, token=token) if push_to_hub else None
 
 
 def load_flax_sharded_weights(shard_files: list[str | os.PathLike[str]]) -> dict:

@@ -17,7 +17,7 @@ from modelport.formats.base import aligned_copy, is_aligned
 
 from ._keras import keras, tf
 
-__all__ = ["named_variables", "normal", "deferred_variables", "initialize_deferred", "forget_deferred", "dense", "layer_norm", "WeightEmbedding", "Conv1D", "activation", "shape_list",
+__all__ = ["named_variables", "normal", "deferred_variables", "initialize_deferred", "forget_deferred", "dense", "layer_norm", "WeightEmbedding", "OutputProjection", "Conv1D", "activation", "shape_list",
            "expand_head_mask", "replace_variable", "assign_in_place"]
 
 
@@ -146,6 +146,34 @@ class WeightEmbedding(keras.layers.Layer):
         fresh = normal(self.initializer_range)((new_num_tokens, self.hidden_size))
         value = tf.concat([old.value[:keep], tf.cast(fresh[keep:], old.dtype)], axis=0)
         replace_variable(self, "weight", value)
+        self.vocab_size = new_num_tokens
+
+
+class OutputProjection(keras.layers.Layer):
+    """An untied language-model head: ``hidden @ kernel`` with a ``kernel`` of ``[hidden, vocab]`` and no bias.
+
+    Used only when the config unties the output embeddings (``tie_word_embeddings=False``); its
+    ``kernel`` is the transpose of PyTorch's ``lm_head.weight``, as any Dense kernel.
+    """
+
+    def __init__(self, vocab_size: int, hidden_size: int, initializer_range: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.vocab_size, self.hidden_size, self.initializer_range = vocab_size, hidden_size, initializer_range
+
+    def build(self, input_shape: Any = None) -> None:
+        self.kernel = self.add_weight(name="kernel", shape=(self.hidden_size, self.vocab_size),
+                                      initializer=normal(self.initializer_range))
+        super().build(input_shape)
+
+    def call(self, hidden: Any) -> Any:
+        return tf.matmul(hidden, tf.cast(self.kernel, hidden.dtype))
+
+    def resize(self, new_num_tokens: int) -> None:
+        """Keep the old columns; new ones are drawn like at initialisation."""
+        old = self.kernel
+        keep = min(new_num_tokens, int(old.shape[1]))
+        fresh = normal(self.initializer_range)((self.hidden_size, new_num_tokens))
+        replace_variable(self, "kernel", tf.concat([old.value[:, :keep], tf.cast(fresh[:, keep:], old.dtype)], axis=1))
         self.vocab_size = new_num_tokens
 
 

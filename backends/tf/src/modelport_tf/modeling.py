@@ -19,30 +19,31 @@ from typing import Any
 import numpy as np
 
 from modelport import AutoConfig, PretrainedConfig
+from modelport.adapters import ParameterTree
 from modelport.auto import resolve_config
-from modelport.checkpoint import Checkpoint
-from modelport.conversion import (
-    canonical_name,
-    canonical_shape,
-    from_canonical,
-    is_derived,
-    strip_or_add_prefix,
-    to_canonical,
-)
-from modelport.errors import AdapterError, ConfigError, ConversionError
-from modelport.formats.base import LazyTensor
+from modelport.errors import AdapterError, ConfigError
 from modelport.hub import PushToHubMixin, find_checkpoint
+from modelport.modeling.loading import load_weights
+from modelport.modeling.save import lazy_weights, push_saved_folder, save_model
 from modelport.outputs import ModelOutput
-from modelport.saving import save_checkpoint
 
 from ._keras import keras, tf
-from .layers import assign_in_place, deferred_variables, expand_head_mask, initialize_deferred, named_variables
+from .adapter import TFAdapter
+from .layers import (
+    assign_in_place,
+    deferred_variables,
+    expand_head_mask,
+    initialize_deferred,
+    named_variables,
+    replace_variable,
+)
 from .training import TrainingMixin
 
 __all__ = ["TFPreTrainedModel", "TFModelUtilsMixin", "ModelOutput", "masked_mean_loss"]
 
 logger = logging.getLogger(__name__)
 
+_ADAPTER = TFAdapter()
 DUMMY_INPUT_IDS = [[7, 6, 0, 0, 1], [1, 2, 3, 0, 0], [0, 0, 0, 4, 5]]
 
 
@@ -153,13 +154,19 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         self.base_model.set_input_embeddings(value)
 
     def get_output_embeddings(self) -> Any:
-        """The embedding table a language-model head projects onto (tied to the input embeddings), else None."""
+        """What a language-model head projects onto: the input embeddings when tied, its own
+        :class:`~modelport_tf.layers.OutputProjection` when the config unties them; None without a head."""
         return None
 
     def set_output_embeddings(self, value: Any) -> None:
-        if self.get_output_embeddings() is None:
+        output = self.get_output_embeddings()
+        if output is None:
             raise AdapterError("this model has no output embeddings", where=type(self).__name__)
-        self.set_input_embeddings(value)  # the heads here are tied: one table serves both
+        if output is self.get_input_embeddings():
+            self.set_input_embeddings(value)  # tied: one table serves both
+        else:
+            replace_variable(output, "kernel", value)
+            output.vocab_size = int(output.kernel.shape[1])
 
     def get_lm_head(self) -> Any:
         return None
@@ -180,7 +187,10 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         if new_num_tokens is None or new_num_tokens == embeddings.vocab_size:
             return embeddings
         self.build_in_name_scope()
+        output = self.get_output_embeddings()
         embeddings.resize(int(new_num_tokens))
+        if output is not None and output is not embeddings:  # an untied head grows with the vocabulary
+            output.resize(int(new_num_tokens))
         bias = self.get_bias()
         if bias is not None:
             resized = {}
@@ -217,11 +227,6 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
             self.build_in_name_scope()
         return named_variables(self)
 
-    def _canonical_for_save(self, tf_name: str) -> str:
-        name = canonical_name(tf_name, "tf")
-        prefix = self.base_model_prefix + "."
-        return name[len(prefix):] if self.is_base_model and name.startswith(prefix) else name
-
     # -- loading ------------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike[str], *model_args: Any,
@@ -255,44 +260,16 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
             initialize_deferred()  # weights the checkpoint lacked get their initialisers' values
         return (model, info) if output_loading_info else model
 
-    def load_checkpoint(self, ckpt: Checkpoint, ignore_mismatched_sizes: bool = False) -> dict[str, list]:
-        """Assign every weight of ``ckpt`` to this model, one tensor in memory at a time."""
+    def load_checkpoint(self, ckpt: Any, ignore_mismatched_sizes: bool = False) -> dict[str, list]:
+        """Assign every weight of ``ckpt`` to this model (the core's loop), one tensor in memory at a time."""
         variables = self.tf_weights()
-        by_canonical = {canonical_name(name, "tf"): name for name in variables}
-        canon = {name: canonical_name(name, ckpt.framework) for name in ckpt}
-        mapping = strip_or_add_prefix(list(canon.values()), set(by_canonical), self.base_model_prefix)
-        loaded: set[str] = set()
-        unexpected: list[str] = []
-        mismatched: list[tuple[str, tuple, tuple]] = []
-        for name in ckpt:
-            target = by_canonical.get(mapping[canon[name]])
-            if target is None:
-                if not is_derived(canon[name]):
-                    unexpected.append(canon[name])
-                continue
-            variable = variables[target]
-            shape = tuple(variable.shape)
-            array = ckpt[name]
-            if ckpt.framework != "tf":  # TF checkpoints are in this layout already; the others go through the canonical form
-                array = from_canonical(target, to_canonical(name, array, ckpt.framework)[1], "tf")
-            try:
-                array = from_canonical(target, array, "pt", shape)  # fit size-1 axes only
-            except ConversionError:
-                if not ignore_mismatched_sizes:
-                    raise ConversionError("the checkpoint's tensor does not fit the model", where=f"{ckpt.path} ({name})",
-                                          expected=list(shape), received=list(array.shape),
-                                          fix="Pass ignore_mismatched_sizes=True to keep the model's own weight.") from None
-                mismatched.append((target, tuple(array.shape), shape))
-                continue
-            assign_in_place(variable, array.astype(variable.dtype, copy=False))
-            del array  # one checkpoint tensor in memory at a time
-            loaded.add(target)
-        missing = sorted(set(variables) - loaded)
-        if missing:
-            logger.warning("%s: weights not in the checkpoint (left as initialised): %s", ckpt.path, missing)
-        if unexpected:
-            logger.warning("%s: checkpoint weights the model does not use: %s", ckpt.path, unexpected)
-        return {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": mismatched}
+        tree = ParameterTree("tf", {n: tuple(int(d) for d in v.shape) for n, v in variables.items()}, self.base_model_prefix,
+                             type(self).__name__).with_config_facts(self.config)
+
+        def assign(name: str, array: np.ndarray) -> None:
+            assign_in_place(variables[name], array.astype(variables[name].dtype, copy=False))
+
+        return load_weights(ckpt, tree, assign, ignore_mismatched_sizes=ignore_mismatched_sizes).as_dict()
 
     # -- saving -------------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike[str], saved_model: bool = False, version: int = 1,
@@ -314,32 +291,15 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
             raise ConfigError("unknown weights layout", where="save_pretrained", expected="'canonical' or 'tf'", received=layout)
         canonical = safe_serialization and layout == "canonical"
         folder = Path(os.fspath(save_directory))
-        if folder.is_file():
-            raise ConfigError("save_pretrained needs a folder, not a file", where=str(folder))
         variables = self.tf_weights()
+        tensors = lazy_weights(variables, _ADAPTER, canonical=canonical,
+                               drop_prefix=self.base_model_prefix if self.is_base_model else "")
+        save_model(folder, self.config, type(self).__name__.removeprefix("TF"), tensors,
+                   format="safetensors" if safe_serialization else "h5", framework="pt" if canonical else "tf",
+                   max_shard_size=max_shard_size, tf_scope=self.name)
         if saved_model:
             self.export_saved_model(folder / "saved_model" / str(version), signatures=signatures)
-        self.config.architectures = [type(self).__name__.removeprefix("TF")]
-        self.config.save_pretrained(folder)
-        tensors: list[tuple[str, LazyTensor]] = []
-        for name, variable in variables.items():
-            shape = tuple(variable.shape)
-            if canonical:
-                tensors.append((self._canonical_for_save(name), LazyTensor(
-                    str(variable.dtype), canonical_shape(name, shape, "tf"),
-                    lambda n=name, v=variable: to_canonical(n, np.asarray(v.numpy()), "tf")[1])))
-            else:
-                tensors.append((name, LazyTensor(str(variable.dtype), shape, lambda v=variable: np.asarray(v.numpy()))))
-        save_checkpoint(folder, tensors, format="safetensors" if safe_serialization else "h5",
-                        framework="pt" if canonical else "tf", max_shard_size=max_shard_size, tf_scope=self.name)
-        if push_to_hub:
-            from modelport.hub import upload_folder
-
-            repo_id = kwargs.pop("repo_id", folder.name)
-            return upload_folder(folder, repo_id, commit_message=kwargs.pop("commit_message", None) or "Upload model",
-                                 create_pr=create_pr, token=token,
-                                 **{k: v for k, v in kwargs.items() if k in ("private", "revision", "tags", "commit_description")})
-        return None
+        return push_saved_folder(folder, {**kwargs, "create_pr": create_pr}, token=token) if push_to_hub else None
 
     def export_saved_model(self, path: str | os.PathLike[str], signatures: Any = None) -> None:
         """A TensorFlow SavedModel whose ``serving_default`` signature runs :meth:`serving`."""

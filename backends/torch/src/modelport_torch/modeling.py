@@ -11,22 +11,22 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from typing import Any
 
 import torch
 from torch import nn
 
 from modelport import PretrainedConfig
+from modelport.adapters import ParameterTree
 from modelport.auto import resolve_config
 from modelport.checkpoint import Checkpoint
-from modelport.conversion import canonical_name, reconcile_shape, strip_or_add_prefix, to_canonical
+from modelport.conversion.plan import plan_conversion
 from modelport.dtypes import canonical_dtype
 from modelport.errors import CheckpointNotFoundError, ConversionError
-from modelport.formats.base import LazyTensor
 from modelport.hub import PushToHubMixin, find_checkpoint
+from modelport.modeling.loading import ArraySource, load_weights
+from modelport.modeling.save import lazy_weights, push_saved_folder, save_model
 from modelport.outputs import ModelOutput
-from modelport.saving import save_checkpoint
 
 from .adapter import TorchAdapter, torch_dtype
 from .serialization import write_bin
@@ -163,7 +163,7 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
     _keep_in_fp32_modules: list[str] | None = None
     _tied_weights_keys: list[str] | None = None
     _keys_to_ignore_on_load_missing: list[str] | None = None
-    _keys_to_ignore_on_load_unexpected: list[str] | None = [r"position_ids$", r"\.attn\.bias$", r"\.attn\.masked_bias$"]
+    _keys_to_ignore_on_load_unexpected: list[str] | None = None
 
     def __init__(self, config: PretrainedConfig, *args: Any, **kwargs: Any) -> None:
         super().__init__()
@@ -408,17 +408,15 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         model.tie_weights()
 
         if state_dict is not None:
-            items = [(n, _ADAPTER.to_numpy(t)) for n, t in state_dict.items()]
-            info = model._load_tensors(((n, lambda a=a: a) for n, a in items), "pt", ignore_mismatched_sizes, str(pretrained_model_name_or_path))
+            source: Any = ArraySource({n: _ADAPTER.to_numpy(t) for n, t in state_dict.items()}, "pt")
         else:
             order = ["tf"] if from_tf else ["flax"] if from_flax else ["pt", "tf", "flax"]
-            _, ckpt = find_checkpoint(pretrained_model_name_or_path, order, subfolder=subfolder, variant=variant,
-                                      use_safetensors=use_safetensors if order[0] == "pt" else None, **hub)
+            _, source = find_checkpoint(pretrained_model_name_or_path, order, subfolder=subfolder, variant=variant,
+                                        use_safetensors=use_safetensors if order[0] == "pt" else None, **hub)
             if dtype == "auto" and getattr(config, "dtype", None) is None:
-                first = next((ckpt.info(n).dtype for n in ckpt if ckpt.info(n).dtype.startswith(("float", "bfloat"))), "float32")
+                first = next((source.info(n).dtype for n in source if source.info(n).dtype.startswith(("float", "bfloat"))), "float32")
                 model.to(torch_dtype(first))
-            info = model._load_tensors(((n, lambda n=n: ckpt[n]) for n in ckpt), ckpt.framework, ignore_mismatched_sizes,
-                                       str(ckpt.path))
+        info = model._load_weights(source, ignore_mismatched_sizes)
         model.config.dtype = canonical_dtype(str(model.dtype))
         model.name_or_path = str(pretrained_model_name_or_path)
         if device_map not in (None, "cpu"):
@@ -435,49 +433,26 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         return torch_dtype(dtype if not isinstance(dtype, torch.dtype) else str(dtype))
 
 
-    def _load_tensors(self, tensors, framework: str, ignore_mismatched_sizes: bool, where: str) -> dict[str, list]:
-        """Fill parameters one tensor at a time; initialise what the checkpoint lacks; report the rest."""
+    def _load_weights(self, source: Any, ignore_mismatched_sizes: bool) -> dict[str, list]:
+        """Fill parameters one tensor at a time (the core's loop); initialise what the checkpoint lacks; re-tie."""
         targets = dict(self.state_dict(keep_vars=True))
-        tensors = list(tensors)
-        canonical = {name: canonical_name(name, framework) for name, _ in tensors}
-        mapping = strip_or_add_prefix(list(canonical.values()), set(targets), self.base_model_prefix)
+        tree = ParameterTree("pt", {n: tuple(p.shape) for n, p in targets.items()}, self.base_model_prefix,
+                             type(self).__name__).with_config_facts(self.config)
         loaded: set[int] = set()
-        unexpected: list[str] = []
-        mismatched: list[tuple[str, tuple, tuple]] = []
-        for name, load in tensors:
-            target = mapping[canonical[name]]
-            param = targets.get(target)
-            if param is None:
-                unexpected.append(canonical[name])
-                continue
-            _, array = to_canonical(name, load(), framework)
-            try:
-                array = reconcile_shape(f"{where} ({name})", array, tuple(param.shape))
-            except ConversionError:
-                if not ignore_mismatched_sizes:
-                    raise
-                mismatched.append((target, tuple(array.shape), tuple(param.shape)))
-                continue
-            with torch.no_grad():
-                param.copy_(_ADAPTER.from_numpy(array))
-            loaded.add(id(param))
-        missing = [n for n, p in targets.items() if id(p) not in loaded]
-        self._initialise_missing(missing, targets, loaded)
-        self.tie_weights()
-        tied = set(self._tied_weights_keys or [])
-        after_tie = self.state_dict(keep_vars=True)  # tying may have replaced missing heads with loaded embeddings
-        missing = [n for n in missing if n not in tied and id(after_tie[n]) not in loaded]
-        ignore_missing = [re.compile(p) for p in self._keys_to_ignore_on_load_missing or []]
-        ignore_unexpected = [re.compile(p) for p in self._keys_to_ignore_on_load_unexpected or []]
-        missing = [n for n in missing if not any(p.search(n) for p in ignore_missing)]
-        unexpected = [n for n in unexpected if not any(p.search(n) for p in ignore_unexpected)]
-        if missing:
-            logger.warning("%s: weights not in the checkpoint, newly initialised: %s", where, missing)
-        if unexpected:
-            logger.warning("%s: checkpoint weights the model does not use: %s", where, unexpected)
-        return {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": mismatched, "error_msgs": []}
 
-    def _initialise_missing(self, missing: list[str], targets: dict[str, torch.Tensor], loaded: set[int]) -> None:
+        def assign(name: str, array: Any) -> None:
+            with torch.no_grad():
+                targets[name].copy_(_ADAPTER.from_numpy(array))
+            loaded.add(id(targets[name]))
+
+        report = load_weights(source, tree, assign, ignore_mismatched_sizes=ignore_mismatched_sizes,
+                              ignore_missing=self._keys_to_ignore_on_load_missing or (),
+                              ignore_unexpected=self._keys_to_ignore_on_load_unexpected or ())
+        self._initialise_missing([n for n, p in targets.items() if id(p) not in loaded], loaded)
+        self.tie_weights()
+        return report.as_dict()
+
+    def _initialise_missing(self, missing: list[str], loaded: set[int]) -> None:
         owners = {name.rsplit(".", 1)[0] if "." in name else "" for name in missing}
         for owner in owners:
             module = self.get_submodule(owner) if owner else self
@@ -508,29 +483,27 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         """
         if not is_main_process:
             return None
-        self.config.architectures = [type(self).__name__]
         self.config.dtype = canonical_dtype(str(self.dtype))
-        self.config.save_pretrained(save_directory)
         weights = state_dict if state_dict is not None else self.state_dict()
-        seen: dict[tuple, str] = {}
-        tensors: list[tuple[str, LazyTensor]] = []
-        for name, tensor in weights.items():
-            key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape), tuple(tensor.stride()))
-            if key in seen and safe_serialization:
-                continue
-            seen.setdefault(key, name)
-            detached = tensor.detach()
-            tensors.append((name, LazyTensor(_ADAPTER.dtype_of(detached), tuple(detached.shape),
-                                             lambda t=detached: _ADAPTER.to_numpy(t.contiguous()))))
-        save_checkpoint(save_directory, tensors, format="safetensors" if safe_serialization else "bin", framework="pt",
-                        max_shard_size=max_shard_size, variant=variant, writer=None if safe_serialization else write_bin)
-        if push_to_hub:
-            from modelport.hub import upload_folder
+        if safe_serialization:  # tied weights once: the head's alias is left out, as transformers does
+            weights = _first_of_each_storage(weights)
+        tensors = lazy_weights({n: t.detach() for n, t in weights.items()}, _ADAPTER)
+        save_model(save_directory, self.config, type(self).__name__, tensors,
+                   format="safetensors" if safe_serialization else "bin", framework="pt", max_shard_size=max_shard_size,
+                   variant=variant, writer=None if safe_serialization else write_bin)
+        return push_saved_folder(save_directory, kwargs, token=token) if push_to_hub else None
 
-            repo_id = kwargs.pop("repo_id", os.path.basename(os.path.normpath(save_directory)))
-            return upload_folder(save_directory, repo_id, commit_message=kwargs.pop("commit_message", None) or "Upload model",
-                                 token=token, **{k: v for k, v in kwargs.items() if k in ("private", "create_pr", "revision", "commit_description", "tags")})
-        return None
+
+def _first_of_each_storage(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The first name of every tensor view; later names of the same view (tied weights) are left out."""
+    seen: set[tuple] = set()
+    kept = {}
+    for name, tensor in weights.items():
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape), tuple(tensor.stride()))
+        if key not in seen:
+            seen.add(key)
+            kept[name] = tensor
+    return kept
 
 
 def load_sharded_checkpoint(model: nn.Module, folder: str | os.PathLike[str], strict: bool = True, prefer_safe: bool = True):
@@ -553,14 +526,17 @@ def load_sharded_checkpoint(model: nn.Module, folder: str | os.PathLike[str], st
         assert last is not None
         raise last
     targets = model.state_dict(keep_vars=True)
-    names = list(ckpt)
-    missing = [n for n in targets if n not in ckpt]
-    unexpected = [n for n in names if n not in targets]
-    if strict and (missing or unexpected):
-        raise ConversionError("the checkpoint does not match the model", where=str(folder),
-                              expected="the model's keys", received={"missing": missing[:10], "unexpected": unexpected[:10]})
-    for name in names:
-        if name in targets:
-            with torch.no_grad():
-                targets[name].copy_(_ADAPTER.from_numpy(reconcile_shape(name, ckpt[name], tuple(targets[name].shape))))
-    return _IncompatibleKeys(missing, unexpected)
+    tree = ParameterTree("pt", {n: tuple(t.shape) for n, t in targets.items()}, "", type(model).__name__)
+    if strict:  # refused before a weight changes
+        plan = plan_conversion({n: ckpt.info(n).shape for n in ckpt}, ckpt.framework, tree, "pt", aliases=ckpt.aliases())
+        if plan.missing or plan.unexpected:
+            raise ConversionError("the checkpoint does not match the model", where=str(folder), expected="the model's keys",
+                                  received={"missing": plan.missing[:10], "unexpected": plan.unexpected[:10]},
+                                  fix="Pass strict=False to load the tensors that match (the rest are returned).")
+
+    def assign(name: str, array: Any) -> None:
+        with torch.no_grad():
+            targets[name].copy_(_ADAPTER.from_numpy(array))
+
+    report = load_weights(ckpt, tree, assign)
+    return _IncompatibleKeys(report.missing_keys, report.unexpected_keys)

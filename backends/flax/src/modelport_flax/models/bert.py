@@ -217,11 +217,17 @@ class FlaxBertLMPredictionHead(nn.Module):
 
     def setup(self) -> None:
         self.transform = FlaxBertPredictionHeadTransform(self.config, dtype=self.dtype)
+        if not self.config.tie_word_embeddings:  # an untied decoder of its own (cls/predictions/decoder/kernel)
+            self.decoder = _dense(self.config.vocab_size, self.config, self.dtype, use_bias=False)
         self.bias = self.param("bias", jax.nn.initializers.zeros, (self.config.vocab_size,))
 
     def __call__(self, hidden, shared_embedding):
-        # The decoder is the word embedding matrix, transposed (tied, as in transformers).
-        return self.transform(hidden) @ shared_embedding.T.astype(self.dtype) + self.bias.astype(self.dtype)
+        hidden = self.transform(hidden)
+        if self.config.tie_word_embeddings:  # the decoder is the word embedding matrix, transposed
+            logits = hidden @ shared_embedding.T.astype(self.dtype)
+        else:
+            logits = self.decoder(hidden)
+        return logits + self.bias.astype(self.dtype)
 
 
 class FlaxBertOnlyMLMHead(nn.Module):

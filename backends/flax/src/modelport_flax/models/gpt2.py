@@ -138,12 +138,18 @@ class FlaxGPT2LMHeadModule(nn.Module):
 
     def setup(self) -> None:
         self.transformer = FlaxGPT2Module(self.config, dtype=self.dtype, gradient_checkpointing=self.gradient_checkpointing)
+        if not self.config.tie_word_embeddings:  # an untied head of its own (lm_head/kernel)
+            self.lm_head = nn.Dense(self.config.vocab_size, use_bias=False, dtype=self.dtype,
+                                    kernel_init=jax.nn.initializers.normal(self.config.initializer_range))
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
                  output_hidden_states: bool = False):
         out = self.transformer(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states)
-        shared = self.transformer.variables["params"]["wte"]["embedding"]
-        out["logits"] = out["last_hidden_state"] @ shared.T.astype(self.dtype)  # tied LM head
+        if self.config.tie_word_embeddings:
+            shared = self.transformer.variables["params"]["wte"]["embedding"]
+            out["logits"] = out["last_hidden_state"] @ shared.T.astype(self.dtype)
+        else:
+            out["logits"] = self.lm_head(out["last_hidden_state"])
         return out
 
 

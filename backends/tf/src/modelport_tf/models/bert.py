@@ -9,6 +9,7 @@ from modelport import BertConfig
 
 from .._keras import keras, tf
 from ..layers import (
+    OutputProjection,
     WeightEmbedding,
     activation,
     dense,
@@ -206,13 +207,17 @@ class TFBertLMPredictionHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.vocab_size = config.vocab_size
         self.transform = TFBertPredictionHeadTransform(config, name="transform")
+        # transformers' TF BERT always ties the decoder; an untied checkpoint needs one of its own
+        self.decoder = None if config.tie_word_embeddings else OutputProjection(
+            config.vocab_size, config.hidden_size, config.initializer_range, name="decoder")
 
     def build(self, input_shape: Any = None) -> None:
         self.bias = self.add_weight(name="bias", shape=(self.vocab_size,), initializer="zeros")
         super().build(input_shape)
 
     def call(self, hidden: Any, table: WeightEmbedding) -> Any:
-        return table.attend(self.transform(hidden)) + self.bias
+        hidden = self.transform(hidden)
+        return (table.attend(hidden) if self.decoder is None else self.decoder(hidden)) + self.bias
 
     def get_bias(self) -> dict[str, Any]:
         return {"bias": self.bias}
@@ -252,8 +257,9 @@ class TFBertForMaskedLM(TFBertPreTrainedModel):
         self.bert = TFBertMainLayer(config, add_pooling_layer=False, name="bert")
         self.mlm = TFBertMLMHead(config, name="mlm___cls")
 
-    def get_output_embeddings(self) -> WeightEmbedding:
-        return self.get_input_embeddings()
+    def get_output_embeddings(self) -> Any:
+        decoder = self.mlm.predictions.decoder
+        return self.get_input_embeddings() if decoder is None else decoder
 
     def get_lm_head(self) -> TFBertLMPredictionHead:
         return self.mlm.predictions

@@ -7,7 +7,16 @@ from typing import Any
 from modelport import GPT2Config
 
 from .._keras import keras, tf
-from ..layers import Conv1D, WeightEmbedding, activation, expand_head_mask, layer_norm, replace_variable, shape_list
+from ..layers import (
+    Conv1D,
+    OutputProjection,
+    WeightEmbedding,
+    activation,
+    expand_head_mask,
+    layer_norm,
+    replace_variable,
+    shape_list,
+)
 from ..modeling import ModelOutput, TFPreTrainedModel, masked_mean_loss
 from .bert import stable_softmax
 
@@ -144,9 +153,12 @@ class TFGPT2LMHeadModel(TFGPT2PreTrainedModel):
     def __init__(self, config: GPT2Config, *inputs: Any, **kwargs: Any) -> None:
         super().__init__(config, *inputs, **kwargs)
         self.transformer = TFGPT2MainLayer(config, name="transformer")
+        # transformers' TF GPT-2 always ties the head; an untied checkpoint needs a head of its own
+        self.lm_head = None if config.tie_word_embeddings else OutputProjection(
+            config.vocab_size, config.n_embd, config.initializer_range, name="lm_head")
 
-    def get_output_embeddings(self) -> WeightEmbedding:
-        return self.get_input_embeddings()
+    def get_output_embeddings(self) -> Any:
+        return self.get_input_embeddings() if self.lm_head is None else self.lm_head
 
     def call(self, input_ids: Any = None, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
              head_mask: Any = None, output_hidden_states: bool | None = None, labels: Any = None,
@@ -156,7 +168,8 @@ class TFGPT2LMHeadModel(TFGPT2PreTrainedModel):
         labels = x.pop("labels", None)
         hidden_states = bool(output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states)
         out = self.transformer(**x, output_hidden_states=hidden_states, training=training)
-        logits = self.transformer.wte.attend(out["last_hidden_state"])  # the head is tied to the input embeddings
+        hidden = out["last_hidden_state"]
+        logits = self.transformer.wte.attend(hidden) if self.lm_head is None else self.lm_head(hidden)
         loss = masked_mean_loss(labels[:, 1:], logits[:, :-1]) if labels is not None else None
         return ModelOutput(loss=loss, logits=logits, last_hidden_state=out["last_hidden_state"],
                            hidden_states=out.get("hidden_states"))

@@ -1,0 +1,148 @@
+"""A checkpoint into a model, one tensor at a time: the loading loop every adapter shares.
+
+The adapter describes its model as a :class:`~modelport.adapters.ParameterTree`
+(its own names and shapes, plus the ties its config makes) and supplies one
+callable, ``assign(tree_name, array)``, that puts an array (already in the
+model's name, layout and shape) into the model. Everything else is here, once:
+the pairing of checkpoint tensors with weights (the converter's own plan), the
+shape check, the proof that each tensor left out is redundant, and the report.
+
+The report means the same in every framework:
+
+* ``missing_keys``: the model's weights (by the model's names) that no tensor
+  filled; the adapter initialises them;
+* ``unexpected_keys``: checkpoint tensors (by their stored names) the model has
+  no place for, including tied copies and buffers whose values are not what
+  the model would use;
+* ``mismatched_keys``: ``(the model's name, the checkpoint tensor's shape, the
+  model's shape)`` of weights left as initialised under ``ignore_mismatched_sizes``
+  (not also in ``missing_keys``, as in transformers 4.x);
+* ``error_msgs``: why each tied copy or buffer in ``unexpected_keys`` is there.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..adapters.base import ParameterTree
+from ..conversion.plan import plan_conversion, redundancy_failures, transform
+from ..dtypes import canonical_dtype
+from ..errors import ConversionError
+from ..formats.base import TensorInfo
+
+__all__ = ["LoadingReport", "TensorSource", "ArraySource", "load_weights"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadingReport:
+    """What a load did; see the module docstring for the meaning of each list."""
+
+    missing_keys: list[str] = field(default_factory=list)
+    unexpected_keys: list[str] = field(default_factory=list)
+    mismatched_keys: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+    error_msgs: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[Any]]:
+        """transformers 4.x's ``output_loading_info`` dict."""
+        return {"missing_keys": self.missing_keys, "unexpected_keys": self.unexpected_keys,
+                "mismatched_keys": self.mismatched_keys, "error_msgs": self.error_msgs}
+
+
+class TensorSource(Protocol):
+    """What loading reads: a :class:`~modelport.checkpoint.Checkpoint`, or an :class:`ArraySource`."""
+
+    framework: str
+    path: Any
+
+    def __iter__(self) -> Iterator[str]: ...
+    def info(self, name: str) -> TensorInfo: ...
+    def __getitem__(self, name: str) -> np.ndarray: ...
+    def aliases(self) -> dict[str, str]: ...
+
+
+class ArraySource:
+    """Arrays in memory, named as ``framework`` names them (a state dict passed to ``from_pretrained``)."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], framework: str = "pt", path: str = "state_dict") -> None:
+        self._arrays = dict(arrays)
+        self.framework = framework
+        self.path = path
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arrays)
+
+    def info(self, name: str) -> TensorInfo:
+        array = self._arrays[name]
+        return TensorInfo(name, canonical_dtype(array.dtype), tuple(array.shape), str(self.path), int(array.nbytes))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._arrays[name]
+
+    def aliases(self) -> dict[str, str]:
+        return {}
+
+
+def load_weights(source: TensorSource, tree: ParameterTree, assign: Callable[[str, np.ndarray], None], *,
+                 ignore_mismatched_sizes: bool = False, ignore_missing: Iterable[str] = (),
+                 ignore_unexpected: Iterable[str] = ()) -> LoadingReport:
+    """Fill the model that ``tree`` describes from ``source``, calling ``assign`` once per weight, in source order.
+
+    Args:
+        tree: the model's names and shapes (with ``tied`` and ``model_type`` from its config).
+        assign: puts one array (in the model's layout and shape, the source's dtype) into the model.
+        ignore_mismatched_sizes: leave weights whose shapes differ as the model has them (reported)
+            instead of raising.
+        ignore_missing, ignore_unexpected: regexes (transformers' ``_keys_to_ignore_on_load_*``)
+            of names not to report.
+
+    Raises:
+        ConversionError: a tensor's shape does not fit its weight (without ``ignore_mismatched_sizes``).
+    """
+    plan = plan_conversion({name: source.info(name).shape for name in source}, source.framework, tree, tree.framework,
+                           aliases=source.aliases())
+    if plan.mismatched and not ignore_mismatched_sizes:
+        name, have, want = plan.mismatched[0]
+        raise ConversionError(
+            "the checkpoint's tensor does not fit the model", where=f"{source.path} (weight {name!r})",
+            expected=list(want), received=list(have),
+            fix="Check that config.json belongs to these weights, or pass ignore_mismatched_sizes=True to keep the "
+                "model's own weight (it is then listed in mismatched_keys).",
+        )
+    for step in plan.steps:
+        array = transform(step, source[step.source], source.framework, tree.framework)
+        assign(step.tree_name, array)
+        del array  # one checkpoint tensor in memory at a time
+    failures = redundancy_failures(plan, source.__getitem__, source.framework, tree.model_type)
+    report = LoadingReport(
+        missing_keys=_unless(plan.missing, ignore_missing),
+        unexpected_keys=_unless(plan.unexpected + [name for name, _ in failures], ignore_unexpected),
+        mismatched_keys=plan.mismatched,
+        error_msgs=[f"{name} {why}" for name, why in failures],
+    )
+    _log(report, source.path)
+    return report
+
+
+def _unless(names: list[str], patterns: Iterable[str]) -> list[str]:
+    compiled = [re.compile(p) for p in patterns]
+    return [name for name in names if not any(p.search(name) for p in compiled)]
+
+
+def _log(report: LoadingReport, where: Any) -> None:
+    if report.missing_keys:
+        logger.warning("%s: weights not in the checkpoint, newly initialised: %s", where, report.missing_keys)
+    if report.unexpected_keys:
+        logger.warning("%s: checkpoint tensors the model does not use: %s", where, report.unexpected_keys)
+    for message in report.error_msgs:
+        logger.warning("%s: %s", where, message)
+    for name, have, want in report.mismatched_keys:
+        logger.warning("%s: %s is %s in the checkpoint but %s in the model; the model's own weight is kept",
+                       where, name, list(have), list(want))

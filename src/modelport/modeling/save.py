@@ -1,0 +1,83 @@
+"""A model's weights to a checkpoint folder, and on to the Hub: the one save path of every adapter.
+
+The adapter hands over its weights by its own names (``{name: framework
+tensor}``); this module stamps the architecture into the config, writes
+``config.json``, turns the weights into lazily converted tensors (canonical
+PyTorch names and layouts for the default ``model.safetensors``, or the
+framework's own for its native format), saves them crash-safe and sharded
+(:func:`modelport.saving.save_checkpoint`) and pushes the folder in one commit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..adapters.base import Adapter
+from ..config import PretrainedConfig
+from ..conversion.rules import canonical_name, canonical_shape, to_canonical
+from ..errors import ConfigError
+from ..formats.base import LazyTensor, TensorLike
+from ..saving import SaveResult, save_checkpoint
+
+__all__ = ["lazy_weights", "save_model", "push_saved_folder", "PUSH_OPTIONS"]
+
+#: what ``save_pretrained(..., push_to_hub=True, **kwargs)`` passes on to the Hub commit
+PUSH_OPTIONS = ("repo_id", "commit_message", "commit_description", "private", "create_pr", "revision", "tags")
+
+
+def lazy_weights(weights: Mapping[str, Any], adapter: Adapter, *, canonical: bool = False,
+                 drop_prefix: str = "") -> list[tuple[str, LazyTensor]]:
+    """``(name, LazyTensor)`` for each framework tensor, converted to numpy only when the writer asks for it.
+
+    With ``canonical``, names and layouts become PyTorch's (``drop_prefix`` removes a base model's
+    attribute, which a bare PyTorch model's names do not carry).
+    """
+    framework = adapter.checkpoint_framework or "pt"
+    out = []
+    for name, tensor in weights.items():
+        dtype, shape = adapter.dtype_of(tensor), tuple(int(d) for d in tensor.shape)
+        if canonical and framework != "pt":
+            target = canonical_name(name, framework)
+            if drop_prefix and target.startswith(drop_prefix + "."):
+                target = target[len(drop_prefix) + 1:]
+            lazy = LazyTensor(dtype, canonical_shape(name, shape, framework),
+                              lambda n=name, t=tensor: to_canonical(n, adapter.to_numpy(t), framework)[1])
+        else:
+            target = name
+            lazy = LazyTensor(dtype, shape, lambda t=tensor: adapter.to_numpy(t))
+        out.append((target, lazy))
+    return out
+
+
+def save_model(save_directory: str | os.PathLike[str], config: PretrainedConfig, architecture: str,
+               tensors: list[tuple[str, TensorLike]], *, format: str, framework: str, max_shard_size: int | str = "5GB",
+               variant: str | None = None, tf_scope: str = "tf_model",
+               writer: Callable[[Path, list[tuple[str, TensorLike]]], None] | None = None) -> SaveResult:
+    """``config.json`` (with ``architectures = [architecture]``) and the weights, crash-safe and sharded."""
+    folder = Path(os.fspath(save_directory))
+    if folder.is_file():
+        raise ConfigError("save_pretrained needs a folder, not a file", where=str(folder),
+                          fix="Pass the folder to save into; it is created if needed.")
+    config.architectures = [architecture]
+    config.save_pretrained(folder)
+    return save_checkpoint(folder, tensors, format=format, framework=framework, max_shard_size=max_shard_size,
+                           variant=variant, tf_scope=tf_scope, writer=writer)
+
+
+def push_saved_folder(folder: str | os.PathLike[str], options: dict[str, Any], *, token: Any = None) -> Any:
+    """Upload a saved folder in one commit (``save_pretrained(..., push_to_hub=True)``); ``repo_id`` defaults
+    to the folder's name, as in transformers."""
+    from ..hub import upload_folder
+
+    unknown = sorted(set(options) - set(PUSH_OPTIONS))
+    if unknown:
+        raise ConfigError("unknown keyword argument for push_to_hub", where="save_pretrained(push_to_hub=True)",
+                          expected=", ".join(PUSH_OPTIONS), received=", ".join(unknown),
+                          fix="Remove it, or push with model.push_to_hub(...) for the full set of options.")
+    options = {k: v for k, v in options.items() if v is not None}
+    repo_id = options.pop("repo_id", None) or Path(os.fspath(folder)).name
+    message = options.pop("commit_message", None) or "Upload model"
+    return upload_folder(folder, repo_id, commit_message=message, token=token, **options)
