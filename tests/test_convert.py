@@ -125,7 +125,7 @@ def test_the_destination_may_not_overwrite_the_source_weights(golden, tmp_path):
 
 
 def test_bad_options_are_conversion_errors(golden, tmp_path):
-    with pytest.raises(ConversionError, match="unknown target framework"):
+    with pytest.raises(ConversionError, match="unknown checkpoint framework"):
         modelport.convert(golden / "bert" / "tf-h5", tmp_path, to="onnx")
     with pytest.raises(ConversionError, match="floating-point"):
         modelport.convert(golden / "bert" / "tf-h5", tmp_path, to="pt", dtype="int8")

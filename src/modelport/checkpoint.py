@@ -21,15 +21,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from . import frameworks
 from .dtypes import DTYPES
 from .errors import CheckpointNotFoundError, FormatError
 from .filenames import WEIGHTS_NAMES, index_name, variant_name
-from .formats import flax_msgpack, keras_h5, torch_zip
-from .formats import safetensors as st
+from .formats import registry as formats
 from .formats.base import FileBytes, LazyTensor, TensorInfo, file_identity
 from .fsutil import folder_lock
 from .index import CheckpointIndex, link_stays_inside, read_index
@@ -39,49 +38,26 @@ __all__ = ["Checkpoint", "WEIGHTS_NAMES", "sniff_format"]
 
 logger = logging.getLogger(__name__)
 
-_FRAMEWORK_OF = {"bin": "pt", "h5": "tf", "msgpack": "flax"}
-_EXTENSIONS = {".safetensors": "safetensors", ".bin": "bin", ".h5": "h5", ".msgpack": "msgpack"}
-
-
 def sniff_format(path: str | os.PathLike[str]) -> str:
     """The format of a weights file, from its first bytes (never from its name)."""
-    where = os.fspath(path)
-    with open(where, "rb") as fh:
-        head = fh.read(9)
-    if not head:
-        raise FormatError("the file is empty", where=where, fix="It was probably cut short; download or save it again.")
-    if head[:4] == b"PK\x03\x04":
-        return "bin"
-    if head[:8] == b"\x89HDF\r\n\x1a\n":
-        return "h5"
-    if len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 2**40:
-        return "safetensors"
-    if len(head) > 2 and head[0] == 0x80 and head[1] <= 5:
-        return "bin"  # a bare pickle: the legacy torch.save format, which the .bin reader refuses clearly
-    if 0x80 <= head[0] <= 0x8F or head[0] in (0xDE, 0xDF):
-        return "msgpack"
-    raise FormatError("not a checkpoint file of any known format", where=where, received=head[:9])
+    return formats.sniff(path)
 
 
 @dataclass
 class _Source:
-    """How to read the tensors of one weights file."""
+    """One opened weights file: its format's reader, and the file's identity when its header was checked."""
 
     path: Path
     format: str
-    infos: dict[str, TensorInfo]
-    handle: Any = None  # the parsed header / layout / archive, reused for reads
-    identity: tuple[int, ...] = ()  # the file as it was when its header was checked
+    reader: formats.Reader
+    identity: tuple[int, ...]
+
+    @property
+    def infos(self) -> dict[str, TensorInfo]:
+        return self.reader.infos
 
     def read(self, name: str) -> np.ndarray:
-        if self.format == "safetensors":
-            array = st.read_tensor(self.path, name, header=self.handle)
-        elif self.format == "bin":
-            array = self.handle.read(name)
-        elif self.format == "h5":
-            array = keras_h5.read_tensor(self.path, name, layout=self.handle)
-        else:
-            array = flax_msgpack.read_tensor(self.path, name, layout=self.handle)
+        array = self.reader.read(name)
         self.check_unchanged(name)
         return array
 
@@ -104,36 +80,19 @@ class _Source:
         info = self.infos[name]
         if info.dtype == "bool":  # its bytes must be checked to be 0 or 1 on the way
             return None
-        if self.format == "safetensors":
-            offset = self.handle.data_start + self.handle.offsets[name][0]
-        elif self.format == "h5" and self.handle.placements.get(name) is not None:
-            offset, order = self.handle.placements[name]
-            if order == ">" and DTYPES[info.dtype].itemsize > 1:
-                return None
-        else:
+        offset = self.reader.offset(name)
+        if offset is None:
             return None
         return FileBytes(str(self.path), offset, info.nbytes, lambda: self.check_unchanged(name))
 
 
 def _open_source(path: Path, fmt: str) -> _Source:
     identity = file_identity(path)
-    if fmt == "safetensors":
-        header = st.read_header(path)
-        source = _Source(path, fmt, header.tensors, header)
-    elif fmt == "bin":
-        archive = torch_zip.open_archive(path)
-        source = _Source(path, fmt, {n: archive.info(n) for n in archive.tensors}, archive)
-    elif fmt == "h5":
-        layout = keras_h5.read_layout(path)
-        source = _Source(path, fmt, keras_h5.list_tensors(path, layout=layout), layout)
-    else:
-        layout = flax_msgpack.read_layout(path)
-        source = _Source(path, fmt, {n: layout.info(n) for n in layout.arrays}, layout)
+    reader = formats.get(fmt).open(path)
     if file_identity(path) != identity:
         raise FormatError("the file changed while its header was being read", where=os.fspath(path),
                           fix="Another process is writing it; open the checkpoint again when it is done.")
-    source.identity = identity
-    return source
+    return _Source(path, fmt, reader, identity)
 
 
 def _strip_scope(name: str) -> str:
@@ -191,10 +150,8 @@ class Checkpoint:
 
     @classmethod
     def _open_folder(cls, target: Path, format: str | None, variant: str | None) -> Checkpoint:
-        formats = [format] if format else list(WEIGHTS_NAMES)
-        for fmt in formats:
-            if fmt not in WEIGHTS_NAMES:
-                raise FormatError("unknown checkpoint format", where="Checkpoint.open", expected=" or ".join(WEIGHTS_NAMES), received=fmt)
+        for fmt in [format] if format else list(formats.FORMATS):
+            formats.get(fmt, where="Checkpoint.open")
             name = variant_name(WEIGHTS_NAMES[fmt], variant)
             single, indexed = target / name, target / index_name(WEIGHTS_NAMES[fmt], variant)
             if single.is_file() and indexed.is_file():
@@ -216,7 +173,7 @@ class Checkpoint:
     @classmethod
     def _open_file(cls, file: Path, fmt: str | None, folder: Path | None = None) -> Checkpoint:
         actual = sniff_format(file)
-        claimed = fmt or _EXTENSIONS.get(file.suffix)
+        claimed = fmt or formats.by_extension(file)
         if claimed and claimed != actual:
             raise FormatError(
                 "the file's content is not the format its name says",
@@ -224,8 +181,8 @@ class Checkpoint:
                 fix="Rename the file to match its content; modelport never guesses past a mismatch.",
             )
         source = _open_source(file, actual)
-        metadata = dict(source.handle.metadata) if actual == "safetensors" else {}
-        framework = cls._framework(actual, [source], file)
+        metadata = dict(source.reader.metadata)
+        framework = cls._framework([source], file)
         cls._check_not_empty(source.infos, file)
         return cls(folder or file, actual, framework, [source], None, metadata)
 
@@ -234,9 +191,10 @@ class Checkpoint:
         index = read_index(index_file)
         index.check_shards_exist(folder)
         sources = []
-        extension = next(ext for ext, f in _EXTENSIONS.items() if f == fmt)
-        if fmt == "h5":  # one isolation child for every shard, not one each
-            keras_h5.prefetch_layouts([folder / shard for shard in index.shard_files if shard.endswith(extension)])
+        spec = formats.get(fmt)
+        extension = spec.extension
+        if spec.prefetch is not None:  # h5: one isolation child for every shard, not one each
+            spec.prefetch([folder / shard for shard in index.shard_files if shard.endswith(extension)])
         for shard in index.shard_files:
             path = folder / shard
             if not shard.endswith(extension):
@@ -247,15 +205,15 @@ class Checkpoint:
             if actual != fmt:
                 raise FormatError("a shard's content is not the index's format", where=os.fspath(path), expected=fmt, received=actual)
             sources.append(_open_source(path, fmt))
-        framework = cls._framework(fmt, sources, index_file)
+        framework = cls._framework(sources, index_file)
         weight_map = index.weight_map
-        if framework == "tf":
+        if frameworks.get(framework).scoped_index_keys:
             # TF indexes key by full variable names (with the model scope); shards store them without.
             weight_map = {_strip_scope(k): v for k, v in weight_map.items()}
         CheckpointIndex(weight_map, index.metadata, index.path).check_contents(
             {os.path.basename(s.path): list(s.infos) for s in sources}
         )
-        metadata = dict(sources[0].handle.metadata) if fmt == "safetensors" else {}
+        metadata = dict(sources[0].reader.metadata)
         metadata.update({k: str(v) for k, v in index.metadata.items() if k not in metadata})
         checkpoint = cls(folder, fmt, framework, sources, index, metadata)
         declared = index.metadata.get("total_size")
@@ -268,14 +226,15 @@ class Checkpoint:
         return checkpoint
 
     @staticmethod
-    def _framework(fmt: str, sources: list[_Source], where: Path) -> str:
-        if fmt != "safetensors":
-            return _FRAMEWORK_OF[fmt]
-        found = {s.handle.format or "pt" for s in sources}
+    def _framework(sources: list[_Source], where: Path) -> str:
+        fixed = formats.get(sources[0].format).framework
+        if fixed is not None:
+            return fixed
+        found = {s.reader.recorded_framework or "pt" for s in sources}
         if len(found) > 1:
             raise FormatError("shards disagree about who wrote them", where=os.fspath(where), received=sorted(found))
         writer = found.pop()
-        if writer not in ("pt", "tf", "flax"):
+        if writer not in frameworks.tags():
             logger.warning("%s: safetensors format %r; reading its names as PyTorch names.", where, writer)
             writer = "pt"
         return writer
@@ -338,7 +297,6 @@ class Checkpoint:
     @property
     def num_parameters(self) -> int:
         """Floating-point values only (integer buffers such as position ids are not weights)."""
-        from .dtypes import DTYPES
 
         return sum(math.prod(self.info(n).shape) for n in self if DTYPES[self.info(n).dtype].is_floating)
 
@@ -346,8 +304,7 @@ class Checkpoint:
         """Tensors stored as views of another tensor's storage (tied weights in ``.bin`` files)."""
         out: dict[str, str] = {}
         for source in self._sources:
-            if source.format == "bin":
-                out.update(torch_zip.aliases(source.handle))
+            out.update(source.reader.aliases())
         return out
 
     def __repr__(self) -> str:

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from . import __version__, frameworks
 from .checkpoint import Checkpoint
 from .demo import human_bytes
 from .errors import ModelportError
@@ -75,7 +75,7 @@ def _inspect(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     print(f"{report['path']}")
-    print(f"  written by   {_WRITERS[report['framework']]} ({report['framework']})")
+    print(f"  written by   {_WRITERS.get(report['framework'], report['framework'])} ({report['framework']})")
     print(f"  format       {report['format']}" + (" (sharded)" if report["sharded"] else ""))
     print(f"  tensors      {report['tensor_count']:,}")
     print(f"  parameters   {report['parameter_count']:,} floating-point ({report['value_count']:,} values in all)")
@@ -126,7 +126,7 @@ def _build_parser() -> argparse.ArgumentParser:
     convert = commands.add_parser("convert", help="convert a checkpoint to another framework, streaming, optionally verified")
     convert.add_argument("source", help="a checkpoint folder or a Hub repo id")
     convert.add_argument("destination", help="the output folder")
-    convert.add_argument("--to", required=True, choices=("pt", "tf", "flax"), help="the target framework")
+    convert.add_argument("--to", required=True, choices=frameworks.tags(), help="the target framework")
     convert.add_argument("--format", default="safetensors", choices=("safetensors", "native"),
                          help="safetensors (default) or the framework's own: .bin, tf_model.h5, flax_model.msgpack")
     convert.add_argument("--max-shard-size", default="5GB", help="shard limit, e.g. 5GB, 500MB (default 5GB)")
@@ -145,7 +145,7 @@ def _build_parser() -> argparse.ArgumentParser:
     download = commands.add_parser("download", help="fetch the config and the weights one framework needs from the Hub")
     download.add_argument("repo_id")
     download.add_argument("--revision", default=None, help="branch, tag, commit or refs/pr/N")
-    download.add_argument("--framework", choices=("pt", "tf", "flax"), default="pt")
+    download.add_argument("--framework", choices=frameworks.tags(), default="pt")
     download.add_argument("--local-dir", default=None, help="copy the files into this folder instead of only the cache")
     download.set_defaults(run=_download)
     upload = commands.add_parser("upload", help="push a saved folder to a Hub repo in one commit")

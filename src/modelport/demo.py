@@ -85,7 +85,8 @@ def mean_pooled(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def convert_and_compare(folder: Path, out: Path) -> dict[str, np.ndarray]:
     """PyTorch -> TF and -> Flax with --verify, then the embeddings of :data:`SENTENCES` in all three frameworks."""
-    from .conversion.converter import ADAPTER_FOR, convert
+    from . import frameworks
+    from .conversion.converter import convert
     from .wordpiece import WordPiece
 
     folders = {"pt": folder}
@@ -96,7 +97,7 @@ def convert_and_compare(folder: Path, out: Path) -> dict[str, np.ndarray]:
     tokens = WordPiece.from_folder(folder)(SENTENCES)
     embeddings = {}
     for framework, path in folders.items():
-        adapter = adapters.get(ADAPTER_FOR[framework])
+        adapter = adapters.get(frameworks.adapter_for(framework))
         hidden = adapter.run_model(adapter.load_model(path), tokens)["last_hidden_state"]
         embeddings[framework] = mean_pooled(hidden, tokens["attention_mask"])
     print(f"embeddings  {len(SENTENCES)} sentences, tokenised from vocab.txt, mean-pooled and normalised (384 values each):")

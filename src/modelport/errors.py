@@ -28,6 +28,7 @@ __all__ = [
     "HubRevisionNotFoundError",
     "AdapterError",
     "AdapterNotFoundError",
+    "UnsupportedKeywordError",
 ]
 
 
@@ -138,3 +139,7 @@ class AdapterError(ModelportError, RuntimeError):
 
 class AdapterNotFoundError(AdapterError, LookupError):
     """No installed adapter has the requested name or handles the given object."""
+
+
+class UnsupportedKeywordError(ModelportError, TypeError):
+    """A transformers 4.x keyword that modelport does not honour (see docs/keywords.md); the message names it."""

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import frameworks
 from .errors import (
     HubAuthError,
     HubError,
@@ -44,7 +45,6 @@ from .filenames import WEIGHTS_NAMES, index_name, variant_name
 from .sharding import is_shard_of
 
 __all__ = [
-    "FRAMEWORK_PREFERENCE",
     "ResolvedCheckpoint",
     "resolve_checkpoint",
     "download_file",
@@ -57,12 +57,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: the weights each backend looks for, in order (transformers 4.x's orders)
-FRAMEWORK_PREFERENCE: dict[str, tuple[str, ...]] = {
-    "pt": ("safetensors", "bin"),
-    "tf": ("safetensors", "h5"),
-    "flax": ("msgpack", "safetensors"),
-}
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHARD_DOWNLOAD_THREADS = 8
 
@@ -249,7 +243,7 @@ class ResolvedCheckpoint:
 
 
 def _candidates(framework: str, use_safetensors: bool | None, variant: str | None) -> list[tuple[str, str, str]]:
-    order = list(FRAMEWORK_PREFERENCE[framework])
+    order = list(frameworks.get(framework).load_preference)
     if use_safetensors is False:
         order = [f for f in order if f != "safetensors"]
     elif use_safetensors is True:
@@ -286,8 +280,8 @@ def resolve_checkpoint(
     from .errors import CheckpointNotFoundError
     from .index import read_index
 
-    if framework not in FRAMEWORK_PREFERENCE:
-        raise HubError("unknown framework", where="resolve_checkpoint", expected="pt, tf or flax", received=framework)
+    if framework not in frameworks.tags():
+        raise HubError("unknown framework", where="resolve_checkpoint", expected=", ".join(frameworks.tags()), received=framework)
     candidates = _candidates(framework, use_safetensors, variant)
     if is_local(name_or_path):
         folder = Path(os.fspath(name_or_path)) / subfolder

@@ -33,11 +33,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import frameworks
 from .dtypes import DTYPES
 from .errors import FormatError
-from .filenames import WEIGHTS_NAMES, index_name, variant_name
-from .formats import flax_msgpack, keras_h5
-from .formats import safetensors as st
+from .filenames import index_name, variant_name
+from .formats import registry as formats
 from .formats.base import LazyTensor, TensorLike, info_of
 from .fsutil import folder_lock, fsync_dir, fsync_file, write_text_atomic
 from .index import write_index
@@ -51,7 +51,6 @@ logger = logging.getLogger(__name__)
 JOURNAL_NAME = ".modelport-save.json"
 TEMP_PREFIX = ".modelport-tmp-"
 _MAX_NAME_BYTES = 255  # NAME_MAX of ext4, XFS, btrfs, APFS and NTFS
-_WEIGHTS = {fmt: WEIGHTS_NAMES[fmt] for fmt in ("safetensors", "h5", "msgpack")}
 
 #: test hook: called with a step name during the commit ("journal", "rename:<name>", "delete:<name>")
 _fault_hook: Callable[[str], None] | None = None
@@ -143,23 +142,25 @@ def save_checkpoint(
     metadata: dict[str, str] | None = None,
     variant: str | None = None,
     tf_scope: str = "tf_model",
-    writer: Callable[[Path, list[tuple[str, TensorLike]]], None] | None = None,
+    writer: Writer | None = None,
     durable: bool = True,
 ) -> SaveResult:
     """Write tensors as a checkpoint in transformers' layout, sharded by ``max_shard_size``.
+
+    Three phases: plan the shards and file names (:func:`_plan_save`), write every file under a temporary
+    name (:func:`_write_files`), then commit through the journal (:func:`_commit`).
 
     Args:
         folder: the destination; created if needed.
         tensors: ``(name, array or LazyTensor)`` in write order; lazy tensors are
             loaded one at a time, so memory stays near one tensor.
-        format: ``"safetensors"``, ``"h5"`` or ``"msgpack"`` (``.bin`` files are
-            written by the torch adapter).
-        framework: whose names the tensors carry (``"pt"``, ``"tf"``, ``"flax"``),
+        format: a format of :mod:`modelport.formats.registry`; one the core does not write
+            (``"bin"``) is written by the adapter that does (``Adapter.file_writer``).
+        framework: whose names the tensors carry (a :mod:`modelport.frameworks` tag),
             recorded in safetensors metadata.
         tf_scope: the model scope of TF files (``tf_bert_model``): unsharded
             ``tf_model.h5`` and TF indexes use it in full variable names.
-        writer: writes one file of ``format`` from ``(name, tensor)`` pairs; adapters
-            pass theirs for formats the core cannot write (``"bin"``: ``torch.save``).
+        writer: writes one file from ``(path, [(name, tensor), ...])`` instead of the format's own writer.
         durable: fsync every file and the folder before the commit (the default).
             ``False`` keeps the commit protocol (never a mix) but leaves flushing
             to the OS: a power cut may then lose the new save, not the old one's
@@ -168,93 +169,157 @@ def save_checkpoint(
     Returns:
         A :class:`SaveResult` naming the files written and removed.
     """
-    if format not in _WEIGHTS and not (writer and format in WEIGHTS_NAMES):
-        raise FormatError(
-            "this format cannot be written by the core",
-            where=os.fspath(folder),
-            expected=" or ".join(_WEIGHTS),
-            received=format,
-            fix="PyTorch .bin files are written by modelport-torch (save_pretrained(safe_serialization=False)).",
-        )
     folder = Path(folder)
+    write = _as_file_writer(writer) if writer is not None else _file_writer(format, framework, metadata, tf_scope, folder)
+    plan = _plan_save(folder, tensors, format, variant, max_shard_size)
     with _io_errors(folder, "could not create the folder"):
         folder.mkdir(parents=True, exist_ok=True)
-    base = variant_name(WEIGHTS_NAMES[format], variant)
-    index_file = index_name(WEIGHTS_NAMES[format], variant)
-    plan = plan_shards(tensors, max_shard_size, storage_size=_nbytes, storage_id=_default_storage_id)
-    if not plan.shards:
-        raise FormatError("there are no tensors to save", where=os.fspath(folder))
-    count = len(plan.shards)
-    names = [shard_file_name(base, i, count) for i in range(count)]
-    by_name = dict(tensors)
-    total = sum(_nbytes(t) for t in by_name.values())
-
     with folder_lock(folder):
         if (folder / JOURNAL_NAME).exists():
             _apply_journal(folder, _read_journal(folder))
-        # leftovers of saves that died before committing: their temporary files, and the
-        # ".<name>.tmp-..." files of an index or journal that died being written
-        patterns = (f"{TEMP_PREFIX}*", f".{TEMP_PREFIX}*", f".{JOURNAL_NAME}.tmp-*")
-        for leftover in [path for pattern in patterns for path in folder.glob(pattern)]:
-            leftover.unlink()
+        _remove_leftovers(folder)
         token = secrets.token_hex(4)
-        temp = {name: f"{TEMP_PREFIX}{token}-{name}" for name in [*names, index_file]}
-        too_long = [name for name in temp.values() if len(name.encode("utf-8")) > _MAX_NAME_BYTES]
-        if too_long:
-            raise FormatError("a file name would be too long for the filesystem", where=os.fspath(folder / names[0]),
-                              expected=f"at most {_MAX_NAME_BYTES} bytes including the {len(TEMP_PREFIX) + 9}-byte temporary prefix",
-                              received=f"{len(too_long[0].encode('utf-8'))} bytes", fix="Use a shorter variant name.")
-        # a written shard is fsynced on a second thread while the next one is written (the disk works
-        # while the CPU does); every fsync has finished before the index, the folder's fsync and the commit
-        syncing: list[tuple[str, Future[None]]] = []
+        temp = _temporary_names(folder, token, [*plan.files, plan.index_file])
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelport-fsync") as syncer:  # exits when all ran
-                for shard_name, shard_tensors in zip(names, plan.shards):
-                    items = [(n, by_name[n]) for n in shard_tensors]
-                    with _io_errors(folder / shard_name, "could not write the file"):
-                        if writer is not None:
-                            writer(folder / temp[shard_name], items)
-                        else:
-                            _write_file(folder / temp[shard_name], items, format, framework, metadata, tf_scope,
-                                        sharded=count > 1)
-                    if durable:
-                        syncing.append((shard_name, syncer.submit(fsync_file, folder / temp[shard_name])))
-            for shard_name, future in syncing:
-                with _io_errors(folder / shard_name, "could not write the file"):
-                    future.result()
-            renames = [[temp[n], n] for n in names]
-            if count > 1:
-                keys = plan.weight_map(names)
-                if format == "h5" or (format == "safetensors" and framework == "tf"):
-                    keys = {f"{tf_scope}/{k}": v for k, v in keys.items()}
-                index_meta: dict[str, object] = {"total_size": total}
-                if framework == "pt":
-                    index_meta["total_parameters"] = sum(math.prod(info_of(t)[1]) for t in by_name.values())
-                with _io_errors(folder / index_file, "could not write the file"):
-                    write_index(folder / temp[index_file], keys, index_meta)
-                renames.append([temp[index_file], index_file])
-            if durable:
-                fsync_dir(folder)
+            # the index follows the framework the files are read as (an h5 file is always read as TF)
+            read_as = formats.get(format).framework or framework
+            renames = _write_files(folder, plan, temp, write, read_as, tf_scope, durable)
         except BaseException:
             _remove(folder, temp.values())
             raise
-        kept = set(names) | ({index_file} if count > 1 else set())
-        deletes = sorted(
-            p.name for p in folder.iterdir()
-            if p.name not in kept and (is_shard_of(p.name, base) or p.name in (base, index_file))
+        deletes = _commit(folder, plan, token, renames, temp)
+    logger.info("Saved %d tensors (%d bytes) in %d file(s) to %s", len(plan.tensors), plan.total, len(plan.files), folder)
+    return SaveResult(folder, plan.files, plan.index_file if plan.sharded else None, plan.total, deletes)
+
+
+Writer = Callable[[Path, list[tuple[str, TensorLike]]], None]
+_FileWriter = Callable[[Path, list[tuple[str, TensorLike]], bool], None]  # (path, items, sharded)
+
+
+def _as_file_writer(writer: Writer) -> _FileWriter:
+    return lambda path, items, sharded: writer(path, items)
+
+
+@dataclass(frozen=True)
+class _SavePlan:
+    base: str  # the weights file name (``model.safetensors``, with its variant)
+    index_file: str
+    files: list[str]  # the files to write, in order
+    shards: list[list[str]]  # each file's tensor names
+    tensors: dict[str, TensorLike]
+    total: int  # tensor bytes
+    weight_map: dict[str, str]
+
+    @property
+    def sharded(self) -> bool:
+        return len(self.files) > 1
+
+
+def _file_writer(format: str, framework: str, metadata: dict[str, str] | None, tf_scope: str, folder: Path) -> _FileWriter:
+    """One file of ``format``: the core's writer, or the one of the adapter whose native format it is."""
+    spec = formats.get(format, where=os.fspath(folder))
+    if spec.write is not None:
+        write = spec.write
+        return lambda path, items, sharded: write(path, items, framework=framework, metadata=metadata, scope=tf_scope,
+                                                  sharded=sharded)
+    owner = next((tag for tag in frameworks.tags() if frameworks.get(tag).native_format == format), None)
+    adapter = None
+    if owner is not None:
+        from . import adapters
+        from .errors import AdapterNotFoundError
+
+        with contextlib.suppress(AdapterNotFoundError):
+            adapter = adapters.get(frameworks.adapter_for(owner))
+    found = adapter.file_writer(format) if adapter is not None else None
+    if found is None:
+        raise FormatError(
+            "this format cannot be written by the core", where=os.fspath(folder),
+            expected=" or ".join(name for name, f in formats.FORMATS.items() if f.write is not None), received=format,
+            fix=f"Install the adapter that writes it (pip install modelport-{frameworks.adapter_for(owner)})" if owner
+            else "Choose another format.",
         )
-        journal = {"token": token, "renames": renames, "deletes": deletes}
-        _step("journal")
-        try:
-            with _io_errors(folder / JOURNAL_NAME, "could not write the file"):
-                write_text_atomic(folder / JOURNAL_NAME, json.dumps(journal, indent=1) + "\n")
-        except BaseException:
-            if not (folder / JOURNAL_NAME).exists():  # not committed: the new files go, the old checkpoint stays
-                _remove(folder, temp.values())
-            raise
-        _apply_journal(folder, journal)
-    logger.info("Saved %d tensors (%d bytes) in %d file(s) to %s", len(by_name), total, count, folder)
-    return SaveResult(folder, names, index_file if count > 1 else None, total, deletes)
+    return _as_file_writer(found)
+
+
+def _plan_save(folder: Path, tensors: Sequence[tuple[str, TensorLike]], format: str, variant: str | None,
+               max_shard_size: int | str) -> _SavePlan:
+    weights_name = formats.get(format, where=os.fspath(folder)).weights_name
+    base = variant_name(weights_name, variant)
+    shards = plan_shards(tensors, max_shard_size, storage_size=_nbytes, storage_id=_default_storage_id)
+    if not shards.shards:
+        raise FormatError("there are no tensors to save", where=os.fspath(folder))
+    files = [shard_file_name(base, i, len(shards.shards)) for i in range(len(shards.shards))]
+    by_name = dict(tensors)
+    return _SavePlan(base, index_name(weights_name, variant), files, shards.shards, by_name,
+                     sum(_nbytes(t) for t in by_name.values()), shards.weight_map(files))
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Files of saves that died before committing: their temporary files, and the ``.<name>.tmp-...``
+    files of an index or journal that died being written."""
+    patterns = (f"{TEMP_PREFIX}*", f".{TEMP_PREFIX}*", f".{JOURNAL_NAME}.tmp-*")
+    for leftover in [path for pattern in patterns for path in folder.glob(pattern)]:
+        leftover.unlink()
+
+
+def _temporary_names(folder: Path, token: str, names: list[str]) -> dict[str, str]:
+    temp = {name: f"{TEMP_PREFIX}{token}-{name}" for name in names}
+    too_long = [name for name in temp.values() if len(name.encode("utf-8")) > _MAX_NAME_BYTES]
+    if too_long:
+        raise FormatError("a file name would be too long for the filesystem", where=os.fspath(folder / names[0]),
+                          expected=f"at most {_MAX_NAME_BYTES} bytes including the {len(TEMP_PREFIX) + 9}-byte temporary prefix",
+                          received=f"{len(too_long[0].encode('utf-8'))} bytes", fix="Use a shorter variant name.")
+    return temp
+
+
+def _write_files(folder: Path, plan: _SavePlan, temp: dict[str, str], write: _FileWriter, framework: str, tf_scope: str,
+                 durable: bool) -> list[list[str]]:
+    """Every file under its temporary name, fsynced; returns the renames that will commit them."""
+    # a written shard is fsynced on a second thread while the next one is written (the disk works
+    # while the CPU does); every fsync has finished before the index, the folder's fsync and the commit
+    syncing: list[tuple[str, Future[None]]] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelport-fsync") as syncer:  # exits when all ran
+        for shard_name, shard_tensors in zip(plan.files, plan.shards):
+            with _io_errors(folder / shard_name, "could not write the file"):
+                write(folder / temp[shard_name], [(n, plan.tensors[n]) for n in shard_tensors], plan.sharded)
+            if durable:
+                syncing.append((shard_name, syncer.submit(fsync_file, folder / temp[shard_name])))
+    for shard_name, future in syncing:
+        with _io_errors(folder / shard_name, "could not write the file"):
+            future.result()
+    renames = [[temp[n], n] for n in plan.files]
+    if plan.sharded:
+        facts = frameworks.get(framework)
+        keys = {f"{tf_scope}/{k}": v for k, v in plan.weight_map.items()} if facts.scoped_index_keys else plan.weight_map
+        index_meta: dict[str, object] = {"total_size": plan.total}
+        if facts.index_counts_parameters:
+            index_meta["total_parameters"] = sum(math.prod(info_of(t)[1]) for t in plan.tensors.values())
+        with _io_errors(folder / plan.index_file, "could not write the file"):
+            write_index(folder / temp[plan.index_file], keys, index_meta)
+        renames.append([temp[plan.index_file], plan.index_file])
+    if durable:
+        fsync_dir(folder)
+    return renames
+
+
+def _commit(folder: Path, plan: _SavePlan, token: str, renames: list[list[str]], temp: dict[str, str]) -> list[str]:
+    """Write the journal (the commit point), then apply it; returns the stale files deleted."""
+    kept = set(plan.files) | ({plan.index_file} if plan.sharded else set())
+    deletes = sorted(
+        p.name for p in folder.iterdir()
+        if p.name not in kept and (is_shard_of(p.name, plan.base) or p.name in (plan.base, plan.index_file))
+    )
+    journal = {"token": token, "renames": renames, "deletes": deletes}
+    _step("journal")
+    try:
+        with _io_errors(folder / JOURNAL_NAME, "could not write the file"):
+            write_text_atomic(folder / JOURNAL_NAME, json.dumps(journal, indent=1) + "\n")
+    except BaseException:
+        if not (folder / JOURNAL_NAME).exists():  # not committed: the new files go, the old checkpoint stays
+            _remove(folder, temp.values())
+        raise
+    _apply_journal(folder, journal)
+    return deletes
 
 
 def _remove(folder: Path, names: Iterable[str]) -> None:
@@ -273,21 +338,3 @@ def _io_errors(where: Path, problem: str) -> Iterator[None]:
         raise FormatError(f"{problem} ({reason})", where=os.fspath(where),
                           fix="Free disk space, check the folder's permissions and the file name, then save again; "
                               "the previous checkpoint is untouched.") from exc
-
-
-def _write_file(
-    path: Path,
-    items: list[tuple[str, TensorLike]],
-    format: str,
-    framework: str,
-    metadata: dict[str, str] | None,
-    tf_scope: str,
-    *,
-    sharded: bool,
-) -> None:
-    if format == "safetensors":
-        st.write(path, items, {**(metadata or {}), "format": framework})
-    elif format == "h5":
-        keras_h5.write(path, items, scope=tf_scope, sharded=sharded)
-    else:
-        flax_msgpack.write(path, items)

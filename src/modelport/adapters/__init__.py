@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import AdapterError, AdapterNotFoundError
 from .base import Adapter, Capabilities, ParameterTree
 
-__all__ = ["Adapter", "Capabilities", "ParameterTree", "ENTRY_POINT_GROUP", "available", "get", "for_object", "register"]
+__all__ = ["Adapter", "Capabilities", "ParameterTree", "ENTRY_POINT_GROUP", "available", "adapter_class", "get", "for_object", "register"]
 
 ENTRY_POINT_GROUP = "modelport.adapters"
 
@@ -104,6 +104,14 @@ def _load_class(name: str) -> type[Adapter]:
             received=obj,
         )
     return obj
+
+
+def adapter_class(name: str) -> type[Adapter]:
+    """The class registered as ``name``, imported (adapter modules import no framework) but not instantiated."""
+    with _lock:
+        if name not in _registered and name not in _entry_point_specs():
+            get(name)  # raises the AdapterNotFoundError with its install hint
+        return _load_class(name)
 
 
 def get(name: str) -> Adapter:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..dtypes import canonical_dtype
+from ..frameworks import CheckpointFramework
 
 __all__ = ["Adapter", "Capabilities", "ParameterTree"]
 
@@ -141,8 +142,7 @@ class Adapter:
 
         items = [(name, LazyTensor(self.dtype_of(t), tuple(int(d) for d in t.shape), lambda t=t: self.to_numpy(t)))
                  for name, t in tensors.items()]
-        save_checkpoint(folder, items, format=format, framework=self.checkpoint_framework or "pt", max_shard_size=max_shard_size,
-                        writer=self.native_writer() if format == "bin" else None)
+        save_checkpoint(folder, items, format=format, framework=self.checkpoint_framework or "pt", max_shard_size=max_shard_size)
 
     def load_state(self, folder: Any) -> dict[str, Any]:
         """Every tensor of a checkpoint folder as this framework's tensors, by the names the file uses."""
@@ -152,10 +152,12 @@ class Adapter:
         return {name: self.from_numpy(ckpt[name]) for name in ckpt}
 
     # -- models (adapters with reference models) ------------------------------
-    #: whose tensor names the adapter's checkpoints use ("pt", "tf", "flax")
+    #: whose tensor names the adapter's checkpoints use: a tag of :mod:`modelport.frameworks` ("pt", "tf",
+    #: "flax", or the tag of :attr:`checkpoint_facts`)
     checkpoint_framework: ClassVar[str] = ""
-    #: the format ``--format native`` writes ("bin", "h5", "msgpack")
-    native_format: ClassVar[str] = "safetensors"
+    #: a checkpoint framework of the adapter's own (third-party adapters): its tag, native format, load order
+    #: and naming rules; the converter, the CLI and the Hub resolver then know it (``modelport convert --to TAG``)
+    checkpoint_facts: ClassVar[CheckpointFramework | None] = None
 
     #: module with ``ARCHITECTURES``, ``BASE_MODELS``, ``parameter_tree(model_class, config)`` and
     #: ``run_model`` (optionally ``model_class`` and ``load_model``), imported on first use
@@ -187,8 +189,9 @@ class Adapter:
         """The architecture's weights and shapes, built from ``config`` without allocating weight memory."""
         return self._models("parameter_tree")(self.model_class(config), config).with_config_facts(config)
 
-    def native_writer(self) -> Any:
-        """Writes :attr:`native_format` files for ``save_checkpoint`` when the core cannot (``.bin``), else None."""
+    def file_writer(self, format: str) -> Any:
+        """Writes one file of ``format`` for ``save_checkpoint`` when the core cannot (the torch adapter: ``.bin``),
+        as ``writer(path, [(name, tensor), ...])``; None for formats the adapter does not write."""
         return None
 
     def load_model(self, folder: Any) -> Any:

@@ -21,24 +21,22 @@ from typing import Any
 
 import numpy as np
 
-from .. import adapters
+from .. import adapters, frameworks
 from ..auto import AutoConfig
 from ..checkpoint import Checkpoint
 from ..config import PretrainedConfig
 from ..dtypes import DTYPES, canonical_dtype
 from ..errors import AdapterError, ConversionError
+from ..formats import registry as file_formats
 from ..formats.base import PREFETCH_AHEAD, FileBytes, LazyTensor, ScratchBuffers
 from ..hub import find_checkpoint, is_local
 from ..saving import save_checkpoint
 from .plan import Plan, keeps_bytes, plan_conversion, redundancy_failures, transform
 
-__all__ = ["convert", "ConversionReport", "probe_inputs", "compare_outputs", "verify_conversion", "ADAPTER_FOR"]
+__all__ = ["convert", "ConversionReport", "probe_inputs", "compare_outputs", "verify_conversion"]
 
 logger = logging.getLogger(__name__)
 
-#: the adapter that runs each framework's models
-ADAPTER_FOR = {"pt": "torch", "tf": "tf", "flax": "flax"}
-_NATIVE = {"pt": "bin", "tf": "h5", "flax": "msgpack"}
 _WEIGHT_FILE = re.compile(r"^(model|pytorch_model|tf_model|flax_model)(\.[\w-]+)?(-\d{5}-of-\d{5})?\.(safetensors|bin|h5|msgpack)"
                           r"(\.index\.json)?$")
 
@@ -159,10 +157,11 @@ def _target_tree(config: PretrainedConfig, target: str) -> Any:
     if key in _TREES:
         return _TREES[key]
     try:
-        tree = adapters.get(ADAPTER_FOR[target]).parameter_tree(config)
+        tree = adapters.get(frameworks.adapter_for(target)).parameter_tree(config)
     except AdapterError:
-        if target == "pt":  # TF/Flax/PyTorch names decide every PyTorch weight: convert by name alone
-            logger.warning("the torch adapter does not know this architecture; converting by names alone")
+        if frameworks.get(target).names_like == "pt":  # every name has its canonical form: convert by names alone
+            logger.warning("the %s adapter cannot build this architecture; converting by names alone",
+                           frameworks.adapter_for(target))
             return None
         raise
     if len(_TREES) >= 16:
@@ -194,8 +193,7 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
     Raises:
         ConversionError: a bad option, or ``verify`` found outputs that disagree.
     """
-    if to not in ADAPTER_FOR:
-        raise ConversionError("unknown target framework", where="convert", expected="pt, tf or flax", received=to)
+    target = frameworks.get(to)  # an unknown one is a ConversionError listing the known ones
     if format not in ("safetensors", "native"):
         raise ConversionError("unknown format", where="convert", expected="safetensors or native", received=format)
     cast = canonical_dtype(dtype) if dtype is not None else None
@@ -205,18 +203,19 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
     started = time.perf_counter()
     folder, ckpt = _open_source(source, revision, token, cache_dir, subfolder)
     out = Path(os.fspath(destination))
-    file_format = _NATIVE[to] if format == "native" else "safetensors"
+    file_format = target.native_format if format == "native" else "safetensors"
     if out.resolve() == folder.resolve() and file_format == ckpt.format:
         raise ConversionError("the destination would overwrite the source's weights", where=str(out),
                               fix="Write to another folder, or choose another format.")
     config_file = folder / "config.json"
     config = AutoConfig.from_pretrained(folder) if config_file.is_file() else None
-    if config is None and to != "pt":
-        raise ConversionError("converting to TF or Flax needs config.json (the target architecture)", where=str(folder))
+    if config is None and target.names_like != "pt":
+        raise ConversionError(f"converting to {to} needs config.json (the target architecture)", where=str(folder))
     tree = _target_tree(config, to) if config is not None else None
-    rename = (lambda name: name.replace("/", ".")) if (to == "flax" and file_format == "safetensors") else None
+    spec = file_formats.get(file_format)
+    rename = (lambda name: name.replace("/", ".")) if (target.dotted_safetensors_names and file_format == "safetensors") else None
     plan = plan_conversion({name: ckpt.info(name).shape for name in ckpt}, ckpt.framework, tree, to, output_names=rename,
-                           keep_derived=file_format == "bin", aliases=ckpt.aliases())
+                           keep_derived=spec.keeps_tied_copies, aliases=ckpt.aliases())
     # tied copies and stored buffers are left out only when proven redundant; otherwise they are reported
     failures = redundancy_failures(plan, ckpt.__getitem__, ckpt.framework, tree.model_type if tree is not None else "")
     plan.unexpected.extend(name for name, _ in failures)
@@ -227,16 +226,15 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
     # write (formats.base.materialised), so one more set than that, used in turn, is never overwritten
     # under the writer. The .bin writer (torch.save) holds a shard's tensors until the end: fresh ones,
     # and no file-to-file copies of unchanged bytes (the core's writers do those).
-    scratch = ScratchBuffers(generations=PREFETCH_AHEAD + 1) if file_format != "bin" else None
-    if file_format == "h5" and cast is None:
-        _refuse_dtypes_h5_cannot_hold(ckpt, plan, out)
+    scratch = ScratchBuffers(generations=PREFETCH_AHEAD + 1) if spec.write is not None else None
+    if spec.tagged_dtypes and cast is None:
+        _refuse_tagged_dtypes(ckpt, plan, out, spec)
     tensors, total, bar = _lazy_tensors(ckpt, plan, to, cast, progress, scratch)
-    writer = adapters.get(ADAPTER_FOR[to]).native_writer() if file_format == "bin" else None
     scope = _snake(tree.model_class) if tree is not None and tree.model_class else "tf_model"
     streaming = time.perf_counter()
     try:
         result = save_checkpoint(out, tensors, format=file_format, framework=to, max_shard_size=max_shard_size, tf_scope=scope,
-                                 writer=writer, durable=durable)
+                                 durable=durable)
     finally:
         if bar is not None:
             bar.close()
@@ -259,23 +257,20 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
     return report
 
 
-#: dtypes HDF5 has no type for: modelport stores them as tagged integers that only modelport reads back
-_H5_FOREIGN = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
-
-
-def _refuse_dtypes_h5_cannot_hold(ckpt: Checkpoint, plan: Plan, out: Path) -> None:
-    """transformers (and Keras) would load a tagged-integer dataset as numbers: garbage, silently. Ask first."""
+def _refuse_tagged_dtypes(ckpt: Checkpoint, plan: Plan, out: Path, spec: file_formats.FileFormat) -> None:
+    """A format with no type for a dtype stores it tagged (h5: as integers), and transformers and Keras would load
+    it as wrong numbers, silently. Ask first."""
     for step in plan.steps:
         dtype = ckpt.info(step.source).dtype
-        if dtype in _H5_FOREIGN:
+        if dtype in spec.tagged_dtypes:
             raise ConversionError(
-                f"tf_model.h5 has no {dtype} type: modelport would store it as tagged integers that transformers "
+                f"{spec.weights_name} has no {dtype} type: modelport would store it in a tagged form that transformers "
                 "and Keras would load as wrong numbers",
-                where=f"{out / 'tf_model.h5'} (tensor {step.source!r})",
-                expected="float16, float32 or float64 weights for an h5 file",
+                where=f"{out / spec.weights_name} (tensor {step.source!r})",
+                expected=f"weights of another dtype for {spec.weights_name}",
                 received=dtype,
                 fix=f"Pass dtype='float32' (--dtype float32) for a file every tool reads, format='safetensors' "
-                    f"(TF-named safetensors hold {dtype}), or dtype='{dtype}' to write modelport's tagged form on purpose.",
+                    f"(safetensors hold {dtype}), or dtype='{dtype}' to write modelport's tagged form on purpose.",
             )
 
 
@@ -373,7 +368,7 @@ def compare_outputs(source: Path, source_framework: str, result: Path, target_fr
     inputs = probe_inputs(AutoConfig.from_pretrained(result))
     runs = []
     for folder, framework in ((source, source_framework), (result, target_framework)):
-        adapter = adapters.get(ADAPTER_FOR[framework])
+        adapter = adapters.get(frameworks.adapter_for(framework))
         runs.append(adapter.run_model(adapter.load_model(folder), inputs))
     theirs, ours = runs
     common = [k for k in theirs if k in ours and theirs[k].shape == ours[k].shape]

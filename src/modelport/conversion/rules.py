@@ -24,6 +24,9 @@ canonical form) is settled against the target's shapes and names by
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import ConversionError
@@ -47,31 +50,62 @@ def _tf_parts(name: str) -> list[str]:
     return parts
 
 
+def _tf_canonical(name: str) -> str:
+    parts = _tf_parts(name)
+    parts[-1] = _TF_LAST.get(parts[-1], parts[-1])
+    return ".".join(parts)
+
+
+def _flax_canonical(name: str) -> str:
+    parts = name.replace("/", ".").split(".")
+    if parts[0] == "params":
+        parts = parts[1:]
+    elif parts[0] == "batch_stats":
+        parts = parts[1:]
+        parts[-1] = {"mean": "running_mean", "var": "running_var"}.get(parts[-1], parts[-1])
+        return ".".join(parts)
+    parts[-1] = _FLAX_LAST.get(parts[-1], parts[-1])
+    return ".".join(parts)
+
+
+@dataclass(frozen=True)
+class _Naming:
+    """How one framework's names and layouts relate to PyTorch's."""
+
+    canonical: Callable[[str], str]
+    is_kernel: Callable[[str], bool]  # a kernel: transposed against PyTorch's weight
+    stores_row_biases: bool = False  # biases stored ``[1, n]`` (TF GPT-2's Conv1D)
+    last_part: Callable[[str], str] = lambda name: name.rsplit(".", 1)[-1]
+
+
+_NAMINGS = {
+    "pt": _Naming(lambda name: name, lambda name: False),
+    "tf": _Naming(_tf_canonical, lambda name: _tf_parts(name)[-1] == "kernel", stores_row_biases=True,
+                  last_part=lambda name: _tf_parts(name)[-1]),
+    "flax": _Naming(_flax_canonical, lambda name: name.replace("/", ".").split(".")[-1] == "kernel"),
+}
+
+
+def _naming(framework: str) -> _Naming:
+    """A checkpoint framework's naming rules; frameworks adapters declare name their tensors like a built-in one."""
+    if framework in _NAMINGS:
+        return _NAMINGS[framework]
+    from ..frameworks import get
+
+    try:
+        return _NAMINGS[get(framework).names_like]
+    except (ConversionError, KeyError):
+        raise ConversionError("unknown framework", where="modelport.conversion.rules", expected=", ".join(_NAMINGS),
+                              received=framework) from None
+
+
 def canonical_name(name: str, framework: str) -> str:
-    """The PyTorch name of a tensor named by ``framework`` (``pt``, ``tf`` or ``flax``)."""
-    if framework == "pt":
-        return name
-    if framework == "tf":
-        parts = _tf_parts(name)
-        parts[-1] = _TF_LAST.get(parts[-1], parts[-1])
-        return ".".join(parts)
-    if framework == "flax":
-        parts = name.replace("/", ".").split(".")
-        if parts[0] == "params":
-            parts = parts[1:]
-        elif parts[0] == "batch_stats":
-            parts = parts[1:]
-            parts[-1] = {"mean": "running_mean", "var": "running_var"}.get(parts[-1], parts[-1])
-            return ".".join(parts)
-        parts[-1] = _FLAX_LAST.get(parts[-1], parts[-1])
-        return ".".join(parts)
-    raise ConversionError("unknown framework", where=name, expected="pt, tf or flax", received=framework)
+    """The PyTorch name of a tensor named by ``framework`` (``pt``, ``tf``, ``flax`` or a declared one)."""
+    return _naming(framework).canonical(name)
 
 
 def _is_kernel(name: str, framework: str) -> bool:
-    if framework == "tf":
-        return _tf_parts(name)[-1] == "kernel"
-    return framework == "flax" and name.replace("/", ".").split(".")[-1] == "kernel"
+    return _naming(framework).is_kernel(name)
 
 
 _KERNEL_ORDER = {2: (1, 0), 3: (2, 1, 0), 4: (3, 2, 0, 1)}  # TF/Flax kernel axes -> PyTorch axes
@@ -79,7 +113,8 @@ _KERNEL_BACK = {2: (1, 0), 3: (2, 1, 0), 4: (2, 3, 1, 0)}  # and back
 
 
 def _is_leading_one_bias(name: str, shape: tuple[int, ...], framework: str) -> bool:
-    return framework == "tf" and len(shape) == 2 and shape[0] == 1 and _tf_parts(name)[-1] == "bias"
+    naming = _naming(framework)
+    return naming.stores_row_biases and len(shape) == 2 and shape[0] == 1 and naming.last_part(name) == "bias"
 
 
 def canonical_shape(name: str, shape: tuple[int, ...], framework: str) -> tuple[int, ...]:
@@ -112,7 +147,7 @@ def layout_permutation(source: str, source_framework: str, target: str, target_f
         return None
     if _is_kernel(source, source_framework) and ndim in _KERNEL_ORDER:
         order = tuple(order[i] for i in _KERNEL_ORDER[ndim])
-    if target_framework != "pt" and _is_kernel(target, target_framework) and ndim in _KERNEL_BACK:
+    if _is_kernel(target, target_framework) and ndim in _KERNEL_BACK:
         order = tuple(order[i] for i in _KERNEL_BACK[ndim])
     return None if order == tuple(range(ndim)) else order
 
@@ -124,7 +159,7 @@ def from_canonical(target: str, array: np.ndarray, framework: str, target_shape:
     exact inverse of :func:`to_canonical`; with ``target_shape`` size-1 axes are
     fitted too (:func:`reconcile_shape`).
     """
-    if framework != "pt" and _is_kernel(target, framework) and array.ndim in _KERNEL_BACK:
+    if _is_kernel(target, framework) and array.ndim in _KERNEL_BACK:
         array = aligned_copy(array.transpose(_KERNEL_BACK[array.ndim]))
     return array if target_shape is None else reconcile_shape(target, array, target_shape)
 

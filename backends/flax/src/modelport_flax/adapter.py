@@ -41,7 +41,6 @@ class FlaxAdapter(Adapter):
         default_load_dtype="stored",  # transformers 4.x's Flax classes keep bfloat16 params (and warn)
     )
     checkpoint_framework = "flax"
-    native_format = "msgpack"
     models_module = "modelport_flax.auto"
 
     def to_numpy(self, tensor: Any) -> np.ndarray:

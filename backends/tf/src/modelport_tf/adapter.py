@@ -48,7 +48,6 @@ class TFAdapter(Adapter):
         hub=True,
     )
     checkpoint_framework = "tf"
-    native_format = "h5"
     models_module = "modelport_tf.auto"
 
     def to_numpy(self, tensor: Any) -> np.ndarray:

@@ -63,10 +63,11 @@ class TorchAdapter(Adapter):
         hub=True,
     )
     checkpoint_framework = "pt"
-    native_format = "bin"
     models_module = "modelport_torch.auto"
 
-    def native_writer(self) -> Any:
+    def file_writer(self, format: str) -> Any:
+        if format != "bin":
+            return None
         from .serialization import write_bin
 
         return write_bin
