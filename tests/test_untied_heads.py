@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import modelport
-from modelport import BertConfig, GPT2Config, adapters
+from modelport import BertConfig, GPT2Config, adapters, frameworks
 from modelport.checkpoint import Checkpoint
 
 pytestmark = pytest.mark.skipif(not {"torch", "tf", "flax"} <= set(adapters.available()),
@@ -94,7 +94,7 @@ def test_untied_heads_survive_conversion_without_verify(saved, tmp_path, arch, t
     for fmt in ("safetensors", "native"):
         report = modelport.convert(folder, tmp_path / fmt, to=to, format=fmt, progress=False)
         assert report.ok and report.unexpected == [], report.summary()
-        adapter = adapters.get(modelport.conversion.converter.ADAPTER_FOR[to])
+        adapter = adapters.get(frameworks.adapter_for(to))
         diff = float(np.abs(adapter.run_model(adapter.load_model(tmp_path / fmt), INPUTS)["logits"] - reference).max())
         assert diff <= TOLERANCE, (fmt, diff)
 

@@ -40,6 +40,7 @@ from .errors import (
     HubRepoNotFoundError,
     HubRevisionNotFoundError,
     ModelportError,
+    UnsupportedKeywordError,
 )
 from .filenames import WEIGHTS_NAMES, index_name, variant_name
 from .sharding import is_shard_of
@@ -221,7 +222,7 @@ def _retry_delay(exc: Exception, attempt: int) -> float | None:
     return None
 
 
-def _commit_of(path: str) -> str | None:
+def commit_of(path: str) -> str | None:
     """The commit a cached file belongs to: ``.../snapshots/<commit>/...``."""
     parts = Path(path).parts
     if "snapshots" in parts:
@@ -304,12 +305,12 @@ def resolve_checkpoint(
     commit = revision if revision and _COMMIT.match(revision) else None
     if need_config:
         config_file = download_file(repo_id, "config.json", revision=revision, **kwargs)
-        commit = _commit_of(config_file) or commit
+        commit = commit_of(config_file) or commit
     pinned = commit or revision  # every later file from the same snapshot
     for fmt, single, index in candidates:
         try:
             path = download_file(repo_id, single, revision=pinned, **kwargs)
-            return ResolvedCheckpoint(Path(path).parent, _path_or_none(config_file), fmt, [Path(path)], None, commit or _commit_of(path))
+            return ResolvedCheckpoint(Path(path).parent, _path_or_none(config_file), fmt, [Path(path)], None, commit or commit_of(path))
         except HubFileNotFoundError:
             pass
         try:
@@ -319,7 +320,7 @@ def resolve_checkpoint(
         shards = read_index(index_path).shard_files
         paths = _download_many(repo_id, shards, pinned, kwargs)
         return ResolvedCheckpoint(Path(index_path).parent, _path_or_none(config_file), fmt, [Path(p) for p in paths],
-                                  Path(index_path), commit or _commit_of(index_path))
+                                  Path(index_path), commit or commit_of(index_path))
     raise HubFileNotFoundError(
         f"the repository has no weights a {framework} model reads", where=f"{repo_id}@{pinned or 'main'}",
         expected=" or ".join(f"{s} (or {i})" for _, s, i in candidates),
@@ -473,7 +474,19 @@ class PushToHubMixin:
         tags: list[str] | None = None,
         **deprecated_kwargs: Any,
     ) -> Any:
-        """Save to a temporary folder (or ``repo_id`` as a local folder when ``use_temp_dir=False``) and upload it in one commit."""
+        """Save to a temporary folder (or ``repo_id`` as a local folder when ``use_temp_dir=False``) and upload it in one commit.
+
+        ``use_auth_token`` is taken as ``token`` (with a warning); any other keyword is refused by name.
+        """
+        from .modeling.keywords import check_keywords
+
+        where = f"{type(self).__name__}.push_to_hub"
+        extra = check_keywords("push_to_hub", getattr(self, "framework", "pt"), deprecated_kwargs, where)
+        token = extra.pop("token", token)
+        if extra:
+            raise UnsupportedKeywordError("unknown keyword argument", where=where, received=", ".join(sorted(extra)),
+                                          expected="a keyword of the transformers 4.x contract (docs/keywords.md)",
+                                          fix="Check the spelling.")
         if commit_message is None:
             name = type(self).__name__
             commit_message = "Upload config" if "Config" in name else "Upload tokenizer" if "Tokenizer" in name else "Upload model"

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import UnsupportedKeywordError
 
-__all__ = ["Keyword", "KEYWORDS", "check_keywords", "keyword_table", "FRAMEWORKS"]
+__all__ = ["Keyword", "KEYWORDS", "check_keywords", "keywords_page", "FRAMEWORKS"]
 
 HONOURED, ALIAS, IGNORED, REFUSED = "honoured", "alias", "ignored", "refused"
 #: the frameworks whose base classes follow the contract, as they appear in the table
@@ -68,7 +68,7 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("use_auth_token", _LOAD, "deprecated name of token", actions=_all(ALIAS), alias_of="token"),
     Keyword("revision", _LOAD, "a branch, tag or commit; config and weights come from one commit"),
     Keyword("subfolder", _LOAD, "the config and every weights file are read from this folder of the repo"),
-    Keyword("variant", _LOAD, "weights named model.<variant>.safetensors (and so on)"),
+    Keyword("variant", _LOAD, "weights named model.VARIANT.safetensors (and so on)"),
     Keyword("use_safetensors", _LOAD, "True: safetensors only; False: never safetensors; None: either"),
     Keyword("from_pt", _LOAD, "load the PyTorch checkpoint (any framework's model loads any checkpoint)"),
     Keyword("from_tf", _LOAD, "load the TensorFlow checkpoint (tf_model.h5 or TF safetensors)"),
@@ -141,7 +141,7 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("max_shard_size", _SAVE, "shards of at most this size (\"5GB\", \"500MiB\", an int), with an index"),
     Keyword("safe_serialization", _SAVE, "True (default): model.safetensors in PyTorch's names and layouts, which "
             "every framework loads; False: the framework's own file (.bin, tf_model.h5, flax_model.msgpack)"),
-    Keyword("variant", _SAVE, "weights named model.<variant>.safetensors (and so on)"),
+    Keyword("variant", _SAVE, "weights named model.VARIANT.safetensors (and so on)"),
     Keyword("token", _SAVE, "the Hub token for push_to_hub"),
     Keyword("use_auth_token", _SAVE, "deprecated name of token", actions=_all(ALIAS), alias_of="token"),
     Keyword("save_peft_format", _SAVE, "no PEFT adapters in modelport models: nothing to convert", actions=_all(IGNORED)),
@@ -196,12 +196,12 @@ def check_keywords(method: str, framework: str, kwargs: dict[str, Any], where: s
             if out.get(row.alias_of) is not None and value is not None:
                 raise UnsupportedKeywordError(f"both {name} and {row.alias_of} were given", where=where,
                                               fix=f"Pass only {row.alias_of} ({name} is its deprecated name).")
-            warnings.warn(f"{where}: `{name}` is deprecated; use `{row.alias_of}` instead.", FutureWarning, stacklevel=3)
+            warnings.warn(f"{where}: `{name}` is deprecated; use `{row.alias_of}` instead.", FutureWarning, stacklevel=4)
             if value is not None:
                 out[row.alias_of] = value
         elif action == IGNORED:
             out.pop(name)
-            warnings.warn(f"{where}: `{name}` has no effect ({row.what}).", UserWarning, stacklevel=3)
+            warnings.warn(f"{where}: `{name}` has no effect ({row.what}).", UserWarning, stacklevel=4)
         elif action == REFUSED:
             if not row.accepts(value):
                 raise UnsupportedKeywordError(
@@ -213,9 +213,31 @@ def check_keywords(method: str, framework: str, kwargs: dict[str, Any], where: s
     return out
 
 
-def keyword_table() -> str:
-    """The Markdown table of docs/keywords.md."""
-    lines = []
+_PAGE_HEAD = """# transformers 4.x keywords
+
+Every keyword of `from_pretrained`, `save_pretrained` and `push_to_hub` on
+transformers 4.x's "Models" page (and those its code reads from `**kwargs`),
+and what modelport's PyTorch, TensorFlow and Flax base classes do with it:
+
+- **honoured**: it does what transformers documents;
+- **alias**: renamed with a `FutureWarning`, as transformers 4.57 does;
+- **ignored**: dropped with a warning (deprecated and without effect in 4.57 too);
+- **refused**: an `UnsupportedKeywordError` names the keyword and says what to do
+  instead; "accepts" lists the values that ask for what modelport does anyway.
+
+A keyword that is in none of these tables, is no attribute of the model's
+config and no argument of its class is refused the same way: nothing is
+swallowed in silence.
+
+This page is generated from `modelport.modeling.keywords` (a test keeps it
+current: `python -c "from modelport.modeling.keywords import keywords_page; print(keywords_page(), end='')" > docs/keywords.md`).
+
+"""
+
+
+def keywords_page() -> str:
+    """The whole of docs/keywords.md."""
+    lines = [_PAGE_HEAD.rstrip("\n"), ""]
     for method in (_LOAD, _SAVE, _PUSH):
         lines += [f"## `{method}`", "", "| keyword | " + " | ".join(FRAMEWORKS.values()) + " | what modelport does |",
                   "|---|" + "---|" * len(FRAMEWORKS) + "---|"]

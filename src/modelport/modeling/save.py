@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters.base import Adapter
-from ..config import PretrainedConfig
 from ..conversion.rules import canonical_name, canonical_shape, to_canonical
-from ..errors import ConfigError
+from ..errors import ConfigError, UnsupportedKeywordError
 from ..formats.base import LazyTensor, TensorLike
-from ..saving import SaveResult, save_checkpoint
+from ..saving import save_checkpoint
+from .keywords import check_keywords
 
-__all__ = ["lazy_weights", "save_model", "push_saved_folder", "PUSH_OPTIONS"]
+__all__ = ["lazy_weights", "save_pretrained", "push_saved_folder", "PUSH_OPTIONS"]
 
 #: what ``save_pretrained(..., push_to_hub=True, **kwargs)`` passes on to the Hub commit
 PUSH_OPTIONS = ("repo_id", "commit_message", "commit_description", "private", "create_pr", "revision", "tags")
@@ -52,31 +52,51 @@ def lazy_weights(weights: Mapping[str, Any], adapter: Adapter, *, canonical: boo
     return out
 
 
-def save_model(save_directory: str | os.PathLike[str], config: PretrainedConfig, architecture: str,
-               tensors: list[tuple[str, TensorLike]], *, format: str, framework: str, max_shard_size: int | str = "5GB",
-               variant: str | None = None, tf_scope: str = "tf_model",
-               writer: Callable[[Path, list[tuple[str, TensorLike]]], None] | None = None) -> SaveResult:
-    """``config.json`` (with ``architectures = [architecture]``) and the weights, crash-safe and sharded."""
+def save_pretrained(model: Any, framework: str, save_directory: str | os.PathLike[str],
+                    tensors: Callable[[], list[tuple[str, TensorLike]]], options: dict[str, Any], *, format: str,
+                    tensor_framework: str, architecture: str, tf_scope: str = "tf_model",
+                    writer: Callable[[Path, list[tuple[str, TensorLike]]], None] | None = None) -> Any:
+    """The shared body of every adapter's ``save_pretrained``: keywords, config, weights, push.
+
+    Args:
+        model: the model (for its ``config`` and the messages).
+        framework: the adapter's checkpoint framework (its keyword rules).
+        tensors: makes the ``(name, LazyTensor)`` list to write (not called when ``is_main_process`` is False).
+        options: the call's keywords other than the adapter's own (``max_shard_size``, ``push_to_hub``, ...).
+        format: the file format to write; ``tensor_framework``: whose names the tensors carry.
+
+    Returns:
+        The Hub's commit info with ``push_to_hub``, else None.
+    """
+    where = f"{type(model).__name__}.save_pretrained"
+    options = check_keywords("save_pretrained", framework, options, where)
+    if not options.pop("is_main_process", True):
+        return None
+    push, token = options.pop("push_to_hub", False), options.pop("token", None)
+    max_shard_size, variant = options.pop("max_shard_size", "5GB"), options.pop("variant", None)
+    save_config = options.pop("save_config", True)
+    push_options = {name: options.pop(name) for name in PUSH_OPTIONS if name in options}
+    if options:
+        raise UnsupportedKeywordError("unknown keyword argument", where=where, received=", ".join(sorted(options)),
+                                      expected="a keyword of the transformers 4.x contract (docs/keywords.md)",
+                                      fix="Check the spelling.")
     folder = Path(os.fspath(save_directory))
     if folder.is_file():
         raise ConfigError("save_pretrained needs a folder, not a file", where=str(folder),
                           fix="Pass the folder to save into; it is created if needed.")
-    config.architectures = [architecture]
-    config.save_pretrained(folder)
-    return save_checkpoint(folder, tensors, format=format, framework=framework, max_shard_size=max_shard_size,
-                           variant=variant, tf_scope=tf_scope, writer=writer)
+    if save_config:
+        model.config.architectures = [architecture]
+        model.config.save_pretrained(folder)
+    save_checkpoint(folder, tensors(), format=format, framework=tensor_framework, max_shard_size=max_shard_size,
+                    variant=variant, tf_scope=tf_scope, writer=writer)
+    return push_saved_folder(folder, push_options, token=token) if push else None
 
 
 def push_saved_folder(folder: str | os.PathLike[str], options: dict[str, Any], *, token: Any = None) -> Any:
-    """Upload a saved folder in one commit (``save_pretrained(..., push_to_hub=True)``); ``repo_id`` defaults
-    to the folder's name, as in transformers."""
+    """Upload a saved folder in one commit (``save_pretrained(..., push_to_hub=True)``); ``options`` are
+    :data:`PUSH_OPTIONS`; ``repo_id`` defaults to the folder's name, as in transformers."""
     from ..hub import upload_folder
 
-    unknown = sorted(set(options) - set(PUSH_OPTIONS))
-    if unknown:
-        raise ConfigError("unknown keyword argument for push_to_hub", where="save_pretrained(push_to_hub=True)",
-                          expected=", ".join(PUSH_OPTIONS), received=", ".join(unknown),
-                          fix="Remove it, or push with model.push_to_hub(...) for the full set of options.")
     options = {k: v for k, v in options.items() if v is not None}
     repo_id = options.pop("repo_id", None) or Path(os.fspath(folder)).name
     message = options.pop("commit_message", None) or "Upload model"

@@ -22,11 +22,11 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 
 from modelport import PretrainedConfig
 from modelport.adapters import ParameterTree
-from modelport.auto import resolve_config
 from modelport.errors import ConfigError, ConversionError
-from modelport.hub import PushToHubMixin, find_checkpoint
+from modelport.hub import PushToHubMixin
 from modelport.modeling.loading import load_weights
-from modelport.modeling.save import lazy_weights, push_saved_folder, save_model
+from modelport.modeling.resolve import resolve_pretrained
+from modelport.modeling.save import lazy_weights, save_pretrained
 
 from .adapter import FlaxAdapter
 
@@ -166,18 +166,14 @@ class FlaxPreTrainedModel(PushToHubMixin):
         ``dtype`` is the computation dtype; parameters keep the checkpoint's dtype.
         ``_do_init=False`` returns ``(model, params)`` and allocates nothing but the loaded params.
         """
-        from_pt = kwargs.pop("from_pt", False)
-        from_tf = kwargs.pop("from_tf", False)
-        do_init = kwargs.pop("_do_init", True)
-        output_loading_info = kwargs.pop("output_loading_info", False)
-        subfolder = kwargs.pop("subfolder", "") or ""
-        variant = kwargs.pop("variant", None)
-        hub = dict(cache_dir=cache_dir, force_download=force_download, local_files_only=local_files_only, token=token)
-        config, kwargs = resolve_config(cls.config_class, config, pretrained_model_name_or_path, kwargs, subfolder=subfolder,
-                                        revision=revision, **hub)
-        model = cls(config, *model_args, dtype=dtype, _do_init=False, **kwargs)
-        order = ["pt"] if from_pt else ["tf"] if from_tf else ["flax", "pt", "tf"]
-        _, ckpt = find_checkpoint(pretrained_model_name_or_path, order, subfolder=subfolder, variant=variant, revision=revision, **hub)
+        found = resolve_pretrained(cls, pretrained_model_name_or_path, "flax", dict(
+            dtype=dtype, config=config, cache_dir=cache_dir, ignore_mismatched_sizes=ignore_mismatched_sizes,
+            force_download=force_download, local_files_only=local_files_only, token=token, revision=revision, **kwargs))
+        do_init = found.options.get("_do_init", True)
+        output_loading_info = found.options.get("output_loading_info", False)
+        ignore_mismatched_sizes = found.options.get("ignore_mismatched_sizes", False)
+        model = cls(found.config, *model_args, dtype=found.options.get("dtype", dtype), _do_init=False, **found.model_kwargs)
+        ckpt = found.source
         params, info = model._load(ckpt, ignore_mismatched_sizes)
         if do_init:
             if model.required_params - set(flatten_dict(params)):  # missing or mismatched leaves: drawn afresh
@@ -205,12 +201,14 @@ class FlaxPreTrainedModel(PushToHubMixin):
         """``config.json`` plus the weights: by default safetensors in the canonical (PyTorch) form,
         loadable by every framework; ``safe_serialization=False`` writes ``flax_model.msgpack``.
         """
-        params = params if params is not None else self.params
-        tensors = lazy_weights(flatten_dict(params, sep="/"), _ADAPTER, canonical=safe_serialization)
-        save_model(save_directory, self.config, type(self).__name__.removeprefix("Flax"), tensors,
-                   format="safetensors" if safe_serialization else "msgpack", framework="pt" if safe_serialization else "flax",
-                   max_shard_size=max_shard_size)
-        return push_saved_folder(save_directory, kwargs, token=token) if push_to_hub else None
+        def tensors() -> list:
+            tree = params if params is not None else self.params
+            return lazy_weights(flatten_dict(tree, sep="/"), _ADAPTER, canonical=safe_serialization)
+
+        return save_pretrained(self, "flax", save_directory, tensors, dict(
+            push_to_hub=push_to_hub, max_shard_size=max_shard_size, token=token, **kwargs),
+            format="safetensors" if safe_serialization else "msgpack", tensor_framework="pt" if safe_serialization else "flax",
+            architecture=type(self).__name__.removeprefix("Flax"))
 
 
 def load_flax_sharded_weights(shard_files: list[str | os.PathLike[str]]) -> dict:

@@ -20,11 +20,11 @@ import numpy as np
 
 from modelport import AutoConfig, PretrainedConfig
 from modelport.adapters import ParameterTree
-from modelport.auto import resolve_config
 from modelport.errors import AdapterError, ConfigError
-from modelport.hub import PushToHubMixin, find_checkpoint
+from modelport.hub import PushToHubMixin
 from modelport.modeling.loading import load_weights
-from modelport.modeling.save import lazy_weights, push_saved_folder, save_model
+from modelport.modeling.resolve import resolve_pretrained
+from modelport.modeling.save import lazy_weights, save_pretrained
 from modelport.outputs import ModelOutput
 
 from ._keras import keras, tf
@@ -73,6 +73,8 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
     main_input_name = "input_ids"
     # True for the bare encoders (TFBertModel): their PyTorch twins name weights without the prefix.
     is_base_model = False
+    # keyword arguments a model's constructor passes on to keras.Model (from_pretrained checks against them)
+    _extra_init_keywords = ("name", "trainable")
     _auto_class: str | None = None
 
     def __init__(self, config: PretrainedConfig, *inputs: Any, **kwargs: Any) -> None:
@@ -239,18 +241,14 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         PyTorch, then Flax; ``from_pt=True`` / ``from_flax=True`` pick one.
         ``subfolder`` applies to the config, the weights and every shard.
         """
-        from_pt = kwargs.pop("from_pt", False)
-        from_flax = kwargs.pop("from_flax", False)
-        output_loading_info = kwargs.pop("output_loading_info", False)
-        subfolder = kwargs.pop("subfolder", "") or ""
-        variant = kwargs.pop("variant", None)
-        hub = dict(cache_dir=cache_dir, force_download=force_download, local_files_only=local_files_only, token=token)
-        config, kwargs = resolve_config(cls.config_class, config, pretrained_model_name_or_path, kwargs, subfolder=subfolder,
-                                        revision=revision, **hub)
         # the checkpoint first: a missing or malformed file is reported before the model costs anything
-        order = ["pt"] if from_pt else ["flax"] if from_flax else ["tf", "pt", "flax"]
-        _, ckpt = find_checkpoint(pretrained_model_name_or_path, order, subfolder=subfolder, variant=variant, revision=revision,
-                                  use_safetensors=use_safetensors, **hub)
+        found = resolve_pretrained(cls, pretrained_model_name_or_path, "tf", dict(
+            config=config, cache_dir=cache_dir, ignore_mismatched_sizes=ignore_mismatched_sizes,
+            force_download=force_download, local_files_only=local_files_only, token=token, revision=revision,
+            use_safetensors=use_safetensors, **kwargs))
+        ignore_mismatched_sizes = found.options.get("ignore_mismatched_sizes", False)
+        config, ckpt, kwargs = found.config, found.source, found.model_kwargs
+        output_loading_info = found.options.get("output_loading_info", False)
         model = cls(config, *model_args, **kwargs)
         with deferred_variables():  # names and shapes now, memory only as the checkpoint fills them
             model(model.dummy_inputs, training=False)
@@ -290,16 +288,18 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         if layout not in ("canonical", "tf"):
             raise ConfigError("unknown weights layout", where="save_pretrained", expected="'canonical' or 'tf'", received=layout)
         canonical = safe_serialization and layout == "canonical"
+
+        def tensors() -> list:
+            return lazy_weights(self.tf_weights(), _ADAPTER, canonical=canonical,
+                                drop_prefix=self.base_model_prefix if self.is_base_model else "")
+
         folder = Path(os.fspath(save_directory))
-        variables = self.tf_weights()
-        tensors = lazy_weights(variables, _ADAPTER, canonical=canonical,
-                               drop_prefix=self.base_model_prefix if self.is_base_model else "")
-        save_model(folder, self.config, type(self).__name__.removeprefix("TF"), tensors,
-                   format="safetensors" if safe_serialization else "h5", framework="pt" if canonical else "tf",
-                   max_shard_size=max_shard_size, tf_scope=self.name)
-        if saved_model:
+        if saved_model and kwargs.get("is_main_process", True) and not folder.is_file():  # uploaded with the weights
             self.export_saved_model(folder / "saved_model" / str(version), signatures=signatures)
-        return push_saved_folder(folder, {**kwargs, "create_pr": create_pr}, token=token) if push_to_hub else None
+        return save_pretrained(self, "tf", folder, tensors, dict(
+            push_to_hub=push_to_hub, create_pr=create_pr, max_shard_size=max_shard_size, token=token, **kwargs),
+            format="safetensors" if safe_serialization else "h5", tensor_framework="pt" if canonical else "tf",
+            architecture=type(self).__name__.removeprefix("TF"), tf_scope=self.name)
 
     def export_saved_model(self, path: str | os.PathLike[str], signatures: Any = None) -> None:
         """A TensorFlow SavedModel whose ``serving_default`` signature runs :meth:`serving`."""

@@ -8,6 +8,7 @@ one tensor at a time, and hands tensors back for saving.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -18,14 +19,14 @@ from torch import nn
 
 from modelport import PretrainedConfig
 from modelport.adapters import ParameterTree
-from modelport.auto import resolve_config
 from modelport.checkpoint import Checkpoint
 from modelport.conversion.plan import plan_conversion
 from modelport.dtypes import canonical_dtype
-from modelport.errors import CheckpointNotFoundError, ConversionError
-from modelport.hub import PushToHubMixin, find_checkpoint
-from modelport.modeling.loading import ArraySource, load_weights
-from modelport.modeling.save import lazy_weights, push_saved_folder, save_model
+from modelport.errors import CheckpointNotFoundError, ConversionError, UnsupportedKeywordError
+from modelport.hub import PushToHubMixin
+from modelport.modeling.loading import load_weights
+from modelport.modeling.resolve import resolve_pretrained
+from modelport.modeling.save import lazy_weights, save_pretrained
 from modelport.outputs import ModelOutput
 
 from .adapter import TorchAdapter, torch_dtype
@@ -380,49 +381,35 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
 
         PyTorch safetensors and ``.bin`` are preferred; with ``from_tf=True`` or
         ``from_flax=True`` (or when the folder holds only those) TF and Flax
-        checkpoints, sharded too, are read and converted tensor by tensor.
+        checkpoints, sharded too, are read and converted tensor by tensor. Every
+        transformers 4.x keyword is honoured or refused by name (docs/keywords.md).
         """
-        from_tf = kwargs.pop("from_tf", False)
-        from_flax = kwargs.pop("from_flax", False)
-        output_loading_info = kwargs.pop("output_loading_info", False)
-        dtype = kwargs.pop("dtype", None)
-        legacy_dtype = kwargs.pop("torch_dtype", None)
-        dtype = dtype if dtype is not None else legacy_dtype
-        subfolder = kwargs.pop("subfolder", "") or ""
-        variant = kwargs.pop("variant", None)
-        state_dict = kwargs.pop("state_dict", None)
-        device_map = kwargs.pop("device_map", None)
-        hub = dict(cache_dir=cache_dir, force_download=force_download, local_files_only=local_files_only, token=token, revision=revision)
-        config, kwargs = resolve_config(cls.config_class, config, pretrained_model_name_or_path, kwargs, subfolder=subfolder, **hub)
-        kwargs.pop("dtype", None)
-
+        found = resolve_pretrained(cls, pretrained_model_name_or_path, "pt", dict(
+            config=config, cache_dir=cache_dir, ignore_mismatched_sizes=ignore_mismatched_sizes,
+            force_download=force_download, local_files_only=local_files_only, token=token, revision=revision,
+            use_safetensors=use_safetensors, **kwargs), to_numpy=_ADAPTER.to_numpy)
+        dtype = found.options.get("dtype")
         with torch.device("meta"):
-            model = cls(config, *model_args, **kwargs)
-        target_dtype = cls._target_dtype(dtype, config)
+            model = cls(found.config, *model_args, **found.model_kwargs)
         model.to_empty(device="cpu")
+        target_dtype = cls._target_dtype(dtype, found.config)
+        if dtype == "auto" and getattr(found.config, "dtype", None) is None:  # the checkpoint's first floating dtype
+            infos = (found.source.info(n) for n in found.source)
+            target_dtype = torch_dtype(next((i.dtype for i in infos if i.dtype.startswith(("float", "bfloat"))), "float32"))
         if target_dtype != torch.float32:
             model.to(target_dtype)
             for name, module in model.named_modules():
                 if cls._keep_in_fp32_modules and any(k in name.split(".") for k in cls._keep_in_fp32_modules):
                     module.float()
         model.tie_weights()
-
-        if state_dict is not None:
-            source: Any = ArraySource({n: _ADAPTER.to_numpy(t) for n, t in state_dict.items()}, "pt")
-        else:
-            order = ["tf"] if from_tf else ["flax"] if from_flax else ["pt", "tf", "flax"]
-            _, source = find_checkpoint(pretrained_model_name_or_path, order, subfolder=subfolder, variant=variant,
-                                        use_safetensors=use_safetensors if order[0] == "pt" else None, **hub)
-            if dtype == "auto" and getattr(config, "dtype", None) is None:
-                first = next((source.info(n).dtype for n in source if source.info(n).dtype.startswith(("float", "bfloat"))), "float32")
-                model.to(torch_dtype(first))
-        info = model._load_weights(source, ignore_mismatched_sizes)
+        info = model._load_weights(found.source, found.options.get("ignore_mismatched_sizes", False))
         model.config.dtype = canonical_dtype(str(model.dtype))
         model.name_or_path = str(pretrained_model_name_or_path)
-        if device_map not in (None, "cpu"):
-            model.to(device_map if isinstance(device_map, str) else torch.device(device_map))
+        device = _device_of(found.options.get("device_map"))
+        if device is not None:
+            model.to(device)
         model.eval()
-        return (model, info) if output_loading_info else model
+        return (model, info) if found.options.get("output_loading_info") else model
 
     @staticmethod
     def _target_dtype(dtype: Any, config: PretrainedConfig) -> torch.dtype:
@@ -468,6 +455,7 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         save_directory: str | os.PathLike[str],
         is_main_process: bool = True,
         state_dict: dict[str, torch.Tensor] | None = None,
+        save_function: Any = None,
         push_to_hub: bool = False,
         max_shard_size: int | str = "5GB",
         safe_serialization: bool = True,
@@ -479,19 +467,41 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
 
         Tied weights are written once in safetensors (the head's alias is left
         out, as transformers does) and re-tied on load. Sharded saves are
-        crash-safe (see ``modelport.saving``).
+        crash-safe (see ``modelport.saving``). ``save_function(state_dict, path)``
+        writes each ``.bin`` shard instead of ``torch.save``.
         """
-        if not is_main_process:
-            return None
-        self.config.dtype = canonical_dtype(str(self.dtype))
-        weights = state_dict if state_dict is not None else self.state_dict()
-        if safe_serialization:  # tied weights once: the head's alias is left out, as transformers does
-            weights = _first_of_each_storage(weights)
-        tensors = lazy_weights({n: t.detach() for n, t in weights.items()}, _ADAPTER)
-        save_model(save_directory, self.config, type(self).__name__, tensors,
-                   format="safetensors" if safe_serialization else "bin", framework="pt", max_shard_size=max_shard_size,
-                   variant=variant, writer=None if safe_serialization else write_bin)
-        return push_saved_folder(save_directory, kwargs, token=token) if push_to_hub else None
+        if save_function is not None and safe_serialization:
+            logger.warning("save_function writes .bin files only; it is not used for safetensors (safe_serialization=True)")
+
+        def tensors() -> list:
+            self.config.dtype = canonical_dtype(str(self.dtype))
+            weights = state_dict if state_dict is not None else self.state_dict()
+            if safe_serialization:  # tied weights once: the head's alias is left out, as transformers does
+                weights = _first_of_each_storage(weights)
+            return lazy_weights({n: t.detach() for n, t in weights.items()}, _ADAPTER)
+
+        writer = None if safe_serialization else functools.partial(write_bin, save=save_function or torch.save)
+        return save_pretrained(self, "pt", save_directory, tensors, dict(
+            is_main_process=is_main_process, push_to_hub=push_to_hub, max_shard_size=max_shard_size, variant=variant,
+            token=token, **kwargs), format="safetensors" if safe_serialization else "bin", tensor_framework="pt",
+            architecture=type(self).__name__, writer=writer)
+
+
+def _device_of(device_map: Any) -> torch.device | None:
+    """The one device a ``device_map`` names (None: stay on the CPU); several devices are refused."""
+    if device_map in (None, "cpu"):
+        return None
+    if device_map == "auto":  # every module fits one device here: the first accelerator, else the CPU
+        return torch.device("cuda:0") if torch.cuda.is_available() else None
+    if isinstance(device_map, dict):
+        devices = set(device_map.values())
+        if len(devices) != 1:
+            raise UnsupportedKeywordError(
+                "a device_map that splits the model over several devices is not supported",
+                where="PreTrainedModel.from_pretrained", received=f"device_map={device_map!r}",
+                fix="Load on one device ({'': 'cuda:0'} or 'cuda:0'); splitting across devices is a later issue.")
+        device_map = devices.pop()
+    return torch.device(device_map if not isinstance(device_map, int) else f"cuda:{device_map}")
 
 
 def _first_of_each_storage(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

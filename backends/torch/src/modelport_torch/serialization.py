@@ -6,7 +6,9 @@ commit; this module only turns one shard's tensors into a ``torch.save`` file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -19,10 +21,10 @@ __all__ = ["write_bin"]
 _ADAPTER = TorchAdapter()
 
 
-def write_bin(path: str | Path, tensors: list[tuple[str, TensorLike]]) -> None:
-    """Write ``(name, array or LazyTensor)`` pairs as a ``torch.save`` state dict."""
+def write_bin(path: str | Path, tensors: list[tuple[str, TensorLike]], save: Callable[[Any, Any], Any] = torch.save) -> None:
+    """Write ``(name, array or LazyTensor)`` pairs as a ``torch.save`` state dict (or with ``save(state, path)``)."""
     state = {}
     for name, tensor in tensors:
         value = tensor if isinstance(tensor, torch.Tensor) else _ADAPTER.from_numpy(materialise(tensor, where=f"{path} ({name!r})"))
         state[name] = value.contiguous()
-    torch.save(state, path)
+    save(state, path)
