@@ -27,6 +27,7 @@ from modelport.hub import PushToHubMixin
 from modelport.modeling.loading import load_weights
 from modelport.modeling.resolve import resolve_pretrained
 from modelport.modeling.save import lazy_weights, save_pretrained
+from modelport.outputs import ModelOutput, accepted_output_flags, call_with_output_conventions
 
 from .adapter import FlaxAdapter
 
@@ -34,6 +35,20 @@ __all__ = ["FlaxPreTrainedModel", "activation", "attention_bias", "load_flax_sha
 
 logger = logging.getLogger(__name__)
 _ADAPTER = FlaxAdapter()
+OUTPUT_FIELDS = ("hidden_states", "attentions")  # declared by every output, set only when asked for
+
+
+def _flatten_output(out: ModelOutput) -> tuple[tuple[Any, ...], tuple[tuple[str, ...], tuple[str, ...]]]:
+    return tuple(out[k] for k in out), (tuple(out), out._fields)
+
+
+def _unflatten_output(aux: tuple[tuple[str, ...], tuple[str, ...]], children: Any) -> ModelOutput:
+    keys, fields = aux
+    return ModelOutput({**dict.fromkeys(fields), **dict(zip(keys, children))})
+
+
+# outputs pass through jax.jit and the other transformations as pytrees
+jax.tree_util.register_pytree_node(ModelOutput, _flatten_output, _unflatten_output)
 
 _ACTIVATIONS = {
     "gelu": partial(nn.gelu, approximate=False),
@@ -124,16 +139,24 @@ class FlaxPreTrainedModel(PushToHubMixin):
     def register_for_auto_class(cls, auto_class: str | type = "FlaxAutoModel") -> None:
         cls._auto_class = auto_class if isinstance(auto_class, str) else auto_class.__name__
 
-    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, params: dict | None = None,
-                 dropout_rng: Any = None, train: bool = False, output_hidden_states: bool = False) -> dict:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the module on its params: a :class:`~modelport.outputs.ModelOutput` (a JAX pytree, so the call can be
+        jitted), or a tuple with ``return_dict=False``; ``output_hidden_states`` and ``output_attentions`` default
+        to the config's."""
+        return call_with_output_conventions(self.config, self._run, args, kwargs, accepted_output_flags(type(self)._run))
+
+    def _run(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
+             params: dict | None = None, dropout_rng: Any = None, train: bool = False, output_hidden_states: bool = False,
+             output_attentions: bool = False) -> ModelOutput:
         rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
         if attention_mask is None:
             attention_mask = jnp.ones_like(input_ids)
-        return self.module.apply({"params": params if params is not None else self.params}, jnp.asarray(input_ids),
-                                 jnp.asarray(attention_mask),
-                                 None if token_type_ids is None else jnp.asarray(token_type_ids),
-                                 None if position_ids is None else jnp.asarray(position_ids),
-                                 not train, output_hidden_states, rngs=rngs)
+        out = self.module.apply({"params": params if params is not None else self.params}, jnp.asarray(input_ids),
+                                jnp.asarray(attention_mask),
+                                None if token_type_ids is None else jnp.asarray(token_type_ids),
+                                None if position_ids is None else jnp.asarray(position_ids),
+                                not train, output_hidden_states, output_attentions, rngs=rngs)
+        return ModelOutput({**out, **{name: None for name in OUTPUT_FIELDS if name not in out}})
 
     # -- dtype casting ------------------------------------------------------------------------
     @staticmethod

@@ -25,7 +25,7 @@ from modelport.hub import PushToHubMixin
 from modelport.modeling.loading import load_weights
 from modelport.modeling.resolve import resolve_pretrained
 from modelport.modeling.save import lazy_weights, save_pretrained
-from modelport.outputs import ModelOutput
+from modelport.outputs import ModelOutput, accepted_output_flags, call_with_output_conventions
 
 from ._keras import keras, tf
 from .adapter import TFAdapter
@@ -90,6 +90,12 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         self.name_or_path = config.name_or_path
 
     # -- inputs and outputs ---------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Keras' call with transformers' output conventions: ``output_hidden_states`` and ``output_attentions``
+        default to the config's, and ``return_dict=False`` (or ``config.return_dict = False``) gives a tuple."""
+        return call_with_output_conventions(self.config, super().__call__, args, kwargs,
+                                            accepted_output_flags(type(self).call))
+
     @property
     def framework(self) -> str:
         return "tf"

@@ -27,7 +27,7 @@ from modelport.hub import PushToHubMixin
 from modelport.modeling.loading import load_weights
 from modelport.modeling.resolve import resolve_pretrained
 from modelport.modeling.save import lazy_weights, save_pretrained
-from modelport.outputs import ModelOutput
+from modelport.outputs import ModelOutput, accepted_output_flags, call_with_output_conventions
 
 from .adapter import TorchAdapter, torch_dtype
 from .serialization import write_bin
@@ -170,6 +170,13 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         super().__init__()
         self.config = config
         self.name_or_path = config.name_or_path
+
+    # -- outputs -----------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``forward`` with transformers' output conventions: ``output_hidden_states`` and ``output_attentions``
+        default to the config's, and ``return_dict=False`` (or ``config.return_dict = False``) gives a tuple."""
+        return call_with_output_conventions(self.config, super().__call__, args, kwargs,
+                                            accepted_output_flags(type(self).forward))
 
     # -- weights -----------------------------------------------------------------------
     def post_init(self) -> None:

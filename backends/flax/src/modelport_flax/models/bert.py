@@ -56,7 +56,7 @@ class FlaxBertSelfAttention(nn.Module):
                                                    dropout_rate=self.config.attention_probs_dropout_prob,
                                                    deterministic=deterministic, dtype=self.dtype)
         out = jnp.einsum("...hqk,...khd->...qhd", weights, v)
-        return out.reshape(out.shape[:2] + (self.config.hidden_size,))
+        return out.reshape(out.shape[:2] + (self.config.hidden_size,)), weights
 
 
 class FlaxBertSelfOutput(nn.Module):
@@ -81,7 +81,8 @@ class FlaxBertAttention(nn.Module):
         self.output = FlaxBertSelfOutput(self.config, dtype=self.dtype)
 
     def __call__(self, hidden, mask, deterministic: bool = True):
-        return self.output(self.self(hidden, mask, deterministic), hidden, deterministic)
+        context, weights = self.self(hidden, mask, deterministic)
+        return self.output(context, hidden, deterministic), weights
 
 
 class FlaxBertIntermediate(nn.Module):
@@ -109,8 +110,8 @@ class FlaxBertLayer(nn.Module):
         self.output = FlaxBertOutput(self.config, dtype=self.dtype)
 
     def __call__(self, hidden, mask, deterministic: bool = True):
-        attended = self.attention(hidden, mask, deterministic)
-        return self.output(self.intermediate(attended), attended, deterministic)
+        attended, weights = self.attention(hidden, mask, deterministic)
+        return self.output(self.intermediate(attended), attended, deterministic), weights
 
 
 class FlaxBertLayerCollection(nn.Module):
@@ -123,11 +124,12 @@ class FlaxBertLayerCollection(nn.Module):
         self.layers = [block(self.config, name=str(i), dtype=self.dtype) for i in range(self.config.num_hidden_layers)]
 
     def __call__(self, hidden, mask, deterministic: bool = True):
-        states = [hidden]
+        states, attentions = [hidden], []
         for layer in self.layers:
-            hidden = layer(hidden, mask, deterministic)
+            hidden, weights = layer(hidden, mask, deterministic)
             states.append(hidden)
-        return hidden, tuple(states)
+            attentions.append(weights)
+        return hidden, tuple(states), tuple(attentions)
 
 
 class FlaxBertEncoder(nn.Module):
@@ -166,18 +168,20 @@ class FlaxBertModule(nn.Module):
             self.pooler = FlaxBertPooler(self.config, dtype=self.dtype)
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
-                 output_hidden_states: bool = False):
+                 output_hidden_states: bool = False, output_attentions: bool = False):
         if token_type_ids is None:
             token_type_ids = jnp.zeros_like(input_ids)
         if position_ids is None:
             position_ids = jnp.broadcast_to(jnp.arange(input_ids.shape[-1]), input_ids.shape)
         hidden = self.embeddings(input_ids, token_type_ids, position_ids, deterministic)
-        last, states = self.encoder(hidden, attention_mask, deterministic)
+        last, states, attentions = self.encoder(hidden, attention_mask, deterministic)
         out = {"last_hidden_state": last}
         if self.add_pooling_layer:
             out["pooler_output"] = self.pooler(last)
         if output_hidden_states:
             out["hidden_states"] = states
+        if output_attentions:
+            out["attentions"] = attentions
         return out
 
 
@@ -192,11 +196,13 @@ class FlaxBertForMaskedLMModule(nn.Module):
         self.cls = FlaxBertOnlyMLMHead(self.config, dtype=self.dtype)
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
-                 output_hidden_states: bool = False):
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states)
-        shared = self.bert.variables["params"]["embeddings"]["word_embeddings"]["embedding"]
-        out["logits"] = self.cls(out["last_hidden_state"], shared)
-        return out
+                 output_hidden_states: bool = False, output_attentions: bool = False):
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states,
+                        output_attentions)
+        hidden = out.pop("last_hidden_state")
+        logits = self.cls(hidden, self.bert.variables["params"]["embeddings"]["word_embeddings"]["embedding"])
+        # transformers' fields first; last_hidden_state is modelport's addition, after them
+        return {"logits": logits, **out, "last_hidden_state": hidden}
 
 
 class FlaxBertPredictionHeadTransform(nn.Module):

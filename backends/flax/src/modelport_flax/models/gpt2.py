@@ -53,7 +53,7 @@ class FlaxGPT2Attention(nn.Module):
         weights = nn.dot_product_attention_weights(q, k, bias=bias, dropout_rng=dropout_rng, dropout_rate=self.config.attn_pdrop,
                                                    deterministic=deterministic, dtype=self.dtype)
         out = jnp.einsum("...hqk,...khd->...qhd", weights, v).reshape(hidden.shape[:2] + (self.embed_dim,))
-        return self.resid_dropout(self.c_proj(out), deterministic=deterministic)
+        return self.resid_dropout(self.c_proj(out), deterministic=deterministic), weights
 
 
 class FlaxGPT2MLP(nn.Module):
@@ -82,8 +82,9 @@ class FlaxGPT2Block(nn.Module):
         self.mlp = FlaxGPT2MLP(self.config, inner, dtype=self.dtype)
 
     def __call__(self, hidden, mask, deterministic: bool = True):
-        hidden = hidden + self.attn(self.ln_1(hidden), mask, deterministic)
-        return hidden + self.mlp(self.ln_2(hidden), deterministic)
+        attended, weights = self.attn(self.ln_1(hidden), mask, deterministic)
+        hidden = hidden + attended
+        return hidden + self.mlp(self.ln_2(hidden), deterministic), weights
 
 
 class FlaxGPT2BlockCollection(nn.Module):
@@ -96,11 +97,12 @@ class FlaxGPT2BlockCollection(nn.Module):
         self.blocks = [block(self.config, name=str(i), dtype=self.dtype) for i in range(self.config.num_hidden_layers)]
 
     def __call__(self, hidden, mask, deterministic: bool = True):
-        states = [hidden]
+        states, attentions = [hidden], []
         for block in self.blocks:
-            hidden = block(hidden, mask, deterministic)
+            hidden, weights = block(hidden, mask, deterministic)
             states.append(hidden)
-        return hidden, states
+            attentions.append(weights)
+        return hidden, states, tuple(attentions)
 
 
 class FlaxGPT2Module(nn.Module):
@@ -117,17 +119,19 @@ class FlaxGPT2Module(nn.Module):
         self.ln_f = nn.LayerNorm(epsilon=self.config.layer_norm_epsilon, dtype=self.dtype)
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
-                 output_hidden_states: bool = False):
+                 output_hidden_states: bool = False, output_attentions: bool = False):
         if position_ids is None:
             position_ids = jnp.broadcast_to(jnp.arange(input_ids.shape[-1]), input_ids.shape)
         hidden = self.wte(input_ids.astype("i4")) + self.wpe(position_ids.astype("i4"))
         hidden = self.dropout(hidden, deterministic=deterministic)
-        hidden, states = self.h(hidden, attention_mask, deterministic)
+        hidden, states, attentions = self.h(hidden, attention_mask, deterministic)
         hidden = self.ln_f(hidden)
         states = [*states[:-1], hidden]  # transformers reports the last state after ln_f
         out = {"last_hidden_state": hidden}
         if output_hidden_states:
             out["hidden_states"] = tuple(states)
+        if output_attentions:
+            out["attentions"] = attentions
         return out
 
 
@@ -143,14 +147,16 @@ class FlaxGPT2LMHeadModule(nn.Module):
                                     kernel_init=jax.nn.initializers.normal(self.config.initializer_range))
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
-                 output_hidden_states: bool = False):
-        out = self.transformer(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states)
+                 output_hidden_states: bool = False, output_attentions: bool = False):
+        out = self.transformer(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states,
+                               output_attentions)
+        hidden = out.pop("last_hidden_state")
         if self.config.tie_word_embeddings:
-            shared = self.transformer.variables["params"]["wte"]["embedding"]
-            out["logits"] = out["last_hidden_state"] @ shared.T.astype(self.dtype)
+            logits = hidden @ self.transformer.variables["params"]["wte"]["embedding"].T.astype(self.dtype)
         else:
-            out["logits"] = self.lm_head(out["last_hidden_state"])
-        return out
+            logits = self.lm_head(hidden)
+        # transformers' fields first; last_hidden_state is modelport's addition, after them
+        return {"logits": logits, **out, "last_hidden_state": hidden}
 
 
 class FlaxGPT2PreTrainedModel(FlaxPreTrainedModel):

@@ -69,7 +69,7 @@ class TFBertSelfAttention(keras.layers.Layer):
         if head_mask is not None:
             probs = probs * head_mask
         context = tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])
-        return tf.reshape(context, (batch, -1, self.all_head_size))
+        return tf.reshape(context, (batch, -1, self.all_head_size)), probs
 
 
 class TFBertSelfOutput(keras.layers.Layer):
@@ -90,8 +90,8 @@ class TFBertAttention(keras.layers.Layer):
         self.dense_output = TFBertSelfOutput(config, name="output")
 
     def call(self, hidden: Any, attention_bias: Any, head_mask: Any, training: bool = False) -> Any:
-        return self.dense_output(self.self_attention(hidden, attention_bias=attention_bias, head_mask=head_mask, training=training),
-                                 residual=hidden, training=training)
+        context, probs = self.self_attention(hidden, attention_bias=attention_bias, head_mask=head_mask, training=training)
+        return self.dense_output(context, residual=hidden, training=training), probs
 
 
 class TFBertIntermediate(keras.layers.Layer):
@@ -112,8 +112,8 @@ class TFBertLayer(keras.layers.Layer):
         self.bert_output = TFBertSelfOutput(config, name="output")
 
     def call(self, hidden: Any, attention_bias: Any, head_mask: Any, training: bool = False) -> Any:
-        attended = self.attention(hidden, attention_bias=attention_bias, head_mask=head_mask, training=training)
-        return self.bert_output(self.intermediate(attended), residual=attended, training=training)
+        attended, probs = self.attention(hidden, attention_bias=attention_bias, head_mask=head_mask, training=training)
+        return self.bert_output(self.intermediate(attended), residual=attended, training=training), probs
 
 
 class TFBertEncoder(keras.layers.Layer):
@@ -121,13 +121,14 @@ class TFBertEncoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.layer = [TFBertLayer(config, name=f"layer_._{i}") for i in range(config.num_hidden_layers)]
 
-    def call(self, hidden: Any, attention_bias: Any, head_mask: Any, output_hidden_states: bool = False, training: bool = False) -> Any:
-        states = [hidden] if output_hidden_states else None
+    def call(self, hidden: Any, attention_bias: Any, head_mask: Any, training: bool = False) -> Any:
+        """The last hidden state, every layer's input and output, and every layer's attention probabilities."""
+        states, attentions = [hidden], []
         for i, layer in enumerate(self.layer):
-            hidden = layer(hidden, attention_bias=attention_bias, head_mask=head_mask[i], training=training)
-            if states is not None:
-                states.append(hidden)
-        return hidden, tuple(states) if states is not None else None
+            hidden, probs = layer(hidden, attention_bias=attention_bias, head_mask=head_mask[i], training=training)
+            states.append(hidden)
+            attentions.append(probs)
+        return hidden, tuple(states), tuple(attentions)
 
 
 class TFBertPooler(keras.layers.Layer):
@@ -159,7 +160,8 @@ class TFBertMainLayer(keras.layers.Layer):
         table.vocab_size = int(table.weight.shape[0])
 
     def call(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
-             head_mask: Any = None, output_hidden_states: bool = False, training: bool = False) -> ModelOutput:
+             head_mask: Any = None, output_hidden_states: bool = False, output_attentions: bool = False,
+             training: bool = False) -> ModelOutput:
         batch, length = shape_list(input_ids)[:2]
         if attention_mask is None:
             attention_mask = tf.ones((batch, length), tf.int32)
@@ -171,9 +173,10 @@ class TFBertMainLayer(keras.layers.Layer):
         bias = tf.cast(tf.reshape(attention_mask, (batch, 1, 1, length)), hidden.dtype)
         bias = (1.0 - bias) * -10000.0  # transformers' TF BERT value, kept so masked outputs agree
         head_mask = expand_head_mask(head_mask, self.config.num_hidden_layers)
-        hidden, states = self.encoder(hidden, attention_bias=bias, head_mask=head_mask, output_hidden_states=output_hidden_states, training=training)
+        hidden, states, attentions = self.encoder(hidden, attention_bias=bias, head_mask=head_mask, training=training)
         pooled = self.pooler(hidden) if self.pooler is not None else None
-        return ModelOutput(last_hidden_state=hidden, pooler_output=pooled, hidden_states=states)
+        return ModelOutput(last_hidden_state=hidden, pooler_output=pooled, hidden_states=states if output_hidden_states else None,
+                           attentions=attentions if output_attentions else None)
 
 
 class TFBertPreTrainedModel(TFPreTrainedModel):
@@ -193,11 +196,11 @@ class TFBertModel(TFBertPreTrainedModel):
         self.bert = TFBertMainLayer(config, add_pooling_layer=add_pooling_layer, name="bert")
 
     def call(self, input_ids: Any = None, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
-             head_mask: Any = None, output_hidden_states: bool | None = None, training: bool = False) -> ModelOutput:
+             head_mask: Any = None, output_hidden_states: bool = False, output_attentions: bool = False,
+             training: bool = False) -> ModelOutput:
         x = self._unpack(input_ids, dict(attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
                                          head_mask=head_mask))
-        hidden_states = bool(output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states)
-        return self.bert(**x, output_hidden_states=hidden_states, training=training)
+        return self.bert(**x, output_hidden_states=output_hidden_states, output_attentions=output_attentions, training=training)
 
 
 class TFBertLMPredictionHead(keras.layers.Layer):
@@ -265,14 +268,14 @@ class TFBertForMaskedLM(TFBertPreTrainedModel):
         return self.mlm.predictions
 
     def call(self, input_ids: Any = None, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
-             head_mask: Any = None, output_hidden_states: bool | None = None, labels: Any = None,
+             head_mask: Any = None, output_hidden_states: bool = False, output_attentions: bool = False, labels: Any = None,
              training: bool = False) -> ModelOutput:
         x = self._unpack(input_ids, dict(attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
                                          head_mask=head_mask, labels=labels))
         labels = x.pop("labels", None)
-        hidden_states = bool(output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states)
-        out = self.bert(**x, output_hidden_states=hidden_states, training=training)
+        out = self.bert(**x, output_hidden_states=output_hidden_states, output_attentions=output_attentions, training=training)
         logits = self.mlm(out["last_hidden_state"], table=self.bert.get_input_embeddings(), training=training)
         loss = masked_mean_loss(labels, logits) if labels is not None else None
-        return ModelOutput(loss=loss, logits=logits, last_hidden_state=out["last_hidden_state"],
-                           hidden_states=out.get("hidden_states"))
+        # last_hidden_state is modelport's addition to transformers' TFMaskedLMOutput, after its fields
+        return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions,
+                           last_hidden_state=out["last_hidden_state"])

@@ -56,7 +56,7 @@ class TFGPT2Attention(keras.layers.Layer):
         if head_mask is not None:
             w = w * head_mask
         out = tf.reshape(tf.transpose(tf.matmul(w, v), [0, 2, 1, 3]), (batch, length, self.num_heads * self.head_dim))
-        return self.resid_dropout(self.c_proj(out), training=training)
+        return self.resid_dropout(self.c_proj(out), training=training), w
 
 
 class TFGPT2MLP(keras.layers.Layer):
@@ -81,8 +81,9 @@ class TFGPT2Block(keras.layers.Layer):
         self.mlp = TFGPT2MLP(config, name="mlp")
 
     def call(self, hidden: Any, attention_bias: Any, head_mask: Any, training: bool = False) -> Any:
-        hidden = hidden + self.attn(self.ln_1(hidden), attention_bias=attention_bias, head_mask=head_mask, training=training)
-        return hidden + self.mlp(self.ln_2(hidden), training=training)
+        attended, probs = self.attn(self.ln_1(hidden), attention_bias=attention_bias, head_mask=head_mask, training=training)
+        hidden = hidden + attended
+        return hidden + self.mlp(self.ln_2(hidden), training=training), probs
 
 
 class TFGPT2MainLayer(keras.layers.Layer):
@@ -105,7 +106,8 @@ class TFGPT2MainLayer(keras.layers.Layer):
         self.wte.vocab_size = int(self.wte.weight.shape[0])
 
     def call(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
-             head_mask: Any = None, output_hidden_states: bool = False, training: bool = False) -> ModelOutput:
+             head_mask: Any = None, output_hidden_states: bool = False, output_attentions: bool = False,
+             training: bool = False) -> ModelOutput:
         batch, length = shape_list(input_ids)[:2]
         if position_ids is None:
             position_ids = tf.range(length)[None, :]
@@ -118,15 +120,15 @@ class TFGPT2MainLayer(keras.layers.Layer):
             bias = tf.cast(tf.reshape(attention_mask, (batch, 1, 1, length)), hidden.dtype)
             bias = (1.0 - bias) * -10000.0
         head_mask = expand_head_mask(head_mask, self.config.n_layer)
-        states = [] if output_hidden_states else None
+        states, attentions = [], []
         for i, block in enumerate(self.h):
-            if states is not None:
-                states.append(hidden)
-            hidden = block(hidden, attention_bias=bias, head_mask=head_mask[i], training=training)
-        hidden = self.ln_f(hidden)
-        if states is not None:
             states.append(hidden)
-        return ModelOutput(last_hidden_state=hidden, hidden_states=tuple(states) if states is not None else None)
+            hidden, probs = block(hidden, attention_bias=bias, head_mask=head_mask[i], training=training)
+            attentions.append(probs)
+        hidden = self.ln_f(hidden)
+        states.append(hidden)  # transformers reports the last hidden state after ln_f
+        return ModelOutput(last_hidden_state=hidden, hidden_states=tuple(states) if output_hidden_states else None,
+                           attentions=tuple(attentions) if output_attentions else None)
 
 
 class TFGPT2PreTrainedModel(TFPreTrainedModel):
@@ -142,11 +144,12 @@ class TFGPT2Model(TFGPT2PreTrainedModel):
         self.transformer = TFGPT2MainLayer(config, name="transformer")
 
     def call(self, input_ids: Any = None, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
-             head_mask: Any = None, output_hidden_states: bool | None = None, training: bool = False) -> ModelOutput:
+             head_mask: Any = None, output_hidden_states: bool = False, output_attentions: bool = False,
+             training: bool = False) -> ModelOutput:
         x = self._unpack(input_ids, dict(attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
                                          head_mask=head_mask))
-        hidden_states = bool(output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states)
-        return self.transformer(**x, output_hidden_states=hidden_states, training=training)
+        return self.transformer(**x, output_hidden_states=output_hidden_states, output_attentions=output_attentions,
+                                training=training)
 
 
 class TFGPT2LMHeadModel(TFGPT2PreTrainedModel):
@@ -161,15 +164,16 @@ class TFGPT2LMHeadModel(TFGPT2PreTrainedModel):
         return self.get_input_embeddings() if self.lm_head is None else self.lm_head
 
     def call(self, input_ids: Any = None, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
-             head_mask: Any = None, output_hidden_states: bool | None = None, labels: Any = None,
+             head_mask: Any = None, output_hidden_states: bool = False, output_attentions: bool = False, labels: Any = None,
              training: bool = False) -> ModelOutput:
         x = self._unpack(input_ids, dict(attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
                                          head_mask=head_mask, labels=labels))
         labels = x.pop("labels", None)
-        hidden_states = bool(output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states)
-        out = self.transformer(**x, output_hidden_states=hidden_states, training=training)
+        out = self.transformer(**x, output_hidden_states=output_hidden_states, output_attentions=output_attentions,
+                               training=training)
         hidden = out["last_hidden_state"]
         logits = self.transformer.wte.attend(hidden) if self.lm_head is None else self.lm_head(hidden)
         loss = masked_mean_loss(labels[:, 1:], logits[:, :-1]) if labels is not None else None
-        return ModelOutput(loss=loss, logits=logits, last_hidden_state=out["last_hidden_state"],
-                           hidden_states=out.get("hidden_states"))
+        # last_hidden_state is modelport's addition to transformers' TFCausalLMOutput, after its fields
+        return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions,
+                           last_hidden_state=out["last_hidden_state"])

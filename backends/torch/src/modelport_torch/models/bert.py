@@ -57,7 +57,7 @@ class BertSelfAttention(nn.Module):
         if head_mask is not None:
             probs = probs * head_mask
         context = (probs @ v).transpose(1, 2).reshape(hidden.shape[0], hidden.shape[1], self.all_head_size)
-        return context
+        return context, probs
 
 
 class BertSelfOutput(nn.Module):
@@ -90,7 +90,8 @@ class BertAttention(nn.Module):
         self.pruned_heads |= heads
 
     def forward(self, hidden, mask=None, head_mask=None):
-        return self.output(self.self(hidden, mask, head_mask), hidden)
+        context, probs = self.self(hidden, mask, head_mask)
+        return self.output(context, hidden), probs
 
 
 class BertIntermediate(nn.Module):
@@ -117,8 +118,8 @@ class BertLayer(nn.Module):
         self.output = BertOutput(config)
 
     def forward(self, hidden, mask=None, head_mask=None):
-        attended = self.attention(hidden, mask, head_mask)
-        return self.output(self.intermediate(attended), attended)
+        attended, probs = self.attention(hidden, mask, head_mask)
+        return self.output(self.intermediate(attended), attended), probs
 
 
 class BertEncoder(nn.Module):
@@ -128,15 +129,17 @@ class BertEncoder(nn.Module):
         self.gradient_checkpointing = False
 
     def forward(self, hidden, mask=None, head_mask=None):
-        states = [hidden]
+        """The last hidden state, every layer's input and output (``hidden_states``) and attention probabilities."""
+        states, attentions = [hidden], []
         for i, layer in enumerate(self.layer):
             layer_head_mask = head_mask[i] if head_mask is not None else None
             if self.gradient_checkpointing and self.training:
-                hidden = torch.utils.checkpoint.checkpoint(layer, hidden, mask, layer_head_mask, use_reentrant=False)
+                hidden, probs = torch.utils.checkpoint.checkpoint(layer, hidden, mask, layer_head_mask, use_reentrant=False)
             else:
-                hidden = layer(hidden, mask, layer_head_mask)
+                hidden, probs = layer(hidden, mask, layer_head_mask)
             states.append(hidden)
-        return hidden, tuple(states)
+            attentions.append(probs)
+        return hidden, tuple(states), tuple(attentions)
 
 
 class BertPooler(nn.Module):
@@ -177,13 +180,14 @@ class BertModel(BertPreTrainedModel):
             self.encoder.layer[int(layer)].attention.prune_heads(heads)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                output_hidden_states=False, return_dict=True):
+                output_hidden_states=False, output_attentions=False):
         hidden = self.embeddings(input_ids, token_type_ids, position_ids)
         mask = extended_attention_mask(attention_mask, hidden.dtype) if attention_mask is not None else None
         head_mask = self.get_head_mask(head_mask, self.config.num_hidden_layers)
-        last, states = self.encoder(hidden, mask, head_mask)
+        last, states, attentions = self.encoder(hidden, mask, head_mask)
         pooled = self.pooler(last) if self.pooler is not None else None
-        return ModelOutput(last_hidden_state=last, pooler_output=pooled, hidden_states=states if output_hidden_states else None)
+        return ModelOutput(last_hidden_state=last, pooler_output=pooled, hidden_states=states if output_hidden_states else None,
+                           attentions=attentions if output_attentions else None)
 
 
 class BertPredictionHeadTransform(nn.Module):
@@ -239,11 +243,13 @@ class BertForMaskedLM(BertPreTrainedModel):
         self.cls.predictions.decoder = value
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                labels=None, output_hidden_states=False, return_dict=True):
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, head_mask, output_hidden_states=True)
+                labels=None, output_hidden_states=False, output_attentions=False):
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
+                        output_hidden_states=output_hidden_states, output_attentions=output_attentions, return_dict=True)
         logits = self.cls(out.last_hidden_state)
         loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(logits.view(-1, self.config.vocab_size), labels.view(-1))
-        return ModelOutput(loss=loss, logits=logits, last_hidden_state=out.last_hidden_state,
-                           hidden_states=out.hidden_states if output_hidden_states else None)
+        # last_hidden_state is modelport's addition to transformers' MaskedLMOutput, after its fields
+        return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions,
+                           last_hidden_state=out.last_hidden_state)

@@ -69,7 +69,7 @@ class GPT2Attention(nn.Module):
         if head_mask is not None:
             probs = probs * head_mask
         out = (probs @ v).transpose(1, 2).reshape(b, s, self.split_size)
-        return self.resid_dropout(self.c_proj(out))
+        return self.resid_dropout(self.c_proj(out)), probs
 
 
 class GPT2MLP(nn.Module):
@@ -94,8 +94,9 @@ class GPT2Block(nn.Module):
         self.mlp = GPT2MLP(inner, config)
 
     def forward(self, hidden, mask=None, head_mask=None):
-        hidden = hidden + self.attn(self.ln_1(hidden), mask, head_mask)
-        return hidden + self.mlp(self.ln_2(hidden))
+        attended, probs = self.attn(self.ln_1(hidden), mask, head_mask)
+        hidden = hidden + attended
+        return hidden + self.mlp(self.ln_2(hidden)), probs
 
 
 class GPT2PreTrainedModel(PreTrainedModel):
@@ -136,7 +137,7 @@ class GPT2Model(GPT2PreTrainedModel):
             self.h[int(layer)].attn.prune_heads(heads)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                output_hidden_states=False, return_dict=True):
+                output_hidden_states=False, output_attentions=False):
         if position_ids is None:
             position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
         hidden = self.wte(input_ids) + self.wpe(position_ids)
@@ -147,17 +148,19 @@ class GPT2Model(GPT2PreTrainedModel):
         if attention_mask is not None:
             mask = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
         head_mask = self.get_head_mask(head_mask, self.config.n_layer)
-        states = [hidden]
+        states, attentions = [hidden], []
         for i, block in enumerate(self.h):
             layer_head_mask = head_mask[i] if head_mask is not None else None
             if self.gradient_checkpointing and self.training:
-                hidden = torch.utils.checkpoint.checkpoint(block, hidden, mask, layer_head_mask, use_reentrant=False)
+                hidden, probs = torch.utils.checkpoint.checkpoint(block, hidden, mask, layer_head_mask, use_reentrant=False)
             else:
-                hidden = block(hidden, mask, layer_head_mask)
+                hidden, probs = block(hidden, mask, layer_head_mask)
             states.append(hidden)
+            attentions.append(probs)
         hidden = self.ln_f(hidden)
         states[-1] = hidden  # transformers reports the last hidden state after ln_f
-        return ModelOutput(last_hidden_state=hidden, hidden_states=tuple(states) if output_hidden_states else None)
+        return ModelOutput(last_hidden_state=hidden, hidden_states=tuple(states) if output_hidden_states else None,
+                           attentions=tuple(attentions) if output_attentions else None)
 
 
 class GPT2LMHeadModel(GPT2PreTrainedModel):
@@ -184,12 +187,14 @@ class GPT2LMHeadModel(GPT2PreTrainedModel):
         return True
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                labels=None, output_hidden_states=False, return_dict=True):
-        out = self.transformer(input_ids, attention_mask, token_type_ids, position_ids, head_mask, output_hidden_states=True)
+                labels=None, output_hidden_states=False, output_attentions=False):
+        out = self.transformer(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
+                               output_hidden_states=output_hidden_states, output_attentions=output_attentions, return_dict=True)
         logits = self.lm_head(out.last_hidden_state)
         loss = None
         if labels is not None:
             shift_logits, shift_labels = logits[:, :-1].contiguous(), labels[:, 1:].contiguous()
             loss = nn.functional.cross_entropy(shift_logits.view(-1, shift_logits.shape[-1]), shift_labels.view(-1))
-        return ModelOutput(loss=loss, logits=logits, last_hidden_state=out.last_hidden_state,
-                           hidden_states=out.hidden_states if output_hidden_states else None)
+        # last_hidden_state is modelport's addition to transformers' CausalLMOutput, after its fields
+        return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions,
+                           last_hidden_state=out.last_hidden_state)
