@@ -5,7 +5,7 @@
     nox -s core      the core's tests with no framework installed
     nox -s conformance   the shared conformance suite against every installed adapter
     nox -s docs      the documentation site, built strict (mkdocs-material + mkdocstrings)
-    nox -s lint      ruff
+    nox -s lint      ruff, and mypy over the core
     nox -s golden    rebuild tests/golden/data with transformers 4.57.6
     nox -s golden_check   load what modelport writes back into transformers 4.57.6
 """
@@ -74,12 +74,26 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
-    session.run("ruff", "check", "src", "backends", "conformance", "tests", "noxfile.py")
+    """ruff over everything, and mypy over the core (with its real dependencies, for numpy's types)."""
+    session.install("-c", TEST_CONSTRAINTS, "ruff", "mypy", ".")
+    session.run("ruff", "check", "src", "backends", "conformance", "tests", "benchmarks", "noxfile.py")
+    session.run("mypy")
 
 
 def _golden_env(session: nox.Session) -> None:
-    session.install("-c", GOLDEN_CONSTRAINTS, "transformers", "huggingface_hub", "torch", "tensorflow-cpu", "jax", "jaxlib", "flax", "safetensors", "h5py")
+    session.install(
+        "-c",
+        GOLDEN_CONSTRAINTS,
+        "transformers",
+        "huggingface_hub",
+        "torch",
+        "tensorflow-cpu",
+        "jax",
+        "jaxlib",
+        "flax",
+        "safetensors",
+        "h5py",
+    )
     session.install("--no-deps", "tf-keras==2.21.0")
     _install_embedded(session)
 

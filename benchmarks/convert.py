@@ -167,11 +167,16 @@ def measure(script: str, repeat: int, large: str, small: str, out: Path, to: str
     """
     rounds = []
     for _ in range(repeat):
-        runs = {label: once(script, "convert", src, str(out / "out"), to, str(shard_mb)) for label, src in (("large", large), ("small", small))}
-        copies = {label: once(script, "copy", src, str(out / "copy"), to, str(shard_mb)) for label, src in (("large", large), ("small", small))}
+        runs = {label: once(script, "convert", src, str(out / "out"), to, str(shard_mb))
+                for label, src in (("large", large), ("small", small))}
+        copies = {
+            label: once(script, "copy", src, str(out / "copy"), to, str(shard_mb)) for label, src in (("large", large), ("small", small))
+        }
         rounds.append((runs, copies))
-    best = {kind: {label: min((r[i][label] for r in rounds), key=lambda x: x["seconds"]) for label in ("large", "small")}
-            for i, kind in enumerate(("convert", "copy"))}
+    best = {
+        kind: {label: min((r[i][label] for r in rounds), key=lambda x: x["seconds"]) for label in ("large", "small")}
+        for i, kind in enumerate(("convert", "copy"))
+    }
     ratios = sorted(marginal_mb_s(r[0]["large"], r[0]["small"]) / marginal_mb_s(r[1]["large"], r[1]["small"]) for r in rounds)
     median = ratios[len(ratios) // 2] if len(ratios) % 2 else (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2]) / 2
     peak = max(r[0]["large"]["peak_above_fixed_mb"] for r in rounds)
@@ -195,38 +200,49 @@ def main() -> None:
     try:
         folders = make_checkpoints(root, args.large_layers, args.small_layers, args.shard_mb, bool(args.transformers_python))
         size = {k: sum(p.stat().st_size for p in v.iterdir() if p.is_file()) for k, v in folders.items()}
-        print(f"\nGPT-2 shape 1024 wide, {args.large_layers} vs {args.small_layers} layers: PyTorch safetensors "
-              f"{size['pt-large'] / 1e9:.2f} GB vs {size['pt-small'] / 1e9:.2f} GB, shards of <= {args.shard_mb} MB; "
-              f"{args.repeat} interleaved rounds, fresh process each\n")
-        print("| conversion | large s | small s | marginal MB/s | durable copy marginal MB/s | ratio of bests | "
-              "median ratio (rounds) | fixed RSS MB | peak RSS above fixed MB | largest output shard MB | peak / shard |")
+        print(
+            f"\nGPT-2 shape 1024 wide, {args.large_layers} vs {args.small_layers} layers: PyTorch safetensors "
+            f"{size['pt-large'] / 1e9:.2f} GB vs {size['pt-small'] / 1e9:.2f} GB, shards of <= {args.shard_mb} MB; "
+            f"{args.repeat} interleaved rounds, fresh process each\n"
+        )
+        print(
+            "| conversion | large s | small s | marginal MB/s | durable copy marginal MB/s | ratio of bests | "
+            "median ratio (rounds) | fixed RSS MB | peak RSS above fixed MB | largest output shard MB | peak / shard |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         for source, to, fmt in CASES:
             m = measure(script, args.repeat, str(folders[f"{source}-large"]), str(folders[f"{source}-small"]), root, to, args.shard_mb)
             runs, copies = m["best"]["convert"], m["best"]["copy"]
             marginal, copy = marginal_mb_s(runs["large"], runs["small"]), marginal_mb_s(copies["large"], copies["small"])
             large = runs["large"]
-            print(f"| {source} -> {to} ({fmt}) | {large['seconds']:.2f} | {runs['small']['seconds']:.2f} | {marginal:.0f} | {copy:.0f} "
-                  f"| {marginal / copy:.2f} | {m['median_ratio']:.2f} ({', '.join(f'{r:.2f}' for r in m['ratios'])}) "
-                  f"| {large['fixed_mb']:.0f} (tree {large['setup_seconds']:.1f} s) "
-                  f"| {m['peak_above_fixed_mb']:.0f} | {large['largest_shard_mb']:.0f} "
-                  f"| {m['peak_above_fixed_mb'] / large['largest_shard_mb']:.2f} |")
+            print(
+                f"| {source} -> {to} ({fmt}) | {large['seconds']:.2f} | {runs['small']['seconds']:.2f} | {marginal:.0f} | {copy:.0f} "
+                f"| {marginal / copy:.2f} | {m['median_ratio']:.2f} ({', '.join(f'{r:.2f}' for r in m['ratios'])}) "
+                f"| {large['fixed_mb']:.0f} (tree {large['setup_seconds']:.1f} s) "
+                f"| {m['peak_above_fixed_mb']:.0f} | {large['largest_shard_mb']:.0f} "
+                f"| {m['peak_above_fixed_mb'] / large['largest_shard_mb']:.2f} |"
+            )
         if args.transformers_python:
             print("\ntransformers 4.57.6, same machine, from the .bin copy (`from_pretrained(from_pt=True)` + `save_pretrained`):\n")
             print("| conversion | large s | fixed RSS MB | peak RSS above fixed MB | outcome |")
             print("|---|---|---|---|---|")
             for to in ("tf", "flax"):
                 os.sync()
-                done = subprocess.run([args.transformers_python, "-c", TRANSFORMERS_CHILD, str(folders["bin-large"]),
-                                       str(root / f"hf-{to}"), to], capture_output=True, text=True,
-                                      env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                done = subprocess.run(
+                    [args.transformers_python, "-c", TRANSFORMERS_CHILD, str(folders["bin-large"]), str(root / f"hf-{to}"), to],
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                )
                 lines = [line for line in done.stdout.strip().splitlines() if line.startswith("{")]
                 if not lines:
-                    print(f"| pt -> {to} | - | - | - | crashed: {done.stderr.strip().splitlines()[-1][:100] if done.stderr else done.returncode} |")
+                    print(
+                        f"| pt -> {to} | - | - | - | crashed: "
+                        f"{done.stderr.strip().splitlines()[-1][:100] if done.stderr else done.returncode} |"
+                    )
                     continue
                 r = json.loads(lines[-1])
-                print(f"| pt -> {to} | {r['seconds']:.2f} | {r['fixed_mb']:.0f} | {r['peak_above_fixed_mb']:.0f} "
-                      f"| {r['error'] or 'ok'} |")
+                print(f"| pt -> {to} | {r['seconds']:.2f} | {r['fixed_mb']:.0f} | {r['peak_above_fixed_mb']:.0f} | {r['error'] or 'ok'} |")
                 shutil.rmtree(root / f"hf-{to}", ignore_errors=True)
     finally:
         if not args.root:

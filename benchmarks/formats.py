@@ -227,18 +227,23 @@ def main() -> None:
                 row["write_vs_torch_save"] = write["seconds"] / torch_save["seconds"]
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
-        print(f"\n{args.size_mb} MB float32 checkpoint ({TENSOR_MB} MB tensors), shards of {args.shard_mb} MB, best of {args.repeat} (reads), median of {args.repeat} paired runs (writes)\n")
-        print("| case | read s | read / raw read | read / st.load_file | read peak RSS / largest shard "
-              "| write s (fsync) | write / durable copy | write s (page cache) | write / copyfile (page cache) "
-              "| write / read+write copy (page cache) | write / torch.save | write peak RSS / shard |")
+        print(f"\n{args.size_mb} MB float32 checkpoint ({TENSOR_MB} MB tensors), shards of {args.shard_mb} MB, "
+              f"best of {args.repeat} (reads), median of {args.repeat} paired runs (writes)\n")
+        print(
+            "| case | read s | read / raw read | read / st.load_file | read peak RSS / largest shard "
+            "| write s (fsync) | write / durable copy | write s (page cache) | write / copyfile (page cache) "
+            "| write / read+write copy (page cache) | write / torch.save | write peak RSS / shard |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             st_ratio = f"{r['read_vs_st_load_file']:.2f}" if "read_vs_st_load_file" in r else "-"
             ts_ratio = f"{r['write_vs_torch_save']:.2f}" if "write_vs_torch_save" in r else "-"
-            print(f"| {r['case']} | {r['read_s']:.2f} | {r['read_vs_raw']:.2f} | {st_ratio} | {r['read_rss_vs_shard']:.2f} "
-                  f"| {r['write_s']:.2f} | {r['write_vs_durable_copy']:.2f} | {r['write_nosync_s']:.2f} "
-                  f"| {r['write_nosync_vs_copyfile']:.2f} | {r['write_nosync_vs_plain_copy']:.2f} | {ts_ratio} "
-                  f"| {r['write_rss_vs_shard']:.2f} |")
+            print(
+                f"| {r['case']} | {r['read_s']:.2f} | {r['read_vs_raw']:.2f} | {st_ratio} | {r['read_rss_vs_shard']:.2f} "
+                f"| {r['write_s']:.2f} | {r['write_vs_durable_copy']:.2f} | {r['write_nosync_s']:.2f} "
+                f"| {r['write_nosync_vs_copyfile']:.2f} | {r['write_nosync_vs_plain_copy']:.2f} | {ts_ratio} "
+                f"| {r['write_rss_vs_shard']:.2f} |"
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

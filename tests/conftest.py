@@ -18,8 +18,7 @@ TOKEN = TEST_TOKEN
 OTHER_TOKEN = OTHER_TEST_TOKEN
 HUB = start_test_hub()
 
-GOLDEN = Path(__file__).parent / "golden" / "data"
-ARCHS = ("bert", "bert-mlm", "gpt2")
+from _support.golden import GOLDEN  # noqa: E402 - after the Hub settings
 
 
 @pytest.fixture(scope="session")

@@ -21,28 +21,13 @@ import numpy as np
 import pytest
 
 from modelport.checkpoint import Checkpoint
-from modelport.errors import FormatError, ModelportError
+from modelport.errors import FormatError
 from modelport.formats import flax_msgpack, keras_h5
 from modelport.formats import safetensors as st
 
+from _support.bad_files import expect_refusal, good_h5_layer, storage_pickle, torch_like_zip
+
 GOLDEN = Path(__file__).parent / "golden" / "data"
-
-
-def load_everything(folder: Path) -> None:
-    ckpt = Checkpoint.open(folder)
-    for name in ckpt:
-        ckpt[name]
-
-
-def expect_refusal(folder: Path, problem: str, file_name: str) -> ModelportError:
-    before = sorted(p.name for p in folder.iterdir())
-    with pytest.raises(ModelportError) as info:
-        load_everything(folder)
-    message = str(info.value)
-    assert problem in message, message
-    assert file_name in message, message
-    assert sorted(p.name for p in folder.iterdir()) == before  # nothing written, nothing left behind
-    return info.value
 
 
 # -- truncation, every format ----------------------------------------------------------
@@ -65,20 +50,6 @@ def test_truncated_files(tmp_path, source, name, keep):
 
 
 # -- PyTorch .bin: the pickle and the zip ---------------------------------------------------
-def torch_like_zip(path: Path, pickle_bytes: bytes, members: dict[str, bytes] | None = None, *, compress: bool = False,
-                   extra_names: list[str] | None = None) -> None:
-    """A zip laid out like torch.save's, around any pickle."""
-    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    with zipfile.ZipFile(path, "w", compression=method) as zf:
-        zf.writestr("archive/data.pkl", pickle_bytes)
-        zf.writestr("archive/version", b"3\n")
-        zf.writestr("archive/byteorder", b"little")
-        for name, data in (members or {}).items():
-            zf.writestr(f"archive/data/{name}", data)
-        for name in extra_names or []:
-            zf.writestr(name, b"x")
-
-
 class _Payload:
     """A pickle that would run a command if unpickled by Python's pickle."""
 
@@ -91,7 +62,9 @@ class _Payload:
         return (eval, (f"open({str(self.marker)!r}, 'w').close()",))
 
 
-@pytest.mark.parametrize("func, protocol, global_name", [("system", 2, "posix.system"), ("eval", 2, "__builtin__.eval"), ("eval", 4, "builtins.eval")])
+@pytest.mark.parametrize(
+    "func, protocol, global_name", [("system", 2, "posix.system"), ("eval", 2, "__builtin__.eval"), ("eval", 4, "builtins.eval")]
+)
 @pytest.mark.trust("B1")
 def test_pickle_globals_outside_the_allow_list_are_refused_and_never_called(tmp_path, func, protocol, global_name):
     marker = tmp_path.parent / f"{tmp_path.name}-marker"
@@ -101,25 +74,8 @@ def test_pickle_globals_outside_the_allow_list_are_refused_and_never_called(tmp_
     assert not marker.exists()
 
 
-def _storage_pickle(offset=0, size=(2,), stride=(1,), numel=2, storage="FloatStorage", key="0") -> bytes:
-    """Hand-assembled protocol-2 pickle of {'w': _rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())}."""
-    def ints(values):
-        return b"(" + b"".join(b"J" + struct.pack("<i", v) for v in values) + b"t"
-
-    return (
-        b"\x80\x02}(X\x01\x00\x00\x00w"
-        b"ctorch._utils\n_rebuild_tensor_v2\n"
-        b"((X\x07\x00\x00\x00storage" + f"ctorch\n{storage}\n".encode() + b"X" + struct.pack("<I", len(key)) + key.encode()
-        + b"X\x03\x00\x00\x00cpuJ" + struct.pack("<i", numel) + b"tQ"
-        + b"J" + struct.pack("<i", offset) + ints(size) + ints(stride)
-        + b"\x89"  # requires_grad=False
-        + b"ccollections\nOrderedDict\n)R"  # backward_hooks=OrderedDict()
-        + b"tRu."  # close the argument tuple, call the rebuild, set the item, stop
-    )
-
-
 def test_hand_assembled_state_dict_is_read(tmp_path):
-    torch_like_zip(tmp_path / "pytorch_model.bin", _storage_pickle(), {"0": np.array([1.5, -2.0], np.float32).tobytes()})
+    torch_like_zip(tmp_path / "pytorch_model.bin", storage_pickle(), {"0": np.array([1.5, -2.0], np.float32).tobytes()})
     assert Checkpoint.open(tmp_path)["w"].tolist() == [1.5, -2.0]
 
 
@@ -138,7 +94,7 @@ BIN_CASES = {
 @pytest.mark.trust("B3", "B4", "B5")
 def test_hostile_rebuild_arguments(tmp_path, case):
     kwargs, members, problem = BIN_CASES[case]
-    torch_like_zip(tmp_path / "pytorch_model.bin", _storage_pickle(**kwargs), members)
+    torch_like_zip(tmp_path / "pytorch_model.bin", storage_pickle(**kwargs), members)
     expect_refusal(tmp_path, problem, "pytorch_model.bin")
 
 
@@ -179,10 +135,9 @@ def test_legacy_non_zip_bin_is_refused_without_unpickling(tmp_path):
 @pytest.mark.parametrize(
     "build, problem",
     [
-        (lambda p: torch_like_zip(p, _storage_pickle(), {"0": b"\0" * 8}, compress=True), "a zip member is compressed"),
-        (lambda p: torch_like_zip(p, _storage_pickle(), {"0": b"\0" * 8}, extra_names=["other/x"]), "one top-level folder"),
-        (lambda p: torch_like_zip(p, _storage_pickle(), {"0": b"\0" * 8}, extra_names=["archive/data/0"]),
-         "duplicate zip member names"),
+        (lambda p: torch_like_zip(p, storage_pickle(), {"0": b"\0" * 8}, compress=True), "a zip member is compressed"),
+        (lambda p: torch_like_zip(p, storage_pickle(), {"0": b"\0" * 8}, extra_names=["other/x"]), "one top-level folder"),
+        (lambda p: torch_like_zip(p, storage_pickle(), {"0": b"\0" * 8}, extra_names=["archive/data/0"]), "duplicate zip member names"),
     ],
     ids=["compressed", "two-roots", "duplicate-names"],
 )
@@ -209,37 +164,40 @@ def _h5(path: Path, build) -> None:
         build(f)
 
 
-def _good_layer(f):
-    f.attrs["layer_names"] = np.asarray([b"bert"])
-    g = f.create_group("bert")
-    g.attrs["weight_names"] = np.asarray([b"tf_bert_model/bert/w:0"])
-    g.create_dataset("tf_bert_model/bert/w:0", data=np.ones(3, np.float32))
-
-
 H5_CASES = {
     "no layer_names": (lambda f: f.create_dataset("x", data=np.ones(2)), "'layer_names' attribute is missing"),
     "dangling weight name": (
-        lambda f: (_good_layer(f), f["bert"].attrs.__setitem__("weight_names", np.asarray([b"tf_bert_model/bert/missing:0"]))),
+        lambda f: (good_h5_layer(f), f["bert"].attrs.__setitem__("weight_names", np.asarray([b"tf_bert_model/bert/missing:0"]))),
         "a listed weight has no dataset",
     ),
     "absolute weight name": (
-        lambda f: (_good_layer(f), f["bert"].attrs.__setitem__("weight_names", np.asarray([b"/other/kernel:0"]))),
+        lambda f: (good_h5_layer(f), f["bert"].attrs.__setitem__("weight_names", np.asarray([b"/other/kernel:0"]))),
         "must stay inside its layer group",
     ),
     "layer without group": (lambda f: f.attrs.__setitem__("layer_names", np.asarray([b"ghost"])), "a listed layer has no group"),
     "external link": (
-        lambda f: (_good_layer(f), f["bert/tf_bert_model/bert"].__delitem__("w:0"),
-                   f["bert/tf_bert_model/bert"].__setitem__("w:0", h5py.ExternalLink("/etc/passwd", "/x"))),
+        lambda f: (
+            good_h5_layer(f),
+            f["bert/tf_bert_model/bert"].__delitem__("w:0"),
+            f["bert/tf_bert_model/bert"].__setitem__("w:0", h5py.ExternalLink("/etc/passwd", "/x")),
+        ),
         "must not be links",
     ),
     "soft link": (
-        lambda f: (_good_layer(f), f.create_dataset("secret", data=np.ones(3, np.float32)), f["bert/tf_bert_model/bert"].__delitem__("w:0"),
-                   f["bert/tf_bert_model/bert"].__setitem__("w:0", h5py.SoftLink("/secret"))),
+        lambda f: (
+            good_h5_layer(f),
+            f.create_dataset("secret", data=np.ones(3, np.float32)),
+            f["bert/tf_bert_model/bert"].__delitem__("w:0"),
+            f["bert/tf_bert_model/bert"].__setitem__("w:0", h5py.SoftLink("/secret")),
+        ),
         "must not be links",
     ),
     "string dataset": (
-        lambda f: (_good_layer(f), f["bert/tf_bert_model/bert"].__delitem__("w:0"),
-                   f["bert/tf_bert_model/bert"].create_dataset("w:0", data=np.asarray([b"abc"]))),
+        lambda f: (
+            good_h5_layer(f),
+            f["bert/tf_bert_model/bert"].__delitem__("w:0"),
+            f["bert/tf_bert_model/bert"].create_dataset("w:0", data=np.asarray([b"abc"])),
+        ),
         "unsupported dataset dtype",
     ),
     "non-UTF-8 name": (lambda f: f.attrs.__setitem__("layer_names", np.asarray([b"\xff\xfe"])), "not UTF-8"),
@@ -260,7 +218,7 @@ def test_h5_external_storage_is_never_read(tmp_path):
     secret.write_bytes(np.arange(3, dtype=np.float32).tobytes())
 
     def build(f):
-        _good_layer(f)
+        good_h5_layer(f)
         del f["bert/tf_bert_model/bert/w:0"]
         f["bert/tf_bert_model/bert"].create_dataset("w:0", shape=(3,), dtype=np.float32, external=[(str(secret), 0, 12)])
 
@@ -290,16 +248,29 @@ MSGPACK_CASES = {
     "top level not a map": (msgpack.packb([1, 2]), "not a checkpoint file of any known format"),
     "top level a string": (b"\xa3abc", "not a checkpoint file of any known format"),
     "non-string key": (msgpack.packb({1: _ext_array((1,), "float32", b"\0" * 4)}), "keys must be strings"),
-    "duplicate key": (b"\x82\xa1w" + msgpack.packb(_ext_array((1,), "float32", b"\0" * 4)) + b"\xa1w"
-                      + msgpack.packb(_ext_array((1,), "float32", b"\0" * 4)), "appears twice"),
+    "duplicate key": (
+        b"\x82\xa1w"
+        + msgpack.packb(_ext_array((1,), "float32", b"\0" * 4))
+        + b"\xa1w"
+        + msgpack.packb(_ext_array((1,), "float32", b"\0" * 4)),
+        "appears twice",
+    ),
     "map claims 2**32-1 entries": (b"\xdf\xff\xff\xff\xff", "claims more entries than bytes remain"),
     "deep nesting": (b"\x81\xa1a" * 1000 + b"\x80", "nesting is too deep"),
     "leaf that is not an array": (msgpack.packb({"w": 3}), "unsupported value"),
     "name with a slash": (msgpack.packb({"a/b": _ext_array((1,), "float32", b"\0" * 4)}), "contain no '/'"),
-    "chunk missing": (msgpack.packb({"w": {"__msgpack_chunked_array__": True, "shape": {"0": 4},
-                                           "chunks": {"1": _ext_array((4,), "float32", b"\0" * 16)}}}), "numbered 0..n-1"),
-    "chunks do not add up": (msgpack.packb({"w": {"__msgpack_chunked_array__": True, "shape": {"0": 5},
-                                                  "chunks": {"0": _ext_array((4,), "float32", b"\0" * 16)}}}), "do not add up"),
+    "chunk missing": (
+        msgpack.packb(
+            {"w": {"__msgpack_chunked_array__": True, "shape": {"0": 4}, "chunks": {"1": _ext_array((4,), "float32", b"\0" * 16)}}}
+        ),
+        "numbered 0..n-1",
+    ),
+    "chunks do not add up": (
+        msgpack.packb(
+            {"w": {"__msgpack_chunked_array__": True, "shape": {"0": 5}, "chunks": {"0": _ext_array((4,), "float32", b"\0" * 16)}}}
+        ),
+        "do not add up",
+    ),
     "invalid type byte": (b"\x81\xa1w\xc1", "invalid msgpack type byte"),
 }
 
@@ -313,9 +284,18 @@ def test_malformed_msgpack(tmp_path, case):
 
 
 def test_valid_chunked_msgpack_written_by_hand_reads(tmp_path):
-    data = msgpack.packb({"w": {"__msgpack_chunked_array__": True, "shape": {"0": 2, "1": 2},
-                                "chunks": {"0": _ext_array((3,), "float32", np.arange(3, dtype=np.float32).tobytes()),
-                                           "1": _ext_array((1,), "float32", np.float32(9).tobytes())}}})
+    data = msgpack.packb(
+        {
+            "w": {
+                "__msgpack_chunked_array__": True,
+                "shape": {"0": 2, "1": 2},
+                "chunks": {
+                    "0": _ext_array((3,), "float32", np.arange(3, dtype=np.float32).tobytes()),
+                    "1": _ext_array((1,), "float32", np.float32(9).tobytes()),
+                },
+            }
+        }
+    )
     (tmp_path / "flax_model.msgpack").write_bytes(data)
     assert Checkpoint.open(tmp_path)["w"].tolist() == [[0, 1], [2, 9]]
 
@@ -340,4 +320,3 @@ def test_nothing_in_this_module_uses_pickle_load_on_files():
     for module in (_pickle, torch_zip):
         source = inspect.getsource(module)
         assert "pickle.load" not in source and "Unpickler" not in source and "import pickle" not in source
-

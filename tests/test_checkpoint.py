@@ -4,12 +4,13 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ARCHS
-from reference_readers import read_any
 
 from modelport.checkpoint import Checkpoint, sniff_format
 from modelport.errors import CheckpointNotFoundError, FormatError
 from modelport.saving import save_checkpoint
+
+from _support.golden import ARCHS
+from _support.reference_readers import read_any
 
 FOLDERS = {
     "pt-safetensors": ("pt", "safetensors"), "pt-safetensors-sharded": ("pt", "safetensors"),
@@ -114,7 +115,9 @@ def test_resave_removes_stale_shards_and_keeps_other_files(golden, tmp_path):
 
 def test_index_written_like_transformers(golden, tmp_path):
     ckpt = Checkpoint.open(golden / "bert" / "tf-h5")
-    save_checkpoint(tmp_path, [(n, ckpt.lazy(n)) for n in ckpt], format="h5", framework="tf", max_shard_size="20KB", tf_scope="tf_bert_model")
+    save_checkpoint(
+        tmp_path, [(n, ckpt.lazy(n)) for n in ckpt], format="h5", framework="tf", max_shard_size="20KB", tf_scope="tf_bert_model"
+    )
     ours = json.loads((tmp_path / "tf_model.h5.index.json").read_text())
     theirs = json.loads((golden / "bert" / "tf-h5-sharded" / "tf_model.h5.index.json").read_text())
     assert ours == theirs  # same keys (with the model scope), same shard assignment, same total size
@@ -146,7 +149,11 @@ def test_tensor_in_the_wrong_shard_is_detected(golden, tmp_path):
         (tmp_path / src.name).write_bytes(src.read_bytes())
     index = json.loads((tmp_path / "model.safetensors.index.json").read_text())
     name = next(iter(index["weight_map"]))
-    index["weight_map"][name] = "model-00003-of-00003.safetensors" if index["weight_map"][name] != "model-00003-of-00003.safetensors" else "model-00001-of-00003.safetensors"
+    index["weight_map"][name] = (
+        "model-00003-of-00003.safetensors"
+        if index["weight_map"][name] != "model-00003-of-00003.safetensors"
+        else "model-00001-of-00003.safetensors"
+    )
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
     with pytest.raises(FormatError, match=name):
         Checkpoint.open(tmp_path)

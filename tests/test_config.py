@@ -2,10 +2,11 @@ import json
 import os
 
 import pytest
-from conftest import ARCHS
 
 from modelport import CONFIG_MAPPING, AutoConfig, BertConfig, GPT2Config, PretrainedConfig
 from modelport.errors import CheckpointNotFoundError, ConfigError
+
+from _support.golden import ARCHS
 
 GOLDEN_FOLDERS = ["pt-safetensors", "tf-h5", "flax-msgpack"]
 

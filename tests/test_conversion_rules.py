@@ -7,11 +7,12 @@ tensor must equal its PyTorch counterpart bit for bit.
 
 import numpy as np
 import pytest
-from conftest import ARCHS
 
 from modelport.checkpoint import Checkpoint
 from modelport.conversion import canonical_name, reconcile_shape, strip_or_add_prefix, to_canonical
 from modelport.errors import ConversionError
+
+from _support.golden import ARCHS
 
 PREFIX = {"bert": "bert", "bert-mlm": "bert", "gpt2": "transformer"}
 SOURCES = ["tf-h5", "tf-h5-sharded", "tf-safetensors", "flax-msgpack", "flax-msgpack-sharded", "flax-safetensors"]
@@ -70,7 +71,7 @@ def test_unknown_framework():
 @pytest.mark.parametrize("dtype", ["float32", "float16", "float64"])
 @pytest.mark.parametrize("shape", [(1000, 3000), (129, 4097), (4, 5), (2048, 128), (300, 2049)])
 def test_transposed_copies_are_exact_c_order_and_aligned(shape, dtype):
-    from modelport.formats.base import aligned_copy, is_aligned
+    from modelport.formats._buffers import aligned_copy, is_aligned
 
     array = np.random.default_rng(0).standard_normal(shape).astype(dtype)
     for view in (array.T, array, array[:, ::2]):

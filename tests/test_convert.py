@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ARCHS
 
 import modelport
 from modelport.adapters import ParameterTree
@@ -12,6 +11,8 @@ from modelport.checkpoint import Checkpoint
 from modelport.conversion.plan import plan_conversion, redundancy_failures
 from modelport.errors import ConversionError
 from modelport.saving import save_checkpoint
+
+from _support.golden import ARCHS
 
 TREE = ParameterTree("flax", {"bert/embeddings/word_embeddings/embedding": (10, 4), "bert/pooler/dense/kernel": (4, 4),
                               "bert/pooler/dense/bias": (4,)}, "bert", "FlaxBertModel")

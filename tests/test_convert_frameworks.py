@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ARCHS
 
 import modelport
 from modelport.checkpoint import Checkpoint
 from modelport.conversion import verify_conversion
 from modelport.errors import ConversionError
 from modelport.saving import save_checkpoint
+
+from _support.golden import ARCHS
 
 pytestmark = pytest.mark.skipif(not {"torch", "tf", "flax"} <= set(modelport.adapters.available()),
                                 reason="needs the torch, tf and flax adapters")

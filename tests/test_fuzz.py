@@ -7,13 +7,10 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-import fuzz  # noqa: E402
+import fuzz
 
 BUDGET_S = float(os.environ.get("MODELPORT_FUZZ_SECONDS", "12"))
 REGRESSION_FILES = sorted(fuzz.REGRESSIONS.glob("*/*.bin"))

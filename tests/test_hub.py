@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import OTHER_TOKEN
 
 from modelport import BertConfig
 from modelport.checkpoint import Checkpoint
@@ -26,6 +25,7 @@ from modelport.errors import (
 )
 from modelport.hub import download_file, resolve_checkpoint, upload_folder
 from modelport.saving import save_checkpoint
+from modelport_conformance.hub import OTHER_TEST_TOKEN as OTHER_TOKEN
 from modelport_conformance.hub import Fault
 
 MB = 1024 * 1024

@@ -2,11 +2,12 @@ import json
 import os
 
 import pytest
-from conftest import ARCHS
 from safetensors import safe_open
 
 from modelport.errors import CheckpointIndexError, CheckpointNotFoundError
 from modelport.index import read_index, write_index
+
+from _support.golden import ARCHS
 
 SHARDED = ["pt-safetensors-sharded", "pt-bin-sharded", "tf-h5-sharded", "tf-safetensors-sharded", "flax-msgpack-sharded"]
 

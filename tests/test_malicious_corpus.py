@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-import malicious_corpus  # noqa: E402
+from _support import malicious_corpus
 
 
 @pytest.mark.trust("B1", "B2", "B15", "B18", "C1", "C2", "C3", "C6", "D7", "E1", "E2", "E3", "F1", "F2")
@@ -39,7 +38,7 @@ def test_the_audit_hook_would_see_a_payload(tmp_path):
     script = (
         "import sys, subprocess\n"
         "sys.path.insert(0, sys.argv[2])\n"
-        "import malicious_corpus as m\n"
+        "from _support import malicious_corpus as m\n"
         "real = m._load\n"
         "def load(folder):\n"
         "    real(folder)\n"

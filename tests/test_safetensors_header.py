@@ -3,12 +3,13 @@ import struct
 
 import numpy as np
 import pytest
-from conftest import ARCHS
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from modelport.errors import FormatError
 from modelport.formats.safetensors import read_header
+
+from _support.golden import ARCHS
 
 WRITERS = {"pt-safetensors": "pt", "pt-safetensors-bf16": "pt", "tf-safetensors": "tf", "flax-safetensors": "flax"}
 

@@ -16,15 +16,9 @@ from modelport.conversion.plan import Step, keeps_bytes, transform
 from modelport.conversion.rules import layout_permutation
 from modelport.errors import FormatError
 from modelport.formats import flax_msgpack, keras_h5
-from modelport.formats.base import (
-    PREFETCH_AHEAD,
-    FileBytes,
-    LazyTensor,
-    ScratchBuffers,
-    aligned_copy,
-    materialised,
-    write_array,
-)
+from modelport.formats._buffers import ScratchBuffers, aligned_copy
+from modelport.formats._streaming import PREFETCH_AHEAD, prefetched
+from modelport.formats.base import FileBytes, LazyTensor, write_array
 from modelport.saving import save_checkpoint
 
 
@@ -56,7 +50,7 @@ def _lazy(n: int, log: Log, *, fail_at: int | None = None, delay: float = 0.0) -
 def test_prefetched_loads_run_ahead_on_a_worker_in_order_and_never_too_far():
     log = Log()
     got = []
-    for name, array in materialised(_lazy(8, log), where="test"):
+    for name, array in prefetched(_lazy(8, log), where="test"):
         i = int(name[1:])
         got.append(array[0])
         time.sleep(0.02)  # "writing" item i: the worker loads ahead meanwhile
@@ -82,7 +76,7 @@ def test_items_already_in_a_file_do_not_stop_the_lookahead_nor_count_as_loads(tm
         if i % 2:  # every other item is already in a file: no load
             tensor = LazyTensor("float32", (4,), lambda: pytest.fail("must not load"), file_bytes=FileBytes(str(raw), 0, 16))
         items.append((name, tensor))
-    for name, value in materialised(items, where="test"):
+    for name, value in prefetched(items, where="test"):
         i = int(name[1:])
         log.add("got", i)
         assert isinstance(value, FileBytes) is bool(i % 2)
@@ -100,7 +94,7 @@ def test_a_failing_load_surfaces_in_the_writer_and_no_load_outlives_it():
     log = Log()
     seen = []
     with pytest.raises(FormatError, match="damaged on purpose"):
-        for name, _ in materialised(_lazy(8, log, fail_at=3, delay=0.01), where="test"):
+        for name, _ in prefetched(_lazy(8, log, fail_at=3, delay=0.01), where="test"):
             seen.append(name)
     assert seen == ["t0", "t1", "t2"]
     started = {i for kind, i, _ in log.events if kind == "start"}
@@ -113,7 +107,7 @@ def test_a_failing_load_surfaces_in_the_writer_and_no_load_outlives_it():
 
 def test_stopping_early_waits_for_the_running_load():
     log = Log()
-    items = materialised(_lazy(8, log, delay=0.03), where="test")
+    items = prefetched(_lazy(8, log, delay=0.03), where="test")
     next(items)
     items.close()
     snapshot = list(log.events)
@@ -137,7 +131,7 @@ def test_scratch_generations_keep_each_array_intact_until_the_writer_moves_on(ge
 
     items = [(f"t{i}", LazyTensor("float32", (640, 512), lambda i=i: load(i), prefetch=True)) for i in range(8)]
     intact_seen = []
-    for i, (_, array) in enumerate(materialised(items, where="test")):
+    for i, (_, array) in enumerate(prefetched(items, where="test")):
         time.sleep(0.03)  # the loads ahead run (and would overwrite a shared buffer) while this one is "written"
         intact_seen.append(np.array_equal(array, sources[i].T))
     assert all(intact_seen) is intact
@@ -254,23 +248,19 @@ def test_one_transpose_at_most_and_none_when_the_bytes_keep_their_order(source, 
     ("gpt2/pt-safetensors", "flax", "all but kernels"),  # Flax kernels are transposed
     ("bert/tf-h5", "flax", "all"),  # TF Dense kernel -> Flax Dense kernel: the two transposes cancel
 ])
-def test_the_converter_copies_exactly_the_tensors_whose_bytes_do_not_change(golden, source, to, copied):
-    from modelport import AutoConfig
-    from modelport.conversion.converter import _lazy_tensors, _target_tree
-    from modelport.conversion.plan import plan_conversion
+def test_the_converter_copies_exactly_the_tensors_whose_bytes_do_not_change(golden, tmp_path, source, to, copied):
+    import modelport
 
-    ckpt = Checkpoint.open(golden / source)
-    tree = _target_tree(AutoConfig.from_pretrained(golden / source), to)
-    plan = plan_conversion({n: ckpt.info(n).shape for n in ckpt}, ckpt.framework, tree, to)
-    tensors, _, _ = _lazy_tensors(ckpt, plan, to, None, False, ScratchBuffers(generations=PREFETCH_AHEAD + 1))
-    by_copy = {name for name, lazy in tensors if lazy.file_bytes is not None}
-    kernels = {name for name, _ in tensors if name.endswith("kernel")}
+    report = modelport.convert(golden / source, tmp_path, to=to, progress=False)
+    written = set(report.converted)
+    kernels = {name for name in written if name.endswith("kernel")}
     if copied == "all":
-        assert by_copy == {name for name, _ in tensors}
+        assert set(report.unchanged) == written
     else:
-        assert kernels and by_copy == {name for name, _ in tensors} - kernels
-    for name, lazy in tensors:  # and what is copied is what a load would give
-        if lazy.file_bytes is not None:
-            with open(lazy.file_bytes.path, "rb") as fh:
-                fh.seek(lazy.file_bytes.offset)
-                assert fh.read(lazy.file_bytes.nbytes) == lazy.load().tobytes(), name
+        assert kernels and set(report.unchanged) == written - kernels
+    ours, theirs = Checkpoint.open(tmp_path), Checkpoint.open(golden / source)
+    by_shape = {}  # what was copied is the source's bytes: find each in the source by its bytes
+    for name in theirs:
+        by_shape.setdefault(theirs[name].tobytes(), name)
+    for name in report.unchanged:
+        assert ours[name].tobytes() in by_shape, name

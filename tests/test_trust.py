@@ -30,9 +30,8 @@ from modelport.formats import _h5_child, keras_h5
 from modelport.formats import safetensors as st
 from modelport.saving import JOURNAL_NAME, TEMP_PREFIX, save_checkpoint
 
-sys.path.insert(0, str(Path(__file__).parent))
-import crash_campaign  # noqa: E402
-from test_bad_inputs import _good_layer, _storage_pickle, expect_refusal, torch_like_zip  # noqa: E402
+import crash_campaign
+from _support.bad_files import expect_refusal, good_h5_layer, storage_pickle, torch_like_zip
 
 GOLDEN = Path(__file__).parent / "golden" / "data"
 
@@ -89,7 +88,9 @@ def test_a_zero_size_dimension_next_to_a_huge_one_is_empty_or_refused(tmp_path):
     array = Checkpoint.open(path)["a"]
     assert array.shape == (0, 2**40) and array.size == 0
     # numpy cannot make [0, 2**62] of float32 at all (4 x 2**62 bytes per row): a clear error, not numpy's
-    path = _st_file(tmp_path / "bomb.safetensors", '{"a": {"dtype": "F32", "shape": [0, 4611686018427387904], "data_offsets": [0, 0]}}', b"")
+    path = _st_file(
+        tmp_path / "bomb.safetensors", '{"a": {"dtype": "F32", "shape": [0, 4611686018427387904], "data_offsets": [0, 0]}}', b""
+    )
     with pytest.raises(FormatError, match="the shape is too large for any array") as info:
         Checkpoint.open(path)
     assert "bomb.safetensors" in str(info.value) and "'a'" in str(info.value)
@@ -169,7 +170,11 @@ def test_metadata_format_decides_whose_names_with_a_warning_for_strangers(tmp_pa
 @pytest.mark.trust("A22")
 def test_big_endian_and_non_c_order_arrays_are_written_little_endian_c_order(tmp_path):
     values = np.arange(12, dtype=np.float32).reshape(3, 4)
-    sources = [("big", values.astype(">f4")), ("fortran", np.asfortranarray(values)), ("strided", np.arange(24, dtype=np.float32)[::2].reshape(3, 4))]
+    sources = [
+        ("big", values.astype(">f4")),
+        ("fortran", np.asfortranarray(values)),
+        ("strided", np.arange(24, dtype=np.float32)[::2].reshape(3, 4)),
+    ]
     for fmt in ("safetensors", "h5", "msgpack"):
         save_checkpoint(tmp_path / fmt, sources, format=fmt, framework={"safetensors": "pt", "h5": "tf", "msgpack": "flax"}[fmt])
         ckpt = Checkpoint.open(tmp_path / fmt)
@@ -198,7 +203,7 @@ def _central_directory_offsets(data: bytes) -> list[int]:
 @pytest.mark.trust("B13")
 def test_overlapping_zip_entries_are_refused(tmp_path):
     path = tmp_path / "pytorch_model.bin"
-    torch_like_zip(path, _storage_pickle(), {"0": b"\0" * 8, "1": b"\0" * 8})
+    torch_like_zip(path, storage_pickle(), {"0": b"\0" * 8, "1": b"\0" * 8})
     data = bytearray(path.read_bytes())
     fields = _central_directory_offsets(bytes(data))
     first = struct.unpack_from("<I", data, fields[-2])[0]
@@ -213,7 +218,7 @@ def test_big_endian_bin_records_are_byteswapped(tmp_path):
     values = np.array([1.5, -2.25], dtype=np.float32)
     path = tmp_path / "pytorch_model.bin"
     with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("archive/data.pkl", _storage_pickle())
+        zf.writestr("archive/data.pkl", storage_pickle())
         zf.writestr("archive/version", b"3\n")
         zf.writestr("archive/byteorder", b"big")
         zf.writestr("archive/data/0", values.astype(">f4").tobytes())
@@ -249,7 +254,7 @@ def test_virtual_datasets_are_refused(tmp_path):
     with h5py.File(other, "w") as f:
         f.create_dataset("x", data=np.arange(3, dtype=np.float32))
     with h5py.File(tmp_path / "tf_model.h5", "w") as f:
-        _good_layer(f)
+        good_h5_layer(f)
         del f["bert/tf_bert_model/bert/w:0"]
         layout = h5py.VirtualLayout(shape=(3,), dtype=np.float32)
         layout[:] = h5py.VirtualSource(str(other), "x", shape=(3,))
@@ -260,10 +265,11 @@ def test_virtual_datasets_are_refused(tmp_path):
 @pytest.mark.trust("C4")
 def test_a_shape_bomb_is_refused_before_allocating(tmp_path):
     with h5py.File(tmp_path / "tf_model.h5", "w") as f:
-        _good_layer(f)
+        good_h5_layer(f)
         del f["bert/tf_bert_model/bert/w:0"]
-        f["bert/tf_bert_model/bert"].create_dataset("w:0", shape=(2**20, 2**20), dtype=np.float32, chunks=(1, 1024),
-                                                    compression="gzip")  # 4 TiB declared, nothing stored
+        f["bert/tf_bert_model/bert"].create_dataset(
+            "w:0", shape=(2**20, 2**20), dtype=np.float32, chunks=(1, 1024), compression="gzip"
+        )  # 4 TiB declared, nothing stored
     assert (tmp_path / "tf_model.h5").stat().st_size < 100_000
     expect_refusal(tmp_path, "declares far more data than the file stores", "tf_model.h5")
 
@@ -273,10 +279,22 @@ def test_untrusted_h5_is_parsed_in_a_limited_child_and_its_failures_are_errors(t
     folder = tmp_path / "ckpt"
     folder.mkdir()
     (folder / "tf_model.h5").write_bytes((GOLDEN / "bert" / "tf-h5" / "tf_model.h5").read_bytes())
-    assert "h5py" not in subprocess.run(  # the parent reads a foreign h5 without libhdf5 at all
-        [sys.executable, "-c", "import sys; from modelport.checkpoint import Checkpoint; c = Checkpoint.open(sys.argv[1]);"
-                               "[c[n] for n in c]; print(sorted(sys.modules))", str(folder)],
-        capture_output=True, text=True, check=True, timeout=120).stdout
+    assert (
+        "h5py"
+        not in subprocess.run(  # the parent reads a foreign h5 without libhdf5 at all
+            [
+                sys.executable,
+                "-c",
+                "import sys; from modelport.checkpoint import Checkpoint; c = Checkpoint.open(sys.argv[1]);"
+                "[c[n] for n in c]; print(sorted(sys.modules))",
+                str(folder),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+    )
     # A child that cannot work within its limits is reported, naming the file (the limit is real, not simulated).
     monkeypatch.setattr(_h5_child, "MEMORY_LIMIT_MB", 16)
     with pytest.raises(FormatError) as info:
@@ -290,10 +308,12 @@ def test_a_sharded_foreign_h5_checkpoint_costs_one_isolation_child(tmp_path):
     folder = tmp_path / "sharded"
     shutil.copytree(GOLDEN / "gpt2" / "tf-h5-sharded", folder)
     assert len(list(folder.glob("tf_model-*.h5"))) > 1
-    script = ("import sys\nspawns = []\n"
-              "sys.addaudithook(lambda event, args: spawns.append(args) if event == 'subprocess.Popen' else None)\n"
-              "from modelport.checkpoint import Checkpoint\n"
-              "ckpt = Checkpoint.open(sys.argv[1])\n[ckpt[n] for n in ckpt]\nprint(len(spawns), len(ckpt))\n")
+    script = (
+        "import sys\nspawns = []\n"
+        "sys.addaudithook(lambda event, args: spawns.append(args) if event == 'subprocess.Popen' else None)\n"
+        "from modelport.checkpoint import Checkpoint\n"
+        "ckpt = Checkpoint.open(sys.argv[1])\n[ckpt[n] for n in ckpt]\nprint(len(spawns), len(ckpt))\n"
+    )
     done = subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True, timeout=120, check=True)
     spawns, tensors = map(int, done.stdout.split())
     assert spawns == 1 and tensors > 10
@@ -303,15 +323,17 @@ def test_the_h5_child_reports_a_crash_by_signal(tmp_path):
     """The parent's handling of a child killed by a signal, using a real SIGSEGV from the child's own limits."""
     path = tmp_path / "tf_model.h5"
     path.write_bytes((GOLDEN / "bert" / "tf-h5" / "tf_model.h5").read_bytes())
-    script = ("import os, signal, sys\n"
-              "from modelport.formats import _h5_child\n"
-              "import subprocess\n"
-              "real = subprocess.run\n"
-              "def crashing(args, **kw):\n"
-              "    return real([sys.executable, '-c', 'import os, signal; os.kill(os.getpid(), signal.SIGSEGV)'], **kw)\n"
-              "subprocess.run = crashing\n"
-              "from modelport.errors import FormatError\n"
-              "try:\n    _h5_child.analyse_in_child(sys.argv[1])\nexcept FormatError as exc:\n    print(exc)\n")
+    script = (
+        "import os, signal, sys\n"
+        "from modelport.formats import _h5_child\n"
+        "import subprocess\n"
+        "real = subprocess.run\n"
+        "def crashing(args, **kw):\n"
+        "    return real([sys.executable, '-c', 'import os, signal; os.kill(os.getpid(), signal.SIGSEGV)'], **kw)\n"
+        "subprocess.run = crashing\n"
+        "from modelport.errors import FormatError\n"
+        "try:\n    _h5_child.analyse_in_child(sys.argv[1])\nexcept FormatError as exc:\n    print(exc)\n"
+    )
     done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60)
     assert "the HDF5 library crashed on this file (SIGSEGV)" in done.stdout and "tf_model.h5" in done.stdout
 
@@ -322,7 +344,7 @@ def test_model_config_with_a_lambda_layer_is_never_read(tmp_path):
     code = f"open({str(marker)!r}, 'w').close()"
     config = {"class_name": "Functional", "config": {"layers": [{"class_name": "Lambda", "config": {"function": [code, None, None]}}]}}
     with h5py.File(tmp_path / "tf_model.h5", "w") as f:
-        _good_layer(f)
+        good_h5_layer(f)
         f.attrs["model_config"] = json.dumps(config).encode()
     ckpt = Checkpoint.open(tmp_path)
     assert ckpt["bert/w:0"].tolist() == [1.0, 1.0, 1.0] and not marker.exists()
@@ -332,10 +354,17 @@ def test_model_config_with_a_lambda_layer_is_never_read(tmp_path):
 def test_an_h5_file_locked_for_writing_elsewhere_is_a_clear_error(tmp_path):
     path = tmp_path / "tf_model.h5"
     with h5py.File(path, "w") as f:
-        _good_layer(f)
+        good_h5_layer(f)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import h5py, sys, time; f = h5py.File(sys.argv[1], 'a'); print('held', flush=True); time.sleep(60)", str(path)],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "HDF5_USE_FILE_LOCKING": "TRUE"},
+        [
+            sys.executable,
+            "-c",
+            "import h5py, sys, time; f = h5py.File(sys.argv[1], 'a'); print('held', flush=True); time.sleep(60)",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HDF5_USE_FILE_LOCKING": "TRUE"},
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
@@ -442,11 +471,14 @@ def test_shards_linking_outside_the_folder_are_refused_but_hub_cache_links_are_f
 
 # -- F. config.json -------------------------------------------------------------------------
 @pytest.mark.trust("F2")
-@pytest.mark.parametrize("key, value, problem", [
-    ("torch_dtype", "load", "unknown dtype"),
-    ("hidden_act", "__import__", "not a known activation"),
-    ("dtype", "__class__", "unknown dtype"),
-])
+@pytest.mark.parametrize(
+    "key, value, problem",
+    [
+        ("torch_dtype", "load", "unknown dtype"),
+        ("hidden_act", "__import__", "not a known activation"),
+        ("dtype", "__class__", "unknown dtype"),
+    ],
+)
 def test_string_values_that_would_become_lookups_are_allow_listed(tmp_path, key, value, problem):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", key: value}))
     with pytest.raises(ConfigError, match=problem) as info:
@@ -455,12 +487,15 @@ def test_string_values_that_would_become_lookups_are_allow_listed(tmp_path, key,
 
 
 @pytest.mark.trust("F3")
-@pytest.mark.parametrize("changes, problem", [
-    ({"vocab_size": 10**12}, "'vocab_size' is out of range"),
-    ({"hidden_size": -5}, "'hidden_size' is out of range"),
-    ({"num_hidden_layers": 2**40}, "'num_hidden_layers' is out of range"),
-    ({"vocab_size": 2**30, "hidden_size": 2**20}, "embedding table would be absurdly large"),
-])
+@pytest.mark.parametrize(
+    "changes, problem",
+    [
+        ({"vocab_size": 10**12}, "'vocab_size' is out of range"),
+        ({"hidden_size": -5}, "'hidden_size' is out of range"),
+        ({"num_hidden_layers": 2**40}, "'num_hidden_layers' is out of range"),
+        ({"vocab_size": 2**30, "hidden_size": 2**20}, "embedding table would be absurdly large"),
+    ],
+)
 def test_sizes_that_would_allocate_without_bound_are_refused(tmp_path, changes, problem):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", **changes}))
     with pytest.raises(ConfigError, match=problem):
@@ -472,8 +507,9 @@ def test_sizes_that_would_allocate_without_bound_are_refused(tmp_path, changes, 
 
 @pytest.mark.trust("F1")
 def test_auto_map_is_kept_as_data_and_never_imported(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "auto_map": {"AutoModel": "evil_module_x.Model"},
-                                                      "trust_remote_code": True}))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"model_type": "bert", "auto_map": {"AutoModel": "evil_module_x.Model"}, "trust_remote_code": True})
+    )
     config = AutoConfig.from_pretrained(tmp_path)
     assert config.auto_map == {"AutoModel": "evil_module_x.Model"} and "evil_module_x" not in sys.modules
 
@@ -516,8 +552,11 @@ def test_a_full_disk_mid_save_is_an_error_naming_the_file_and_the_old_checkpoint
 @pytest.mark.trust("H8")
 def test_leftovers_of_a_save_killed_while_writing_its_index_or_journal_are_removed(tmp_path):
     save_checkpoint(tmp_path, _tensors(1), max_shard_size="5KB")
-    for name in (f".{TEMP_PREFIX}dead-model.safetensors.index.json.tmp-123-abc", f".{JOURNAL_NAME}.tmp-123-abc",
-                 f"{TEMP_PREFIX}dead-model-00001-of-00004.safetensors"):
+    for name in (
+        f".{TEMP_PREFIX}dead-model.safetensors.index.json.tmp-123-abc",
+        f".{JOURNAL_NAME}.tmp-123-abc",
+        f"{TEMP_PREFIX}dead-model-00001-of-00004.safetensors",
+    ):
         (tmp_path / name).write_text("partial")
     assert _state(tmp_path) == {n: a.tobytes() for n, a in _tensors(1)}  # loaders ignore them
     save_checkpoint(tmp_path, _tensors(2), max_shard_size="5KB")
@@ -545,13 +584,16 @@ def test_fsync_order_files_then_folder_then_journal_then_renames(tmp_path, monke
     monkeypatch.undo()
     shard_syncs = [i for i, e in enumerate(events) if e.startswith(f"fsync:{TEMP_PREFIX}")]
     journal_written = events.index(f"rename:{JOURNAL_NAME}")
-    renames = [i for i, e in enumerate(events)
-               if e.startswith("rename:") and e != f"rename:{JOURNAL_NAME}" and not e.startswith(f"rename:{TEMP_PREFIX}")]
+    renames = [
+        i
+        for i, e in enumerate(events)
+        if e.startswith("rename:") and e != f"rename:{JOURNAL_NAME}" and not e.startswith(f"rename:{TEMP_PREFIX}")
+    ]
     assert len(shard_syncs) == 2  # both new shards (the index is written atomically with its own fsync)
     assert max(shard_syncs) < journal_written < min(renames)
-    assert "fsync-dir" in events[max(shard_syncs):journal_written]  # the temporary files' names are durable before the commit
+    assert "fsync-dir" in events[max(shard_syncs) : journal_written]  # the temporary files' names are durable before the commit
     assert any(e.startswith(f"fsync:.{JOURNAL_NAME}") for e in events[:journal_written])  # the journal's bytes before its name
-    assert "fsync-dir" in events[max(renames):]  # and the renames are made durable
+    assert "fsync-dir" in events[max(renames) :]  # and the renames are made durable
 
 
 @pytest.mark.trust("H4")
@@ -618,11 +660,13 @@ def test_names_too_long_are_errors_naming_the_file(tmp_path):
 
 @pytest.mark.trust("H1", "I5")
 def test_two_writers_to_one_folder_never_interleave(tmp_path):
-    script = ("import sys, numpy as np\nfrom modelport.saving import save_checkpoint\n"
-              "seed = int(sys.argv[2])\nrng = np.random.default_rng(seed)\n"
-              "for _ in range(5):\n"
-              "    save_checkpoint(sys.argv[1], [(f'h.{i}', rng.standard_normal(50_000).astype(np.float32)) for i in range(8)],"
-              " max_shard_size='300KB' if seed == 1 else '500KB')\n")
+    script = (
+        "import sys, numpy as np\nfrom modelport.saving import save_checkpoint\n"
+        "seed = int(sys.argv[2])\nrng = np.random.default_rng(seed)\n"
+        "for _ in range(5):\n"
+        "    save_checkpoint(sys.argv[1], [(f'h.{i}', rng.standard_normal(50_000).astype(np.float32)) for i in range(8)],"
+        " max_shard_size='300KB' if seed == 1 else '500KB')\n"
+    )
     writers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(seed)]) for seed in (1, 2)]
     assert all(w.wait(timeout=300) == 0 for w in writers)
     state = _state(tmp_path)
@@ -636,10 +680,12 @@ def test_two_writers_to_one_folder_never_interleave(tmp_path):
 def test_a_reader_during_repeated_saves_sees_old_or_new(tmp_path):
     versions = {seed: {f"h.{i}": np.full(20_000, seed, np.float32).tobytes() for i in range(6)} for seed in range(1, 7)}
     save_checkpoint(tmp_path, [(n, np.frombuffer(b, np.float32)) for n, b in versions[1].items()], max_shard_size="200KB")
-    script = ("import sys, numpy as np\nfrom modelport.saving import save_checkpoint\n"
-              "for seed in range(2, 7):\n"
-              "    save_checkpoint(sys.argv[1], [(f'h.{i}', np.full(20_000, seed, np.float32)) for i in range(6)],"
-              " max_shard_size='200KB' if seed % 2 else '300KB')\n")
+    script = (
+        "import sys, numpy as np\nfrom modelport.saving import save_checkpoint\n"
+        "for seed in range(2, 7):\n"
+        "    save_checkpoint(sys.argv[1], [(f'h.{i}', np.full(20_000, seed, np.float32)) for i in range(6)],"
+        " max_shard_size='200KB' if seed % 2 else '300KB')\n"
+    )
     writer = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)])
     seen, retries = 0, 0
     while writer.poll() is None or seen == 0:
@@ -662,4 +708,3 @@ def test_pickle_payload_marker_helpers_are_real():
 
         pickle.loads(pickle.dumps(_Payload(marker, "eval"), protocol=2))
         assert marker.exists()
-

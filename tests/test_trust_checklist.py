@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-import trust_checklist  # noqa: E402
+import trust_checklist
 
 
 def test_every_required_row_has_a_test_and_every_marker_names_a_row():

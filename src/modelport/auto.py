@@ -91,7 +91,7 @@ class AutoModelFactory:
         raise TypeError(f"{type(self).__name__} is a factory: use from_pretrained(...) or from_config(...).")
 
     @classmethod
-    def _class_for(cls, config: PretrainedConfig) -> type:
+    def _class_for(cls, config: PretrainedConfig) -> Any:
         try:
             return cls._mapping[config.model_type]
         except KeyError:
@@ -109,20 +109,26 @@ class AutoModelFactory:
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike[str], *model_args: Any, **kwargs: Any) -> Any:
         config = kwargs.pop("config", None)
         if not isinstance(config, PretrainedConfig):
-            hub = {k: kwargs[k] for k in ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder") if k in kwargs}
+            hub = {
+                k: kwargs[k] for k in ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder") if k in kwargs
+            }
             config = AutoConfig.from_pretrained(config or pretrained_model_name_or_path, **hub)
         return cls._class_for(config).from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
 
     @classmethod
     def register(cls, config_class: type[PretrainedConfig], model_class: type, exist_ok: bool = False) -> None:
         if config_class.model_type in cls._mapping and not exist_ok and cls._mapping[config_class.model_type] is not model_class:
-            raise ConfigError(f"{config_class.model_type!r} is already registered", where=f"{cls.__name__}.register",
-                              fix="Pass exist_ok=True to replace it.")
+            raise ConfigError(
+                f"{config_class.model_type!r} is already registered",
+                where=f"{cls.__name__}.register",
+                fix="Pass exist_ok=True to replace it.",
+            )
         cls._mapping[config_class.model_type] = model_class
 
 
-def resolve_config(config_class: type[PretrainedConfig], config: Any, name_or_path: str | os.PathLike[str],
-                   kwargs: dict[str, Any], **options: Any) -> tuple[PretrainedConfig, dict[str, Any]]:
+def resolve_config(
+    config_class: type[PretrainedConfig], config: Any, name_or_path: str | os.PathLike[str], kwargs: dict[str, Any], **options: Any
+) -> tuple[PretrainedConfig, dict[str, Any]]:
     """A model's config and the keyword arguments left for the model, as every ``from_pretrained`` needs them.
 
     ``config`` is used as is when it is a config; otherwise the config is loaded
@@ -151,13 +157,15 @@ def model_class_for(config: PretrainedConfig, architectures: dict[str, type], ba
     else:
         name = names[0]
         for prefix in ("TF", "Flax"):
-            if name.startswith(prefix) and name[len(prefix):] in architectures:
-                name = name[len(prefix):]
+            if name.startswith(prefix) and name[len(prefix) :] in architectures:
+                name = name[len(prefix) :]
         if name in architectures:
             return architectures[name]
         received = name
     raise AdapterError(
-        f"the {framework} adapter does not know this architecture", where="config.json (architectures)",
-        expected="one of " + ", ".join(sorted(architectures)), received=received,
+        f"the {framework} adapter does not know this architecture",
+        where="config.json (architectures)",
+        expected="one of " + ", ".join(sorted(architectures)),
+        received=received,
         fix="Use an adapter that provides it, or register the model class with the adapter's auto classes.",
     )

@@ -242,7 +242,8 @@ class Checkpoint:
     @staticmethod
     def _check_not_empty(infos: dict, where: Path) -> None:
         if not infos:
-            raise FormatError("the checkpoint holds no tensors", where=os.fspath(where), fix="The file is empty or was saved from a model without weights.")
+            raise FormatError("the checkpoint holds no tensors", where=os.fspath(where),
+                              fix="The file is empty or was saved from a model without weights.")
 
     # -- reading ---------------------------------------------------------------------
     @property

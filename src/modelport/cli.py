@@ -97,7 +97,9 @@ def _download(args: argparse.Namespace) -> int:
     from .hub import download_checkpoint
 
     resolved = download_checkpoint(args.repo_id, framework=args.framework, revision=args.revision, local_dir=args.local_dir)
-    files = ([resolved.config_file] if resolved.config_file else []) + ([resolved.index_file] if resolved.index_file else []) + resolved.weights
+    files = (
+        ([resolved.config_file] if resolved.config_file else []) + ([resolved.index_file] if resolved.index_file else []) + resolved.weights
+    )
     for path in files:
         print(path)
     print(f"{args.repo_id}@{resolved.commit or args.revision or 'main'}: {len(files)} file(s) for {args.framework} ({resolved.format})")
@@ -107,8 +109,14 @@ def _download(args: argparse.Namespace) -> int:
 def _upload(args: argparse.Namespace) -> int:
     from .hub import upload_folder
 
-    info = upload_folder(args.folder, args.repo_id, commit_message=args.message, private=args.private or None,
-                         create_pr=args.create_pr, revision=args.revision)
+    info = upload_folder(
+        args.folder,
+        args.repo_id,
+        commit_message=args.message,
+        private=args.private or None,
+        create_pr=args.create_pr,
+        revision=args.revision,
+    )
     print(f"{args.repo_id}: {getattr(info, 'pr_url', None) or getattr(info, 'commit_url', info)}")
     return 0
 
@@ -127,8 +135,12 @@ def _build_parser() -> argparse.ArgumentParser:
     convert.add_argument("source", help="a checkpoint folder or a Hub repo id")
     convert.add_argument("destination", help="the output folder")
     convert.add_argument("--to", required=True, choices=frameworks.tags(), help="the target framework")
-    convert.add_argument("--format", default="safetensors", choices=("safetensors", "native"),
-                         help="safetensors (default) or the framework's own: .bin, tf_model.h5, flax_model.msgpack")
+    convert.add_argument(
+        "--format",
+        default="safetensors",
+        choices=("safetensors", "native"),
+        help="safetensors (default) or the framework's own: .bin, tf_model.h5, flax_model.msgpack",
+    )
     convert.add_argument("--max-shard-size", default="5GB", help="shard limit, e.g. 5GB, 500MB (default 5GB)")
     convert.add_argument("--dtype", default=None, help="cast floating-point weights, e.g. bfloat16")
     convert.add_argument("--verify", action="store_true", help="run both models on a probe input and compare every output")

@@ -31,6 +31,7 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from .activations import ACTIVATIONS
 from .dtypes import canonical_dtype
 from .errors import CheckpointNotFoundError, ConfigError, DtypeError
 from .fsutil import write_text_atomic
@@ -116,11 +117,6 @@ _SIZE_KEYS = frozenset({
 _MAX_SIZE = 2**31 - 1
 _MAX_TABLE_VALUES = 2**36  # 64 G values (256 GB of float32) in one embedding table
 _ACTIVATION_KEYS = frozenset({"hidden_act", "activation_function"})
-#: activation names transformers 4.x models accept (configs name them; adapters map them to functions)
-ACTIVATIONS = frozenset({
-    "gelu", "gelu_new", "gelu_fast", "gelu_python", "gelu_pytorch_tanh", "gelu_accurate", "gelu_10", "quick_gelu",
-    "relu", "relu2", "relu6", "leaky_relu", "silu", "swish", "mish", "tanh", "sigmoid", "linear", "laplace",
-})
 _PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 # Private keys a file may carry harmlessly; any other "_" key is dropped.
 _ALLOWED_PRIVATE_KEYS = {"_name_or_path", "_commit_hash"}
@@ -173,6 +169,9 @@ class PretrainedConfig(PushToHubMixin):
     attribute_map: ClassVar[dict[str, str]] = {}
     has_no_defaults_at_init: ClassVar[bool] = False
     _auto_class: ClassVar[str | None] = None
+    # set in __init__ from _COMMON_DEFAULTS (declared here for type checkers)
+    pruned_heads: dict[Any, Any]
+    problem_type: str | None
 
     def __init__(self, **kwargs: Any) -> None:
         where = f"{type(self).__name__}"
@@ -326,7 +325,7 @@ class PretrainedConfig(PushToHubMixin):
     def __repr__(self) -> str:
         return f"{type(self).__name__} {self.to_json_string()}"
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self):
         yield from self.__dict__
 
     def update(self, config_dict: dict[str, Any]) -> None:
@@ -586,7 +585,8 @@ class PretrainedConfig(PushToHubMixin):
 
             repo_id = kwargs.pop("repo_id", directory.name)
             return upload_folder(directory, repo_id, commit_message=kwargs.pop("commit_message", None) or "Upload config",
-                                 **{k: v for k, v in kwargs.items() if k in ("private", "token", "create_pr", "revision", "commit_description", "tags")})
+                                 **{k: v for k, v in kwargs.items()
+                                    if k in ("private", "token", "create_pr", "revision", "commit_description", "tags")})
         return None
 
     @classmethod

@@ -81,7 +81,7 @@ class ModelportError(Exception):
         return (_rebuild, (type(self), self.problem, self.where, self.expected, self.received, self.fix))
 
 
-def _rebuild(cls, problem, where, expected, received, fix):  # type: ignore[no-untyped-def]
+def _rebuild(cls, problem, where, expected, received, fix):
     return cls(problem, where=where, expected=expected, received=received, fix=fix)
 
 

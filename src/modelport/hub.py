@@ -89,7 +89,9 @@ def _wrap(exc: Exception, repo_id: str, revision: str | None, filename: str | No
     if status in (401, 403):
         return HubAuthError("the Hub refused the credentials", where=where, received=str(exc).splitlines()[0][:200],
                             fix="Check the token (token= or HF_TOKEN) and its permissions.")
-    return HubError(f"Hub request failed ({type(exc).__name__})", where=where, received=str(exc).splitlines()[0][:300] if str(exc) else None)
+    return HubError(
+        f"Hub request failed ({type(exc).__name__})", where=where, received=str(exc).splitlines()[0][:300] if str(exc) else None
+    )
 
 
 def _hf_errors() -> tuple[type[Exception], ...]:
@@ -102,8 +104,7 @@ def _hf_errors() -> tuple[type[Exception], ...]:
             transport += (__import__(module).HTTPError,)
         except (ImportError, AttributeError):
             continue
-    return (hf.HfHubHTTPError, hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled, hf.EntryNotFoundError, OSError, ValueError,
-            *transport)
+    return (hf.HfHubHTTPError, hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled, hf.EntryNotFoundError, OSError, ValueError, *transport)
 
 
 def _verify_download(path: str, repo_id: str, filename: str) -> None:
@@ -157,8 +158,15 @@ def download_file(
     crash) is removed and downloaded once more; a second mismatch is a HubError.
     """
     shown = f"{subfolder}/{filename}" if subfolder else filename
-    args = dict(subfolder=subfolder or None, revision=revision, cache_dir=cache_dir, force_download=force_download,
-                local_files_only=local_files_only, token=token, local_dir=local_dir)
+    args = dict(
+        subfolder=subfolder or None,
+        revision=revision,
+        cache_dir=cache_dir,
+        force_download=force_download,
+        local_files_only=local_files_only,
+        token=token,
+        local_dir=local_dir,
+    )
     path = _fetch(repo_id, filename, shown, revision, args)
     if local_dir is None:
         try:
@@ -183,8 +191,15 @@ def _fetch(repo_id: str, filename: str, shown: str, revision: str | None, args: 
             delay = _retry_delay(exc, attempt)
             if delay is None:
                 raise _wrap(exc, repo_id, revision, shown) from exc
-            logger.warning("%s:%s: %s; retrying in %.1f s (attempt %d of %d).", repo_id, shown,
-                           str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__, delay, attempt + 2, _RETRIES + 1)
+            logger.warning(
+                "%s:%s: %s; retrying in %.1f s (attempt %d of %d).",
+                repo_id,
+                shown,
+                str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__,
+                delay,
+                attempt + 2,
+                _RETRIES + 1,
+            )
             time.sleep(delay)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -291,16 +306,24 @@ def resolve_checkpoint(
                 return ResolvedCheckpoint(folder, _maybe(folder / "config.json"), fmt, [folder / single], None, None)
             if (folder / index).is_file():
                 idx = read_index(folder / index)
-                return ResolvedCheckpoint(folder, _maybe(folder / "config.json"), fmt, [folder / s for s in idx.shard_files],
-                                          folder / index, None)
+                return ResolvedCheckpoint(
+                    folder, _maybe(folder / "config.json"), fmt, [folder / s for s in idx.shard_files], folder / index, None
+                )
         raise CheckpointNotFoundError(
-            f"no weights a {framework} model reads", where=os.fspath(folder),
+            f"no weights a {framework} model reads",
+            where=os.fspath(folder),
             expected=" or ".join(f"{s} (or {i})" for _, s, i in candidates),
         )
 
     repo_id = os.fspath(name_or_path)
-    kwargs = dict(subfolder=subfolder, cache_dir=cache_dir, force_download=force_download,
-                  local_files_only=local_files_only, token=token, local_dir=local_dir)
+    kwargs: dict[str, Any] = dict(
+        subfolder=subfolder,
+        cache_dir=cache_dir,
+        force_download=force_download,
+        local_files_only=local_files_only,
+        token=token,
+        local_dir=local_dir,
+    )
     config_file = None
     commit = revision if revision and _COMMIT.match(revision) else None
     if need_config:
@@ -319,10 +342,17 @@ def resolve_checkpoint(
             continue
         shards = read_index(index_path).shard_files
         paths = _download_many(repo_id, shards, pinned, kwargs)
-        return ResolvedCheckpoint(Path(index_path).parent, _path_or_none(config_file), fmt, [Path(p) for p in paths],
-                                  Path(index_path), commit or commit_of(index_path))
+        return ResolvedCheckpoint(
+            Path(index_path).parent,
+            _path_or_none(config_file),
+            fmt,
+            [Path(p) for p in paths],
+            Path(index_path),
+            commit or commit_of(index_path),
+        )
     raise HubFileNotFoundError(
-        f"the repository has no weights a {framework} model reads", where=f"{repo_id}@{pinned or 'main'}",
+        f"the repository has no weights a {framework} model reads",
+        where=f"{repo_id}@{pinned or 'main'}",
         expected=" or ".join(f"{s} (or {i})" for _, s, i in candidates),
         fix="Pick another framework, or use_safetensors=None to allow every format.",
     )
@@ -341,8 +371,10 @@ def _download_many(repo_id: str, files: Sequence[str], revision: str | None, kwa
     from huggingface_hub.utils import tqdm as hf_tqdm
 
     results: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=min(_SHARD_DOWNLOAD_THREADS, max(1, len(files)))) as pool, \
-            hf_tqdm(total=len(files), desc=f"Downloading {len(files)} shards", unit="file") as bar:
+    with (
+        ThreadPoolExecutor(max_workers=min(_SHARD_DOWNLOAD_THREADS, max(1, len(files)))) as pool,
+        hf_tqdm(total=len(files), desc=f"Downloading {len(files)} shards", unit="file") as bar,
+    ):
         futures = {name: pool.submit(download_file, repo_id, name, revision=revision, **kwargs) for name in files}
         for name, future in futures.items():
             results[name] = future.result()
@@ -351,8 +383,13 @@ def _download_many(repo_id: str, files: Sequence[str], revision: str | None, kwa
 
 
 def download_checkpoint(
-    repo_id: str, *, framework: str = "pt", revision: str | None = None, local_dir: str | os.PathLike[str] | None = None,
-    cache_dir: str | os.PathLike[str] | None = None, token: str | bool | None = None,
+    repo_id: str,
+    *,
+    framework: str = "pt",
+    revision: str | None = None,
+    local_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    token: str | bool | None = None,
 ) -> ResolvedCheckpoint:
     """Fetch only what ``framework`` needs (config and its weights): the ``modelport download`` command."""
     return resolve_checkpoint(repo_id, framework=framework, revision=revision, local_dir=local_dir, cache_dir=cache_dir, token=token)
@@ -369,8 +406,10 @@ def _model_card(folder: Path, repo_id: str, tags: Iterable[str]) -> str:
     if readme.is_file():
         card = ModelCard.load(readme)
     else:
-        card = ModelCard(f"---\n{ModelCardData().to_yaml()}\n---\n\n# {repo_id.split('/')[-1]}\n\n"
-                         "Saved with [modelport](https://pypi.org/project/modelport/).\n")
+        card = ModelCard(
+            f"---\n{ModelCardData().to_yaml()}\n---\n\n# {repo_id.split('/')[-1]}\n\n"
+            "Saved with [modelport](https://pypi.org/project/modelport/).\n"
+        )
     card.data.library_name = card.data.library_name or "modelport"
     merged = list(dict.fromkeys([*(card.data.tags or []), *tags]))
     card.data.tags = merged or None
@@ -389,7 +428,7 @@ def _stale_remote_files(remote: Iterable[str], local: set[str]) -> list[str]:
                 continue
             # Only when the new folder has this format at all: never delete another format's files.
             same_format = any(
-                f.startswith(prefix) and (f[len(prefix):] in (weights, index_name(weights)) or is_shard_of(f[len(prefix):], weights))
+                f.startswith(prefix) and (f[len(prefix) :] in (weights, index_name(weights)) or is_shard_of(f[len(prefix) :], weights))
                 for f in local
             )
             if same_format and path not in local:
@@ -439,7 +478,8 @@ def upload_folder(
         local = {prefix + p.relative_to(folder).as_posix() for p in local_files}
         operations: list[Any] = [
             CommitOperationAdd(path_in_repo=prefix + p.relative_to(folder).as_posix(), path_or_fileobj=str(p))
-            for p in local_files if p.name != "README.md" or p.parent != folder
+            for p in local_files
+            if p.name != "README.md" or p.parent != folder
         ]
         card = _model_card(folder, repo_id, tags).encode()
         operations.append(CommitOperationAdd(path_in_repo=prefix + "README.md", path_or_fileobj=card))
@@ -447,8 +487,12 @@ def upload_folder(
         for path in _stale_remote_files(remote, local):
             operations.append(CommitOperationDelete(path_in_repo=path))
         return api.create_commit(
-            repo_id, operations, commit_message=commit_message, commit_description=commit_description,
-            revision=revision, create_pr=create_pr,
+            repo_id,
+            operations,
+            commit_message=commit_message,
+            commit_description=commit_description,
+            revision=revision,
+            create_pr=create_pr,
         )
     except ModelportError:
         raise
@@ -484,9 +528,13 @@ class PushToHubMixin:
         extra = check_keywords("push_to_hub", getattr(self, "framework", "pt"), deprecated_kwargs, where)
         token = extra.pop("token", token)
         if extra:
-            raise UnsupportedKeywordError("unknown keyword argument", where=where, received=", ".join(sorted(extra)),
-                                          expected="a keyword of the transformers 4.x contract (docs/keywords.md)",
-                                          fix="Check the spelling.")
+            raise UnsupportedKeywordError(
+                "unknown keyword argument",
+                where=where,
+                received=", ".join(sorted(extra)),
+                expected="a keyword of the transformers 4.x contract (docs/keywords.md)",
+                fix="Check the spelling.",
+            )
         if commit_message is None:
             name = type(self).__name__
             commit_message = "Upload config" if "Config" in name else "Upload tokenizer" if "Tokenizer" in name else "Upload model"
@@ -502,16 +550,35 @@ class PushToHubMixin:
         if use_temp_dir is False:
             work = Path(repo_id.split("/")[-1])
             self.save_pretrained(work, **save_kwargs)  # type: ignore[attr-defined]
-            return upload_folder(work, repo_id, commit_message=commit_message, commit_description=commit_description,
-                                 private=private, create_pr=create_pr, revision=revision, token=token, tags=[*own_tags, *(tags or [])])
+            return upload_folder(
+                work,
+                repo_id,
+                commit_message=commit_message,
+                commit_description=commit_description,
+                private=private,
+                create_pr=create_pr,
+                revision=revision,
+                token=token,
+                tags=[*own_tags, *(tags or [])],
+            )
         with tempfile.TemporaryDirectory(prefix="modelport-push-") as tmp:
             self.save_pretrained(tmp, **save_kwargs)  # type: ignore[attr-defined]
-            return upload_folder(tmp, repo_id, commit_message=commit_message, commit_description=commit_description,
-                                 private=private, create_pr=create_pr, revision=revision, token=token, tags=[*own_tags, *(tags or [])])
+            return upload_folder(
+                tmp,
+                repo_id,
+                commit_message=commit_message,
+                commit_description=commit_description,
+                private=private,
+                create_pr=create_pr,
+                revision=revision,
+                token=token,
+                tags=[*own_tags, *(tags or [])],
+            )
 
 
-def find_checkpoint(name_or_path: str | os.PathLike[str], frameworks: Sequence[str], *, use_safetensors: bool | None = None,
-                    **options: Any) -> tuple[ResolvedCheckpoint, Any]:
+def find_checkpoint(
+    name_or_path: str | os.PathLike[str], frameworks: Sequence[str], *, use_safetensors: bool | None = None, **options: Any
+) -> tuple[ResolvedCheckpoint, Any]:
     """The first of ``frameworks`` (``pt``, ``tf``, ``flax``) whose weights a folder or repo holds, opened.
 
     Every loader's fallback in one place: a PyTorch model can load a folder
@@ -530,8 +597,9 @@ def find_checkpoint(name_or_path: str | os.PathLike[str], frameworks: Sequence[s
     last: Exception | None = None
     for i, framework in enumerate(frameworks):
         try:
-            found = resolve_checkpoint(name_or_path, framework=framework, use_safetensors=use_safetensors if i == 0 else None,
-                                       need_config=False, **options)
+            found = resolve_checkpoint(
+                name_or_path, framework=framework, use_safetensors=use_safetensors if i == 0 else None, need_config=False, **options
+            )
         except (CheckpointNotFoundError, HubFileNotFoundError) as exc:
             last = exc
             continue

@@ -96,7 +96,9 @@ def _read_journal(folder: Path) -> dict:
         and all(_plain(x) for x in journal["deletes"])
     )
     if not ok:
-        raise FormatError("the save journal is damaged", where=os.fspath(where), fix="Delete it and the .modelport-tmp-* files, then save again.")
+        raise FormatError(
+            "the save journal is damaged", where=os.fspath(where), fix="Delete it and the .modelport-tmp-* files, then save again."
+        )
     return journal
 
 
@@ -220,8 +222,7 @@ def _file_writer(format: str, framework: str, metadata: dict[str, str] | None, t
     spec = formats.get(format, where=os.fspath(folder))
     if spec.write is not None:
         write = spec.write
-        return lambda path, items, sharded: write(path, items, framework=framework, metadata=metadata, scope=tf_scope,
-                                                  sharded=sharded)
+        return lambda path, items, sharded: write(path, items, framework=framework, metadata=metadata, scope=tf_scope, sharded=sharded)
     owner = next((tag for tag in frameworks.tags() if frameworks.get(tag).native_format == format), None)
     adapter = None
     if owner is not None:
@@ -233,16 +234,20 @@ def _file_writer(format: str, framework: str, metadata: dict[str, str] | None, t
     found = adapter.file_writer(format) if adapter is not None else None
     if found is None:
         raise FormatError(
-            "this format cannot be written by the core", where=os.fspath(folder),
-            expected=" or ".join(name for name, f in formats.FORMATS.items() if f.write is not None), received=format,
-            fix=f"Install the adapter that writes it (pip install modelport-{frameworks.adapter_for(owner)})" if owner
+            "this format cannot be written by the core",
+            where=os.fspath(folder),
+            expected=" or ".join(name for name, f in formats.FORMATS.items() if f.write is not None),
+            received=format,
+            fix=f"Install the adapter that writes it (pip install modelport-{frameworks.adapter_for(owner)})"
+            if owner
             else "Choose another format.",
         )
     return _as_file_writer(found)
 
 
-def _plan_save(folder: Path, tensors: Sequence[tuple[str, TensorLike]], format: str, variant: str | None,
-               max_shard_size: int | str) -> _SavePlan:
+def _plan_save(
+    folder: Path, tensors: Sequence[tuple[str, TensorLike]], format: str, variant: str | None, max_shard_size: int | str
+) -> _SavePlan:
     weights_name = formats.get(format, where=os.fspath(folder)).weights_name
     base = variant_name(weights_name, variant)
     shards = plan_shards(tensors, max_shard_size, storage_size=_nbytes, storage_id=_default_storage_id)
@@ -250,8 +255,15 @@ def _plan_save(folder: Path, tensors: Sequence[tuple[str, TensorLike]], format: 
         raise FormatError("there are no tensors to save", where=os.fspath(folder))
     files = [shard_file_name(base, i, len(shards.shards)) for i in range(len(shards.shards))]
     by_name = dict(tensors)
-    return _SavePlan(base, index_name(weights_name, variant), files, shards.shards, by_name,
-                     sum(_nbytes(t) for t in by_name.values()), shards.weight_map(files))
+    return _SavePlan(
+        base,
+        index_name(weights_name, variant),
+        files,
+        shards.shards,
+        by_name,
+        sum(_nbytes(t) for t in by_name.values()),
+        shards.weight_map(files),
+    )
 
 
 def _remove_leftovers(folder: Path) -> None:
@@ -266,14 +278,19 @@ def _temporary_names(folder: Path, token: str, names: list[str]) -> dict[str, st
     temp = {name: f"{TEMP_PREFIX}{token}-{name}" for name in names}
     too_long = [name for name in temp.values() if len(name.encode("utf-8")) > _MAX_NAME_BYTES]
     if too_long:
-        raise FormatError("a file name would be too long for the filesystem", where=os.fspath(folder / names[0]),
-                          expected=f"at most {_MAX_NAME_BYTES} bytes including the {len(TEMP_PREFIX) + 9}-byte temporary prefix",
-                          received=f"{len(too_long[0].encode('utf-8'))} bytes", fix="Use a shorter variant name.")
+        raise FormatError(
+            "a file name would be too long for the filesystem",
+            where=os.fspath(folder / names[0]),
+            expected=f"at most {_MAX_NAME_BYTES} bytes including the {len(TEMP_PREFIX) + 9}-byte temporary prefix",
+            received=f"{len(too_long[0].encode('utf-8'))} bytes",
+            fix="Use a shorter variant name.",
+        )
     return temp
 
 
-def _write_files(folder: Path, plan: _SavePlan, temp: dict[str, str], write: _FileWriter, framework: str, tf_scope: str,
-                 durable: bool) -> list[list[str]]:
+def _write_files(
+    folder: Path, plan: _SavePlan, temp: dict[str, str], write: _FileWriter, framework: str, tf_scope: str, durable: bool
+) -> list[list[str]]:
     """Every file under its temporary name, fsynced; returns the renames that will commit them."""
     # a written shard is fsynced on a second thread while the next one is written (the disk works
     # while the CPU does); every fsync has finished before the index, the folder's fsync and the commit
@@ -306,7 +323,8 @@ def _commit(folder: Path, plan: _SavePlan, token: str, renames: list[list[str]],
     """Write the journal (the commit point), then apply it; returns the stale files deleted."""
     kept = set(plan.files) | ({plan.index_file} if plan.sharded else set())
     deletes = sorted(
-        p.name for p in folder.iterdir()
+        p.name
+        for p in folder.iterdir()
         if p.name not in kept and (is_shard_of(p.name, plan.base) or p.name in (plan.base, plan.index_file))
     )
     journal = {"token": token, "renames": renames, "deletes": deletes}
@@ -335,6 +353,8 @@ def _io_errors(where: Path, problem: str) -> Iterator[None]:
         yield
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise FormatError(f"{problem} ({reason})", where=os.fspath(where),
-                          fix="Free disk space, check the folder's permissions and the file name, then save again; "
-                              "the previous checkpoint is untouched.") from exc
+        raise FormatError(
+            f"{problem} ({reason})",
+            where=os.fspath(where),
+            fix="Free disk space, check the folder's permissions and the file name, then save again; the previous checkpoint is untouched.",
+        ) from exc

@@ -94,6 +94,7 @@ def main() -> int:
         check_flax_models(out)
         check_tf_models(out)
         check_conversions(out)
+        check_untied_heads(out)
     print(f"{len(failures)} failed")
     return 1 if failures else 0
 
@@ -187,6 +188,48 @@ def check_conversions(out: Path) -> None:
                         check(f"convert {arch}/{folder} -> {to} {fmt}", False, f"max |diff| {diff:.2e} {report.summary()}")
     check(f"transformers loads {count} converted checkpoints (3 archs x 11 folders x 2 targets x 2 formats)", count == 132,
           f"max |diff| {worst:.2e}")
+
+
+def check_untied_heads(out: Path) -> None:
+    """9. Untied output layers (tie_word_embeddings=False) saved by each modelport adapter load in transformers' PyTorch
+    and Flax classes with the saving model's logits. transformers' TF GPT-2 and BERT-MLM always tie their head (they
+    have no variable for an untied one), so h5 files are checked in transformers' PyTorch class instead, from PyTorch."""
+    import torch
+
+    import modelport_flax
+    import modelport_tf
+    import modelport_torch
+
+    for arch in ("gpt2", "bert-mlm"):
+        pt_name, tf_name, flax_name = CLASSES[arch]
+        inputs = dict(np.load(GOLDEN / arch / "inputs.npz"))
+        config = modelport.AutoConfig.from_pretrained(GOLDEN / arch / "pt-safetensors", tie_word_embeddings=False)
+        ours = getattr(modelport_torch, pt_name).from_pretrained(GOLDEN / arch / "pt-safetensors", config=config)
+        with torch.no_grad():  # a head of its own, far from the embeddings
+            ours.get_output_embeddings().weight.copy_(ours.get_input_embeddings().weight * -3.0 + 0.5)
+        (_, reference), = outputs(ours, "pt", inputs).items()
+        source = out / "untied" / arch / "torch-safetensors"
+        ours.save_pretrained(source)
+        saves = {"torch-bin": (ours, {"safe_serialization": False}, "pt")}
+        tf_model = getattr(modelport_tf, tf_name).from_pretrained(source)
+        flax_model = getattr(modelport_flax, flax_name).from_pretrained(source)
+        saves.update({"tf-safetensors": (tf_model, {}, "pt"), "flax-safetensors": (flax_model, {}, "pt"),
+                      "flax-msgpack": (flax_model, {"safe_serialization": False}, "flax")})
+        folders = {"torch-safetensors": (source, "pt")}
+        for name, (model, kwargs, reader) in saves.items():
+            folders[name] = (out / "untied" / arch / name, reader)
+            model.save_pretrained(folders[name][0], **kwargs)
+        tf_h5 = out / "untied" / arch / "tf-h5"
+        tf_model.save_pretrained(tf_h5, safe_serialization=False)
+        modelport.convert(tf_h5, out / "untied" / arch / "tf-h5-to-pt", to="pt", progress=False)
+        folders["tf-h5 (converted to pt)"] = (out / "untied" / arch / "tf-h5-to-pt", "pt")
+        for name, (folder, reader) in folders.items():
+            cls = getattr(transformers, pt_name if reader == "pt" else flax_name)
+            theirs = cls.from_pretrained(folder)
+            (_, value), = outputs(theirs.eval() if reader == "pt" else theirs, reader, inputs).items()
+            diff = float(np.abs(value - reference).max())
+            check(f"transformers ({reader}) loads an untied {arch} saved by modelport ({name})", diff <= 1e-5,
+                  f"max |diff| {diff:.2e}")
 
 
 CLASSES = {

@@ -92,7 +92,9 @@ def test_keep_in_fp32_modules_and_bf16_round_trip(tmp_path):
     bf16.save_pretrained(tmp_path)
     again = BertModel.from_pretrained(tmp_path, dtype="auto")
     assert again.dtype == torch.bfloat16
-    assert all(torch.equal(a.view(torch.int16), b.view(torch.int16)) for a, b in zip(bf16.state_dict().values(), again.state_dict().values()))
+    assert all(
+        torch.equal(a.view(torch.int16), b.view(torch.int16)) for a, b in zip(bf16.state_dict().values(), again.state_dict().values())
+    )
 
 
 @pytest.mark.parametrize("cls, arch", [(BertModel, "bert"), (GPT2LMHeadModel, "gpt2")])

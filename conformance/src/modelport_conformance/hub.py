@@ -363,7 +363,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = f"{hub.endpoint}/{repo_id}"
         with hub._lock:
             if repo_id in hub.repos:
-                raise _HubError(409, "You already created this model repo", body={"error": "You already created this model repo", "url": url})
+                message = "You already created this model repo"
+                raise _HubError(409, message, body={"error": message, "url": url})
             repo = _Repo(repo_id, private=data.get("visibility") == "private" or bool(data.get("private")))
             repo.branches["main"] = hub._new_commit(repo, {}, "initial commit", "", None)
             hub.repos[repo_id] = repo
@@ -386,7 +387,11 @@ class _Handler(BaseHTTPRequestHandler):
             answer = []
             for item in json.loads(body)["files"]:
                 existing = commit.files.get(item["path"])
-                entry = {"path": item["path"], "uploadMode": "lfs" if item["size"] >= LFS_THRESHOLD or item["path"].endswith(LFS_SUFFIXES) else "regular", "shouldIgnore": False}
+                entry = {
+                    "path": item["path"],
+                    "uploadMode": "lfs" if item["size"] >= LFS_THRESHOLD or item["path"].endswith(LFS_SUFFIXES) else "regular",
+                    "shouldIgnore": False,
+                }
                 if existing is not None:
                     entry["oid"] = existing.git_oid
                 answer.append(entry)
@@ -418,7 +423,9 @@ class _Handler(BaseHTTPRequestHandler):
             history = []
             while oid is not None:
                 c = repo.commits[oid]
-                history.append({"id": c.oid, "authors": [{"user": "tester"}], "date": _iso(c.date), "title": c.title, "message": c.description})
+                history.append(
+                    {"id": c.oid, "authors": [{"user": "tester"}], "date": _iso(c.date), "title": c.title, "message": c.description}
+                )
                 oid = c.parent
             return self._json(200, history)
         raise _HubError(404, f"no route for {method} api/models/{repo_id}/{'/'.join(rest)}")
@@ -431,8 +438,19 @@ class _Handler(BaseHTTPRequestHandler):
             if f.lfs:
                 sib["lfs"] = {"size": f.size, "sha256": f.sha256, "pointerSize": 134}
             siblings.append(sib)
-        return {"id": repo.repo_id, "modelId": repo.repo_id, "sha": oid, "private": repo.private, "gated": repo.gated,
-                "disabled": False, "siblings": siblings, "tags": [], "lastModified": _iso(commit.date), "downloads": 0, "likes": 0}
+        return {
+            "id": repo.repo_id,
+            "modelId": repo.repo_id,
+            "sha": oid,
+            "private": repo.private,
+            "gated": repo.gated,
+            "disabled": False,
+            "siblings": siblings,
+            "tags": [],
+            "lastModified": _iso(commit.date),
+            "downloads": 0,
+            "likes": 0,
+        }
 
     def _refs(self, repo: _Repo, include_prs: bool) -> dict:
         refs: dict[str, Any] = {
@@ -453,7 +471,7 @@ class _Handler(BaseHTTPRequestHandler):
         for path, f in sorted(commit.files.items()):
             if not path.startswith(base):
                 continue
-            rest = path[len(base):]
+            rest = path[len(base) :]
             parts = rest.split("/")
             for depth in range(1, len(parts)):
                 folder = base + "/".join(parts[:depth])
@@ -537,10 +555,10 @@ class _Handler(BaseHTTPRequestHandler):
             token = secrets.token_urlsafe(16)
             with hub._lock:
                 hub._uploads[token] = (obj["oid"], obj["size"])
-            objects.append({"oid": obj["oid"], "size": obj["size"],
-                            "actions": {"upload": {"href": f"{hub.endpoint}/lfs-upload/{token}/{obj['oid']}"}}})
-        self._send(200, json.dumps({"transfer": "basic", "objects": objects}).encode(),
-                   content_type="application/vnd.git-lfs+json")
+            objects.append(
+                {"oid": obj["oid"], "size": obj["size"], "actions": {"upload": {"href": f"{hub.endpoint}/lfs-upload/{token}/{obj['oid']}"}}}
+            )
+        self._send(200, json.dumps({"transfer": "basic", "objects": objects}).encode(), content_type="application/vnd.git-lfs+json")
 
     def _lfs_put(self, token: str, body: bytes) -> None:
         hub = self.hub
@@ -632,8 +650,7 @@ def start_test_hub() -> LocalHub:
     if _TEST_HUB is None:
         import tempfile
 
-        _TEST_HUB = LocalHub(tokens={TEST_TOKEN: "tester", OTHER_TEST_TOKEN: "someone-else"},
-                             orgs={"tester": ["modelport-test"]}).start()
+        _TEST_HUB = LocalHub(tokens={TEST_TOKEN: "tester", OTHER_TEST_TOKEN: "someone-else"}, orgs={"tester": ["modelport-test"]}).start()
         os.environ.update(
             HF_ENDPOINT=_TEST_HUB.endpoint,
             HF_TOKEN=TEST_TOKEN,

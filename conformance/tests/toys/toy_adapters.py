@@ -11,7 +11,6 @@ import numpy as np
 
 from modelport import adapters
 from modelport_torch.adapter import TorchAdapter
-from modelport_torch.auto import ARCHITECTURES, BASE_MODELS, parameter_tree, run_model  # noqa: F401  TransposesAKernel's models
 
 
 class UpcastsBfloat16(TorchAdapter):
@@ -46,14 +45,12 @@ class TransposesAKernel(TorchAdapter):
     """Loads models with one square kernel transposed (a layout bug that shapes cannot reveal)."""
 
     name = "toy-transpose"
-    models_module = "toy_adapters"
 
-
-def load_model(folder: Any) -> Any:
-    model = adapters.get("torch").load_model(folder)
-    weight = model.encoder.layer[0].attention.self.query.weight
-    weight.data = weight.data.T.contiguous()
-    return model
+    def load_model(self, folder: Any) -> Any:
+        model = super().load_model(folder)
+        weight = model.encoder.layer[0].attention.self.query.weight
+        weight.data = weight.data.T.contiguous()
+        return model
 
 
 def pytest_configure(config: Any) -> None:  # loaded with -p toy_adapters: register every toy

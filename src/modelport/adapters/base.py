@@ -8,7 +8,6 @@ objects by type name, and that must never import a framework.
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import importlib.util
 from collections.abc import Mapping
@@ -137,12 +136,12 @@ class Adapter:
 
         Tensors are converted one at a time as the writer asks for them; names are kept as given.
         """
-        from ..formats.base import LazyTensor
+        from ..modeling.save import lazy_weights
         from ..saving import save_checkpoint
 
-        items = [(name, LazyTensor(self.dtype_of(t), tuple(int(d) for d in t.shape), lambda t=t: self.to_numpy(t)))
-                 for name, t in tensors.items()]
-        save_checkpoint(folder, items, format=format, framework=self.checkpoint_framework or "pt", max_shard_size=max_shard_size)
+        save_checkpoint(
+            folder, lazy_weights(tensors, self), format=format, framework=self.checkpoint_framework or "pt", max_shard_size=max_shard_size
+        )
 
     def load_state(self, folder: Any) -> dict[str, Any]:
         """Every tensor of a checkpoint folder as this framework's tensors, by the names the file uses."""
@@ -159,35 +158,43 @@ class Adapter:
     #: and naming rules; the converter, the CLI and the Hub resolver then know it (``modelport convert --to TAG``)
     checkpoint_facts: ClassVar[CheckpointFramework | None] = None
 
-    #: module with ``ARCHITECTURES``, ``BASE_MODELS``, ``parameter_tree(model_class, config)`` and
-    #: ``run_model`` (optionally ``model_class`` and ``load_model``), imported on first use
-    #: (empty: the adapter has no models)
-    models_module: ClassVar[str] = ""
+    def architectures(self) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+        """The adapter's model classes: ``(PyTorch architecture name -> class, model_type -> base model class)``.
 
-    def _models(self, what: str) -> Any:
+        Empty by default (an adapter without models); adapters with models override it, importing their
+        model modules inside the method so that reading the adapter class stays free of the framework.
+        """
+        return {}, {}
+
+    def model_class(self, config: Any) -> Any:
+        """The adapter's model class for ``config.architectures`` (``TF``/``Flax`` prefixes ignored), or the base
+        model of ``config.model_type``; an ``AdapterError`` names an unknown architecture."""
+        from ..auto import model_class_for
         from ..errors import AdapterError
 
-        if not self.models_module:
-            raise AdapterError(f"the {self.name} adapter has no models", where=f"{type(self).__name__}.{what}",
-                               fix="Use an adapter with reference models (capabilities.reference_models).")
-        return getattr(importlib.import_module(self.models_module), what)
-
-    def model_class(self, config: Any) -> type:
-        """The adapter's model class for ``config.architectures`` (an ``AdapterError`` names an unknown one).
-
-        By default from the models module's ``ARCHITECTURES`` (PyTorch architecture name -> class) and
-        ``BASE_MODELS`` (model_type -> base class); a ``model_class`` function there replaces it.
-        """
-        module = importlib.import_module(self.models_module) if self.models_module else None
-        if module is not None and hasattr(module, "model_class"):
-            return module.model_class(config)
-        from ..auto import model_class_for
-
-        return model_class_for(config, self._models("ARCHITECTURES"), self._models("BASE_MODELS"), self.name)
+        architectures, base_models = self.architectures()
+        if not architectures and not base_models:
+            raise AdapterError(
+                f"the {self.name} adapter has no models",
+                where=f"{type(self).__name__}.model_class",
+                fix="Use an adapter with reference models (capabilities.reference_models).",
+            )
+        return model_class_for(config, dict(architectures), dict(base_models), self.name)
 
     def parameter_tree(self, config: Any) -> ParameterTree:
-        """The architecture's weights and shapes, built from ``config`` without allocating weight memory."""
-        return self._models("parameter_tree")(self.model_class(config), config).with_config_facts(config)
+        """The architecture's weights and shapes (with the ties ``config`` makes), without allocating weight memory."""
+        return self.model_tree(self.model_class(config), config).with_config_facts(config)
+
+    def model_tree(self, model_class: Any, config: Any) -> ParameterTree:
+        """Names and shapes of ``model_class(config)``'s weights as this framework's checkpoints name them,
+        built without weight memory (the torch meta device, ``jax.eval_shape``, Keras' deferred variables)."""
+        from ..errors import AdapterError
+
+        raise AdapterError(
+            f"the {self.name} adapter cannot describe models",
+            where=f"{type(self).__name__}.model_tree",
+            fix="Override model_tree in an adapter with models.",
+        )
 
     def file_writer(self, format: str) -> Any:
         """Writes one file of ``format`` for ``save_checkpoint`` when the core cannot (the torch adapter: ``.bin``),
@@ -195,20 +202,20 @@ class Adapter:
         return None
 
     def load_model(self, folder: Any) -> Any:
-        """The model of ``folder``'s architecture with its weights, ready for :meth:`run_model`.
-
-        By default ``model_class(config).from_pretrained(folder)``; a ``load_model`` in the models module replaces it.
-        """
-        module = importlib.import_module(self.models_module) if self.models_module else None
-        if module is not None and hasattr(module, "load_model"):
-            return module.load_model(folder)
+        """The model of ``folder``'s architecture with its weights, ready for :meth:`run_model`."""
         from ..auto import AutoConfig
 
         return self.model_class(AutoConfig.from_pretrained(folder)).from_pretrained(folder)
 
     def run_model(self, model: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run inference on integer inputs (``input_ids``, ``attention_mask``); every tensor output as float32 numpy."""
-        return self._models("run_model")(model, inputs)
+        from ..errors import AdapterError
+
+        raise AdapterError(
+            f"the {self.name} adapter cannot run models",
+            where=f"{type(self).__name__}.run_model",
+            fix="Override run_model in an adapter with models.",
+        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

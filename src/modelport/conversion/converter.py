@@ -10,6 +10,7 @@ core's, so every pair of frameworks converts the same way.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -28,7 +29,9 @@ from ..config import PretrainedConfig
 from ..dtypes import DTYPES, canonical_dtype
 from ..errors import AdapterError, ConversionError
 from ..formats import registry as file_formats
-from ..formats.base import PREFETCH_AHEAD, FileBytes, LazyTensor, ScratchBuffers
+from ..formats._buffers import ScratchBuffers
+from ..formats._streaming import PREFETCH_AHEAD
+from ..formats.base import FileBytes, LazyTensor
 from ..hub import find_checkpoint, is_local
 from ..saving import save_checkpoint
 from .plan import Plan, keeps_bytes, plan_conversion, redundancy_failures, transform
@@ -57,9 +60,11 @@ class ConversionReport:
     bytes: int = 0
     seconds: float = 0.0  # end to end: opening, the target's tree, reading, transforming, writing, copying
     write_seconds: float = 0.0  # reading, transforming and writing the tensors
-    peak_rss_mb: float = 0.0
+    peak_rss_mb: float = 0.0  # the process's peak resident memory so far (benchmarks/ measures a conversion alone)
     files: list[str] = field(default_factory=list)
-    copied: list[str] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list)  # other files of the folder (config, tokenizer...)
+    #: tensors whose bytes were copied file to file, unchanged (no transpose, no cast): never read into memory
+    unchanged: list[str] = field(default_factory=list)
     verification: dict[str, float] | None = None
     tolerance: float | None = None
 
@@ -90,13 +95,6 @@ class ConversionReport:
             verdict = "OK" if worst <= (self.tolerance or 0.0) else "FAILED"
             lines.append(f"verify: max |diff| {diffs} (tolerance {self.tolerance:.0e}): {verdict}")
         return "\n".join(lines)
-
-
-def _reset_peak_rss() -> None:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # Linux: restart the peak mark, so the figure is this job's
-    except OSError:
-        pass
 
 
 def _peak_rss_mb() -> float:
@@ -199,7 +197,6 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
     cast = canonical_dtype(dtype) if dtype is not None else None
     if cast is not None and not DTYPES[cast].is_floating:
         raise ConversionError("only a floating-point dtype can be the target dtype", where="convert", received=dtype)
-    _reset_peak_rss()
     started = time.perf_counter()
     folder, ckpt = _open_source(source, revision, token, cache_dir, subfolder)
     out = Path(os.fspath(destination))
@@ -223,7 +220,7 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
         logger.warning("%s: %s %s", folder, name, why)
     _log_plan(plan, folder)
     # Reused read/transpose buffers: the writers load up to PREFETCH_AHEAD tensors ahead of the one they
-    # write (formats.base.materialised), so one more set than that, used in turn, is never overwritten
+    # write (formats._streaming.prefetched), so one more set than that, used in turn, is never overwritten
     # under the writer. The .bin writer (torch.save) holds a shard's tensors until the end: fresh ones,
     # and no file-to-file copies of unchanged bytes (the core's writers do those).
     scratch = ScratchBuffers(generations=PREFETCH_AHEAD + 1) if spec.write is not None else None
@@ -245,6 +242,7 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
         converted=[s.target for s in plan.steps], missing=plan.missing, unexpected=plan.unexpected, mismatched=plan.mismatched,
         bytes=total, seconds=time.perf_counter() - started, write_seconds=write_seconds, peak_rss_mb=_peak_rss_mb(),
         files=[Path(f).name for f in result.files], copied=copied,
+        unchanged=[name for name, lazy in tensors if isinstance(lazy, LazyTensor) and lazy.file_bytes is not None],
     )
     if verify:
         report.tolerance = tolerance if tolerance is not None else (1e-1 if cast in ("bfloat16", "float16", "float8_e4m3fn",
@@ -325,7 +323,7 @@ def _lazy_tensors(ckpt: Checkpoint, plan: Plan, to: str, cast: str | None, progr
 
         return FileBytes(found.path, found.offset, found.nbytes, verify)
 
-    tensors = [(s.target, LazyTensor(out_dtypes[s.target], s.shape, lambda s=s: load(s), prefetch=True,
+    tensors = [(s.target, LazyTensor(out_dtypes[s.target], s.shape, functools.partial(load, s), prefetch=True,
                                      file_bytes=unchanged_bytes(s))) for s in plan.steps]
     return tensors, total, bar
 

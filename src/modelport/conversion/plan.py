@@ -16,7 +16,7 @@ import numpy as np
 
 from ..adapters.base import ParameterTree
 from ..errors import ConversionError
-from ..formats.base import aligned_copy
+from ..formats._buffers import aligned_copy
 from ..modeling.ties import computed_buffer
 from .rules import (
     canonical_name,
@@ -98,12 +98,12 @@ def plan_conversion(shapes: dict[str, tuple[int, ...]], source_framework: str, t
                                   fix="Pass the target adapter's parameter tree.")
         first: dict[str, str] = {}
         for name, shape in shapes.items():
-            target = canonical[name]
-            if target in first:
-                plan.checks.append(Check(name, "tied", first[target]))
+            pytorch_name = canonical[name]
+            if pytorch_name in first:
+                plan.checks.append(Check(name, "tied", first[pytorch_name]))
                 continue
-            first[target] = name
-            plan.steps.append(Step(name, target, canonical_shape(name, shape, source_framework), target))
+            first[pytorch_name] = name
+            plan.steps.append(Step(name, pytorch_name, canonical_shape(name, shape, source_framework), pytorch_name))
         return plan
     by_canonical = {canonical_name(name, tree.framework): name for name in tree.shapes}
     prefixed = strip_or_add_prefix(list(canonical.values()), set(by_canonical) | set(tree.tied), tree.base_model_prefix)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConversionError
-from ..formats.base import aligned_copy
+from ..formats._buffers import aligned_copy
 
 __all__ = ["canonical_name", "canonical_shape", "to_canonical", "from_canonical", "layout_permutation", "reconcile_shape",
            "strip_or_add_prefix"]

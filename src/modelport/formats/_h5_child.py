@@ -16,7 +16,7 @@ import os
 import signal
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import FormatError
 from .base import TensorInfo
@@ -121,10 +121,10 @@ def _main(limit: str, command: str, *args: str) -> int:
     if command == "read":
         path, dataset_path = args
         array = read_dataset_here(path, dataset_path)
-        sys.stdout.buffer.write(memoryview(array.reshape(-1).view("u1")) if array.size else b"")
+        sys.stdout.buffer.write(array.reshape(-1).view("u1").data if array.size else b"")
         return 0
 
-    answers = []
+    answers: list[dict[str, Any]] = []
     for path in args:
         try:
             layout = read_layout(path, isolate=False)

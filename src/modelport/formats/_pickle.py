@@ -110,7 +110,9 @@ class _Machine:
 
     def take(self, n: int) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
-            raise self.fail("a length runs past the end of the data", expected=f"{n} more bytes", received=f"{len(self.data) - self.pos} left")
+            raise self.fail(
+                "a length runs past the end of the data", expected=f"{n} more bytes", received=f"{len(self.data) - self.pos} left"
+            )
         chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
@@ -171,7 +173,7 @@ class _Machine:
             marker = args[6]
             if not isinstance(storage, StorageRef) or not isinstance(marker, _Global) or marker.kind != "dtype":
                 raise self.fail("_rebuild_tensor_v3 needs a storage and a torch dtype")
-            dtype = marker.dtype
+            dtype = str(marker.dtype)
         if not (isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0):
             raise self.fail("a storage offset must be a non-negative integer", received=offset)
         if not (_nonneg_ints(size) and _nonneg_ints(stride) and len(size) == len(stride)):
@@ -365,5 +367,7 @@ def load_state_dict_pickle(data: bytes, *, where: str) -> Any:
         FormatError: for any opcode, global, call or structure outside the allow-list.
     """
     if len(data) > MAX_PICKLE_BYTES:
-        raise FormatError("the pickle is too large for a state dict", where=where, expected=f"at most {MAX_PICKLE_BYTES} bytes", received=len(data))
+        raise FormatError(
+            "the pickle is too large for a state dict", where=where, expected=f"at most {MAX_PICKLE_BYTES} bytes", received=len(data)
+        )
     return _Machine(data, where).run()

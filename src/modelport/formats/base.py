@@ -17,10 +17,8 @@ returns fewer bytes, which is reported as a truncated file.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import os
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -28,8 +26,10 @@ import numpy as np
 
 from ..dtypes import DTYPES, canonical_dtype
 from ..errors import FormatError
+from ._buffers import aligned_empty
 
-__all__ = ["TensorInfo", "LazyTensor", "FileBytes", "TensorLike", "info_of", "materialise", "materialised", "PREFETCH_AHEAD", "read_array", "write_array", "WRITE_CHUNK", "file_identity", "check_shape"]
+__all__ = ["TensorInfo", "LazyTensor", "FileBytes", "TensorLike", "info_of", "materialise", "read_array", "write_array",
+           "WRITE_CHUNK", "file_identity", "check_shape"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class LazyTensor:
     shape: tuple[int, ...]
     load: Callable[[], np.ndarray]
     #: ``load`` may run on a worker thread while the writer writes the tensor before it
-    #: (see :func:`materialised`); only for loads that touch no thread-bound state
+    #: (see :func:`modelport.formats._streaming.prefetched`); only for loads that touch no thread-bound state
     prefetch: bool = False
     #: where the tensor's bytes already are, unchanged: writers that take :class:`FileBytes` copy them
     file_bytes: FileBytes | None = None
@@ -120,69 +120,6 @@ def materialise(tensor: TensorLike, *, where: str) -> np.ndarray:
     return array if array.flags.c_contiguous else array.copy(order="C")
 
 
-#: how many items :func:`materialised` loads ahead of the one the caller is writing: two, so a
-#: large kernel loads while the one before it and the small bias between them are written
-PREFETCH_AHEAD = 2
-
-
-def materialised(items: Iterable[tuple[str, TensorLike]], *, where: str) -> Iterator[tuple[str, np.ndarray | FileBytes]]:
-    """``(name, array)`` for each item in order, as :func:`materialise` makes them, or ``(name, FileBytes)``
-    for a lazy tensor whose bytes are in a file already (:func:`write_array` copies those).
-
-    Lazy tensors marked ``prefetch`` are loaded on one worker thread, up to
-    :data:`PREFETCH_AHEAD` loads ahead of the item the caller is writing, so
-    reading and re-laying-out tensors overlaps writing them (numpy copies,
-    reads and writes release the GIL). Loads run one at a time, in order; when
-    the caller asks for item ``i`` (and so is done with every item before it),
-    at most ``PREFETCH_AHEAD + 1`` loads of items from ``i`` on have started.
-    Items with :class:`FileBytes` need no load and do not count; an item
-    without either mark stops the lookahead and is loaded on the caller's
-    thread. Close the generator (or exhaust it) before reusing what the loads
-    read from.
-    """
-    items = list(items)
-
-    def make(i: int) -> np.ndarray | FileBytes:
-        name, tensor = items[i]
-        if isinstance(tensor, LazyTensor) and tensor.file_bytes is not None:
-            return tensor.file_bytes
-        return materialise(tensor, where=f"{where} (tensor {name!r})")
-
-    def ahead(i: int) -> bool:
-        tensor = items[i][1]
-        return isinstance(tensor, LazyTensor) and tensor.prefetch and tensor.file_bytes is None
-
-    def ready(i: int) -> bool:
-        tensor = items[i][1]
-        return isinstance(tensor, LazyTensor) and tensor.file_bytes is not None
-
-    if not any(ahead(i) for i in range(len(items))):
-        for i, (name, _) in enumerate(items):
-            yield name, make(i)
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelport-prefetch") as pool:
-        loading: dict[int, Future[np.ndarray | FileBytes]] = {}
-        started = 0  # items below this were submitted or loaded here
-        try:
-            for i, (name, _) in enumerate(items):
-                # `loading` holds the loads of items from i on: the caller is done with the rest
-                while started < len(items) and len(loading) <= PREFETCH_AHEAD and (ahead(started) or ready(started)):
-                    if ahead(started):
-                        loading[started] = pool.submit(make, started)
-                    started += 1
-                if i in loading:
-                    array = loading.pop(i).result()
-                else:
-                    array = make(i)
-                    started = max(started, i + 1)
-                yield name, array
-        finally:
-            for future in loading.values():  # the caller stopped early: let the running load finish first
-                if not future.cancel():
-                    with contextlib.suppress(BaseException):
-                        future.result()
-
-
 def check_shape(shape: tuple[int, ...], itemsize: int, *, where: str) -> None:
     """Refuse shapes no array can have: numpy limits the product of the non-zero dimensions times
     the item size to 2**63, even for an empty array (``[0, 2**62]`` of float32 cannot exist)."""
@@ -213,7 +150,7 @@ def write_array(fh: BinaryIO, array: np.ndarray | FileBytes) -> None:
         return
     if not array.size:
         return
-    data = memoryview(array.reshape(-1).view(np.uint8))
+    data = array.reshape(-1).view(np.uint8).data
     for start in range(0, len(data), WRITE_CHUNK):
         fh.write(data[start : start + WRITE_CHUNK])
 
@@ -246,109 +183,17 @@ def _copy_file_bytes(fh: BinaryIO, source: FileBytes) -> None:
     source.verify()
 
 
-_ALIGNMENT = 64  # XLA's CPU client adopts 64-byte-aligned buffers without copying them
-#: smaller arrays (biases, norms) come from the allocator, which reuses its own freed memory for them;
-#: in a slot they would make it shrink and grow again between a bias and the next kernel
-_SCRATCH_MIN = 1 << 20
-
-
-class ScratchBuffers:
-    """Reused buffers for a pipeline of loads that run one at a time (the converter's).
-
-    Writing into freshly allocated memory costs a page fault per page, several
-    times the copy itself on some machines; reads and transposes into buffers
-    that were used before skip that. Each :meth:`lending` block takes the next
-    of ``generations`` sets of buffers in turn; inside it, the allocations of
-    :func:`read_array` and :func:`aligned_copy` come from that set (a read and
-    up to two transposes; any further one is fresh). An array lent here is
-    overwritten by the block ``generations`` blocks later, so the caller must be
-    done with it by then: with :func:`materialised`'s lookahead of
-    :data:`PREFETCH_AHEAD` items, ``PREFETCH_AHEAD + 1`` generations are enough.
-    """
-
-    def __init__(self, generations: int = 1, slots: int = 3) -> None:
-        self._sets: list[list[np.ndarray | None]] = [[None] * slots for _ in range(generations)]
-        self._turn = -1
-        self._lent = 0
-
-    @contextlib.contextmanager
-    def lending(self) -> Iterator[None]:
-        self._turn = (self._turn + 1) % len(self._sets)
-        self._lent = 0
-        token = _SCRATCH.set(self)
-        try:
-            yield
-        finally:
-            _SCRATCH.reset(token)
-
-    def take(self, nbytes: int) -> np.ndarray | None:
-        slots = self._sets[self._turn]
-        if self._lent >= len(slots) or nbytes < _SCRATCH_MIN:
-            return None
-        slot = self._lent
-        self._lent += 1
-        buffer = slots[slot]
-        need = nbytes + _ALIGNMENT
-        # a buffer far larger than needed (left by an embedding table) is let go, so the
-        # sets hold about one tensor of the usual size each, not the largest tensor each
-        if buffer is None or buffer.nbytes < need or buffer.nbytes > 4 * need:
-            slots[slot] = None  # the old one goes before the new one is made
-            buffer = slots[slot] = np.empty(need, dtype=np.uint8)
-        return buffer
-
-
-_SCRATCH: contextvars.ContextVar[ScratchBuffers | None] = contextvars.ContextVar("modelport_scratch", default=None)
-
-
-def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An uninitialised C-order array whose data starts on a 64-byte boundary."""
-    nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-    pool = _SCRATCH.get()
-    raw = pool.take(nbytes) if pool is not None else None
-    if raw is None:
-        raw = np.empty(nbytes + _ALIGNMENT, dtype=np.uint8)
-    start = (-raw.ctypes.data) % _ALIGNMENT
-    return raw[start : start + nbytes].view(dtype).reshape(shape)
-
-
-#: a blocked transpose copies tiles of this many rows by columns of the result: each result row of a
-#: tile is one 64-byte cache line or less, each source row a contiguous run of 256 items. Measured on
-#: float16/32/64 matrices of 1024-4096 by 768-4096 (session 4): 1.3-4.4 GB/s, against 0.3-2.2 GB/s for
-#: square 128 x 128 tiles (0.3 GB/s when the source rows are 16 KiB apart) and 0.3-1 GB/s for one copy
-_TILE_ROWS, _TILE_COLS = 256, 16
-
-
-def aligned_copy(array: np.ndarray) -> np.ndarray:
-    """A C-order copy of ``array`` starting on a 64-byte boundary (frameworks adopt such buffers without copying)."""
-    out = _aligned_empty(tuple(array.shape), array.dtype)
-    if array.ndim == 2 and array.T.flags.c_contiguous and not array.flags.c_contiguous and array.nbytes > 1 << 20:
-        # A transposed matrix: one strided copy misses the cache and the TLB on most reads; tiles keep
-        # both small (see _TILE_ROWS).
-        rows, cols = array.shape
-        for i in range(0, rows, _TILE_ROWS):
-            for j in range(0, cols, _TILE_COLS):
-                out[i : i + _TILE_ROWS, j : j + _TILE_COLS] = array[i : i + _TILE_ROWS, j : j + _TILE_COLS]
-        return out
-    out[...] = array
-    return out
-
-
-def is_aligned(array: np.ndarray) -> bool:
-    return bool(array.flags.c_contiguous) and array.ctypes.data % _ALIGNMENT == 0
-
-
 def read_array(path: str, offset: int, dtype: str, shape: tuple[int, ...], *, where: str, fd: int | None = None) -> np.ndarray:
     """Read a C-order array of ``dtype`` and ``shape`` at byte ``offset`` with positioned reads."""
     info = DTYPES[dtype]
-    out = _aligned_empty(shape, info.numpy)
-    view = memoryview(out.reshape(-1).view(np.uint8)) if out.size else memoryview(b"")
+    out = aligned_empty(shape, info.numpy)
+    view = out.reshape(-1).view(np.uint8).data if out.size else memoryview(b"")
     own = fd is None
-    if own:
-        fd = os.open(path, os.O_RDONLY)
+    handle = os.open(path, os.O_RDONLY) if fd is None else fd
     try:
         done = 0
         while done < len(view):
-            n = os.preadv(fd, [view[done:]], offset + done)
+            n = os.preadv(handle, [view[done:]], offset + done)
             if n <= 0:
                 raise FormatError(
                     "the file ends before the tensor's data",
@@ -360,7 +205,7 @@ def read_array(path: str, offset: int, dtype: str, shape: tuple[int, ...], *, wh
             done += n
     finally:
         if own:
-            os.close(fd)
+            os.close(handle)
     if dtype == "bool" and out.size and int(out.view(np.uint8).max()) > 1:
         # numpy (and every framework) assumes bools are 0 or 1; other bytes make comparisons lie
         raise FormatError("a bool tensor holds bytes other than 0 and 1", where=where,

@@ -31,7 +31,8 @@ import numpy as np
 
 from ..dtypes import DTYPES
 from ..errors import FormatError
-from .base import FileBytes, TensorInfo, TensorLike, check_shape, info_of, materialised, read_array, write_array
+from ._streaming import prefetched
+from .base import FileBytes, TensorInfo, TensorLike, check_shape, info_of, read_array, write_array
 
 __all__ = ["MsgpackLayout", "read_layout", "list_tensors", "read_tensor", "iter_tensors", "write", "MAX_CHUNK_SIZE"]
 
@@ -229,15 +230,15 @@ def _parse_chunked(r: _Reader, count: int, where: str) -> _Array:
             if kind != "map":
                 raise FormatError("a chunked array's chunks must be a map", where=where)
             r.check_count(n)
-            chunks = {}
+            parsed: dict[str, _Array] = {}
             for _ in range(n):
                 index = r.string(*r.header())
                 kind, length = r.header()
                 if kind != "ext":
                     raise FormatError("a chunk must be an array", where=where)
                 code = r.unpack(">b")
-                chunks[index] = _parse_ext_array(r, code, length, f"{where} chunk {index}")
-            fields[key] = chunks
+                parsed[index] = _parse_ext_array(r, code, length, f"{where} chunk {index}")
+            fields[key] = parsed
         else:
             raise FormatError("unexpected key in a chunked array", where=where, received=key)
     if fields.get(_CHUNKED) is not True or "shape" not in fields or "chunks" not in fields:
@@ -257,7 +258,8 @@ def _parse_chunked(r: _Reader, count: int, where: str) -> _Array:
         raise FormatError("chunks must be flat arrays of one dtype", where=where, received=sorted(dtypes))
     dtype = dtypes.pop()
     if sum(c.shape[0] for c in chunks) != math.prod(shape):
-        raise FormatError("the chunks do not add up to the shape", where=where, expected=math.prod(shape), received=sum(c.shape[0] for c in chunks))
+        raise FormatError("the chunks do not add up to the shape", where=where, expected=math.prod(shape),
+                          received=sum(c.shape[0] for c in chunks))
     return _Array(dtype, tuple(shape), tuple(seg for c in chunks for seg in c.segments))
 
 
@@ -410,7 +412,7 @@ def write(path: str | os.PathLike[str], tensors: Sequence[tuple[str, TensorLike]
             yield from leaves(value, name) if isinstance(value, dict) else [(name, value)]
 
     # the tree's order is the write order: the arrays come in it, the next one loading while one is written
-    with open(where, "wb") as fh, contextlib.closing(materialised(list(leaves(tree, "")), where=where)) as arrays:
+    with open(where, "wb") as fh, contextlib.closing(prefetched(list(leaves(tree, "")), where=where)) as arrays:
 
         def emit(node: dict[str, Any], prefix: str) -> None:
             fh.write(_map_header(len(node)))
@@ -428,7 +430,7 @@ def write(path: str | os.PathLike[str], tensors: Sequence[tuple[str, TensorLike]
                 itemsize = DTYPES[dtype].itemsize
                 step = max(1, MAX_CHUNK_SIZE // itemsize) * itemsize  # bytes per chunk
                 if isinstance(array, FileBytes):
-                    pieces = [array.part(i, i + step) for i in range(0, array.nbytes, step)]
+                    pieces: list[FileBytes | np.ndarray] = [array.part(i, i + step) for i in range(0, array.nbytes, step)]
                 else:
                     flat = array.reshape(-1).view(np.uint8)
                     pieces = [flat[i : i + step].view(array.dtype) for i in range(0, flat.size, step)]

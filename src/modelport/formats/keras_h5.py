@@ -31,9 +31,20 @@ import numpy as np
 
 from ..dtypes import DTYPES, canonical_dtype
 from ..errors import DtypeError, FormatError, ModelportError
-from .base import TensorInfo, TensorLike, file_identity, info_of, materialise, materialised, read_array, write_array
+from ._streaming import prefetched
+from .base import TensorInfo, TensorLike, file_identity, info_of, materialise, read_array, write_array
 
-__all__ = ["H5Layout", "ISOLATION_ENV", "read_layout", "prefetch_layouts", "list_tensors", "read_tensor", "iter_tensors", "model_scope", "write"]
+__all__ = [
+    "H5Layout",
+    "ISOLATION_ENV",
+    "read_layout",
+    "prefetch_layouts",
+    "list_tensors",
+    "read_tensor",
+    "iter_tensors",
+    "model_scope",
+    "write",
+]
 
 _ATTR_LIMIT = 64512  # HDF5 object header limit used by Keras 2 before splitting an attribute
 _BITS_DTYPES = {"bfloat16": np.uint16, "float8_e4m3fn": np.uint8, "float8_e5m2": np.uint8}
@@ -219,7 +230,7 @@ def prefetch_layouts(paths: Sequence[str | os.PathLike[str]]) -> None:
     if os.environ.get(ISOLATION_ENV, "child").lower() in ("off", "0", "no"):
         return
     todo = []
-    for path in map(os.fspath, paths):
+    for path in [os.fspath(p) for p in paths]:
         identity = file_identity(path)
         if identity not in _WRITTEN_HERE and (path, identity) not in _LAYOUTS:
             todo.append((path, identity))
@@ -262,17 +273,25 @@ def _placement(ds, dtype: str, nbytes: int, file_size: int, where: str) -> tuple
                 raise FormatError("a dataset has no stored data", where=where, expected=f"{nbytes} bytes")
             return 0, "<"
         if offset + nbytes > file_size:
-            raise FormatError("a dataset reaches past the end of the file", where=where,
-                              expected=f"{nbytes} bytes at offset {offset}", received=f"a file of {file_size} bytes",
-                              fix="The file is truncated or declares more data than it holds.")
+            raise FormatError(
+                "a dataset reaches past the end of the file",
+                where=where,
+                expected=f"{nbytes} bytes at offset {offset}",
+                received=f"a file of {file_size} bytes",
+                fix="The file is truncated or declares more data than it holds.",
+            )
         order = ds.dtype.byteorder
         return int(offset), (">" if order == ">" or (order == "=" and sys.byteorder == "big") else "<")
     # Chunked or compressed: the declared size must be backed by stored bytes (a few
     # hundred bytes can declare terabytes of zeros), the rule Keras applies too.
     stored = ds.id.get_storage_size()
     if nbytes > _MAX_INFLATION_FLOOR and nbytes > _MAX_INFLATION * max(stored, 1):
-        raise FormatError("a dataset declares far more data than the file stores", where=where,
-                          expected=f"at most {_MAX_INFLATION}x its {stored} stored bytes", received=f"{nbytes} bytes declared")
+        raise FormatError(
+            "a dataset declares far more data than the file stores",
+            where=where,
+            expected=f"at most {_MAX_INFLATION}x its {stored} stored bytes",
+            received=f"{nbytes} bytes declared",
+        )
     return None
 
 
@@ -296,8 +315,11 @@ def _analyse(f, path: str) -> H5Layout:
         if placements[name] is None:
             declared += nbytes
     if declared > _MAX_INFLATION * max(file_size, 1) and declared > _MAX_INFLATION_FLOOR:
-        raise FormatError("the file's chunked datasets declare far more data than it stores", where=path,
-                          received=f"{declared} bytes declared in a {file_size}-byte file")
+        raise FormatError(
+            "the file's chunked datasets declare far more data than it stores",
+            where=path,
+            received=f"{declared} bytes declared in a {file_size}-byte file",
+        )
     return H5Layout(path, layout.datasets, layout.scope, layout.sharded, infos, placements)
 
 
@@ -423,11 +445,15 @@ def write(
                 ds[()] = materialise(tensor, where=f"{where} (tensor {name!r})").view(stored)
             elif 0 not in shape:
                 placements.append((name, tensor, ds.id.get_offset(), ds.id.get_storage_size()))
-    with open(where, "r+b") as fh, closing(materialised([(n, t) for n, t, _, _ in placements], where=where)) as arrays:
+    with open(where, "r+b") as fh, closing(prefetched([(n, t) for n, t, _, _ in placements], where=where)) as arrays:
         for (name, array), (_, _, offset, size) in zip(arrays, placements):
             if array.nbytes != size or offset is None:
-                raise FormatError("libhdf5 did not allocate the dataset's space as asked", where=f"{where} (tensor {name!r})",
-                                  expected=f"{array.nbytes} contiguous bytes", received=f"{size} bytes at offset {offset}")
+                raise FormatError(
+                    "libhdf5 did not allocate the dataset's space as asked",
+                    where=f"{where} (tensor {name!r})",
+                    expected=f"{array.nbytes} contiguous bytes",
+                    received=f"{size} bytes at offset {offset}",
+                )
             fh.seek(offset)
             write_array(fh, array)
     _WRITTEN_HERE.add(file_identity(where))

@@ -71,7 +71,7 @@ class _Safetensors:
     def __init__(self, path: Path) -> None:
         self.path, self.header = path, st.read_header(path)
         self.infos = self.header.tensors
-        self.recorded_framework = self.header.format or "pt"
+        self.recorded_framework: str | None = self.header.format or "pt"
         self.metadata = dict(self.header.metadata)
 
     def read(self, name: str) -> np.ndarray:
@@ -85,7 +85,7 @@ class _Safetensors:
 
 
 class _TorchZip:
-    recorded_framework = None
+    recorded_framework: str | None = None
 
     def __init__(self, path: Path) -> None:
         self.archive = torch_zip.open_archive(path)
@@ -103,7 +103,7 @@ class _TorchZip:
 
 
 class _KerasH5:
-    recorded_framework = None
+    recorded_framework: str | None = None
 
     def __init__(self, path: Path) -> None:
         self.path, self.layout = path, keras_h5.read_layout(path)
@@ -125,7 +125,7 @@ class _KerasH5:
 
 
 class _FlaxMsgpack:
-    recorded_framework = None
+    recorded_framework: str | None = None
 
     def __init__(self, path: Path) -> None:
         self.path, self.layout = path, flax_msgpack.read_layout(path)

@@ -21,7 +21,8 @@ import numpy as np
 from ..dtypes import DTYPES, from_safetensors_code
 from ..errors import DtypeError, FormatError
 from ..jsonio import parse_json
-from .base import TensorInfo, TensorLike, check_shape, info_of, materialised, read_array, write_array
+from ._streaming import prefetched
+from .base import TensorInfo, TensorLike, check_shape, info_of, read_array, write_array
 
 __all__ = [
     "SafetensorsHeader",
@@ -208,7 +209,7 @@ def write(
         position += nbytes
     header = json.dumps(entries, separators=(",", ":"), ensure_ascii=True).encode("utf-8")
     header += b" " * (-len(header) % 8)  # data starts 8-byte aligned, as safetensors writes it
-    with open(where, "wb") as fh, contextlib.closing(materialised(tensors, where=str(where))) as arrays:
+    with open(where, "wb") as fh, contextlib.closing(prefetched(tensors, where=str(where))) as arrays:
         fh.write(struct.pack("<Q", len(header)))
         fh.write(header)
         for _, array in arrays:

@@ -92,12 +92,11 @@ def _is_c_contiguous(shape: tuple[int, ...], stride: tuple[int, ...]) -> bool:
 
 def _pread(path: str, offset: int, n: int, fd: int | None) -> bytes:
     own = fd is None
-    if own:
-        fd = os.open(path, os.O_RDONLY)
+    handle = os.open(path, os.O_RDONLY) if fd is None else fd
     try:
         chunks, done = [], 0
         while done < n:
-            chunk = os.pread(fd, n - done, offset + done)
+            chunk = os.pread(handle, n - done, offset + done)
             if not chunk:
                 raise FormatError("the file ends inside a tensor's data", where=path, expected=f"{n} bytes", received=f"{done} bytes")
             chunks.append(chunk)
@@ -105,7 +104,7 @@ def _pread(path: str, offset: int, n: int, fd: int | None) -> bytes:
         return b"".join(chunks)
     finally:
         if own:
-            os.close(fd)
+            os.close(handle)
 
 
 def _check_members(zf: zipfile.ZipFile, path: str, file_size: int) -> dict[str, _Member]:

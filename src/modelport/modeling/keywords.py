@@ -41,7 +41,8 @@ class Keyword:
     accepted_values: str = ""  # the same, for the docs
 
     def action(self, framework: str) -> str:
-        return self.actions.get(framework, self.actions.get("*", REFUSED))
+        """What ``framework``'s base class does; frameworks adapters declare follow the PyTorch column."""
+        return self.actions.get(framework, self.actions["pt"])
 
 
 def _only(*frameworks: str) -> dict[str, str]:

@@ -47,7 +47,7 @@ class Pretrained:
     commit: str | None = None
 
 
-def resolve_pretrained(model_class: type, name_or_path: str | os.PathLike[str], framework: str, kwargs: dict[str, Any],
+def resolve_pretrained(model_class: Any, name_or_path: str | os.PathLike[str], framework: str, kwargs: dict[str, Any],
                        *, to_numpy: Any = None) -> Pretrained:
     """Resolve the config and open the weights for ``model_class.from_pretrained``.
 
@@ -93,7 +93,7 @@ def resolve_pretrained(model_class: type, name_or_path: str | os.PathLike[str], 
     return Pretrained(config, source, model_kwargs, options, commit)
 
 
-def _check_constructor_keywords(model_class: type, kwargs: dict[str, Any], where: str) -> None:
+def _check_constructor_keywords(model_class: Any, kwargs: dict[str, Any], where: str) -> None:
     """Keywords left after the config took its attributes must be arguments of the model class."""
     if not kwargs:
         return

@@ -10,6 +10,7 @@ framework's own for its native format), saves them crash-safe and sharded
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -44,12 +45,16 @@ def lazy_weights(weights: Mapping[str, Any], adapter: Adapter, *, canonical: boo
             if drop_prefix and target.startswith(drop_prefix + "."):
                 target = target[len(drop_prefix) + 1:]
             lazy = LazyTensor(dtype, canonical_shape(name, shape, framework),
-                              lambda n=name, t=tensor: to_canonical(n, adapter.to_numpy(t), framework)[1])
+                              functools.partial(_canonical_array, name, tensor, adapter, framework))
         else:
             target = name
-            lazy = LazyTensor(dtype, shape, lambda t=tensor: adapter.to_numpy(t))
+            lazy = LazyTensor(dtype, shape, functools.partial(adapter.to_numpy, tensor))
         out.append((target, lazy))
     return out
+
+
+def _canonical_array(name: str, tensor: Any, adapter: Adapter, framework: str) -> Any:
+    return to_canonical(name, adapter.to_numpy(tensor), framework)[1]
 
 
 def save_pretrained(model: Any, framework: str, save_directory: str | os.PathLike[str],

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from modelport.adapters import Adapter, Capabilities
+from modelport.adapters import Adapter, Capabilities, ParameterTree
 from modelport.dtypes import DTYPES
 from modelport.errors import AdapterError
 
@@ -41,7 +41,24 @@ class FlaxAdapter(Adapter):
         default_load_dtype="stored",  # transformers 4.x's Flax classes keep bfloat16 params (and warn)
     )
     checkpoint_framework = "flax"
-    models_module = "modelport_flax.auto"
+
+    def architectures(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        from .models import FlaxBertForMaskedLM, FlaxBertModel, FlaxGPT2LMHeadModel, FlaxGPT2Model
+
+        return ({"BertModel": FlaxBertModel, "BertForMaskedLM": FlaxBertForMaskedLM, "GPT2Model": FlaxGPT2Model,
+                 "GPT2LMHeadModel": FlaxGPT2LMHeadModel}, {"bert": FlaxBertModel, "gpt2": FlaxGPT2Model})
+
+    def model_tree(self, model_class: Any, config: Any) -> ParameterTree:
+        """Names and shapes from ``jax.eval_shape``: no weight memory."""
+        from flax.traverse_util import flatten_dict
+
+        tree = model_class(config, _do_init=False).params_shape_tree
+        shapes = {name: tuple(leaf.shape) for name, leaf in flatten_dict(tree, sep="/").items()}
+        return ParameterTree("flax", shapes, model_class.base_model_prefix, model_class.__name__)
+
+    def run_model(self, model: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = model(**{k: np.asarray(v, dtype=np.int32) for k, v in inputs.items()}, return_dict=True)
+        return {k: np.asarray(v, dtype=np.float32) for k, v in out.items() if hasattr(v, "shape")}
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
         return np.asarray(tensor)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-from functools import partial
 from typing import Any
 
 import flax.linen as nn
@@ -21,6 +20,7 @@ import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from modelport import PretrainedConfig
+from modelport.activations import Ops, activation_table
 from modelport.adapters import ParameterTree
 from modelport.errors import ConfigError, ConversionError
 from modelport.hub import PushToHubMixin
@@ -50,18 +50,15 @@ def _unflatten_output(aux: tuple[tuple[str, ...], tuple[str, ...]], children: An
 # outputs pass through jax.jit and the other transformations as pytrees
 jax.tree_util.register_pytree_node(ModelOutput, _flatten_output, _unflatten_output)
 
-_ACTIVATIONS = {
-    "gelu": partial(nn.gelu, approximate=False),
-    "gelu_new": partial(nn.gelu, approximate=True),
-    "gelu_pytorch_tanh": partial(nn.gelu, approximate=True),
-    "relu": nn.relu, "silu": nn.swish, "swish": nn.swish, "tanh": nn.tanh,
-}
+_ACTIVATIONS = activation_table(Ops(
+    gelu=lambda x, approximate: nn.gelu(x, approximate=approximate), tanh=jnp.tanh, sigmoid=jax.nn.sigmoid,
+    softplus=jax.nn.softplus, erf=jax.scipy.special.erf, relu=jax.nn.relu, minimum=jnp.minimum, maximum=jnp.maximum,
+))
 
-def activation(name: str):  # type: ignore[no-untyped-def]
-    try:
-        return _ACTIVATIONS[name]
-    except KeyError:
-        raise ConfigError("unknown activation", where="hidden_act", expected=", ".join(_ACTIVATIONS), received=name) from None
+
+def activation(name: str) -> Any:
+    """The activation function for a config's name (``gelu``, ``gelu_new``, ``relu``...): the core's formula."""
+    return _ACTIVATIONS[name]
 
 
 def attention_bias(mask: Any, dtype: Any, already_4d: bool = False) -> jnp.ndarray:
@@ -84,7 +81,9 @@ class FlaxPreTrainedModel(PushToHubMixin):
         self.dtype = dtype
         self.input_shape = input_shape
         self.seed = seed
-        self.module = module if module is not None else self.module_class(config, dtype=dtype, gradient_checkpointing=gradient_checkpointing)
+        self.module = (
+            module if module is not None else self.module_class(config, dtype=dtype, gradient_checkpointing=gradient_checkpointing)
+        )
         self._params: dict | None = self.init_weights(jax.random.PRNGKey(seed), input_shape) if _do_init else None
 
     # -- parameters -----------------------------------------------------------------------
@@ -113,16 +112,20 @@ class FlaxPreTrainedModel(PushToHubMixin):
     @property
     def params(self) -> dict:
         if self._params is None:
-            raise ConfigError("the model was built with _do_init=False and has no params", where=type(self).__name__,
-                              fix="Pass params= to the call, or set model.params.")
+            raise ConfigError(
+                "the model was built with _do_init=False and has no params",
+                where=type(self).__name__,
+                fix="Pass params= to the call, or set model.params.",
+            )
         return self._params
 
     @params.setter
     def params(self, params: dict) -> None:
         missing = self.required_params - set(flatten_dict(params))
         if missing:
-            raise ConfigError("params are missing required keys", where=type(self).__name__,
-                              received=sorted("/".join(k) for k in missing)[:10])
+            raise ConfigError(
+                "params are missing required keys", where=type(self).__name__, received=sorted("/".join(k) for k in missing)[:10]
+            )
         self._params = params
 
     @property
@@ -145,17 +148,32 @@ class FlaxPreTrainedModel(PushToHubMixin):
         to the config's."""
         return call_with_output_conventions(self.config, self._run, args, kwargs, accepted_output_flags(type(self)._run))
 
-    def _run(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
-             params: dict | None = None, dropout_rng: Any = None, train: bool = False, output_hidden_states: bool = False,
-             output_attentions: bool = False) -> ModelOutput:
+    def _run(
+        self,
+        input_ids: Any,
+        attention_mask: Any = None,
+        token_type_ids: Any = None,
+        position_ids: Any = None,
+        params: dict | None = None,
+        dropout_rng: Any = None,
+        train: bool = False,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> ModelOutput:
         rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
         if attention_mask is None:
             attention_mask = jnp.ones_like(input_ids)
-        out = self.module.apply({"params": params if params is not None else self.params}, jnp.asarray(input_ids),
-                                jnp.asarray(attention_mask),
-                                None if token_type_ids is None else jnp.asarray(token_type_ids),
-                                None if position_ids is None else jnp.asarray(position_ids),
-                                not train, output_hidden_states, output_attentions, rngs=rngs)
+        out = self.module.apply(
+            {"params": params if params is not None else self.params},
+            jnp.asarray(input_ids),
+            jnp.asarray(attention_mask),
+            None if token_type_ids is None else jnp.asarray(token_type_ids),
+            None if position_ids is None else jnp.asarray(position_ids),
+            not train,
+            output_hidden_states,
+            output_attentions,
+            rngs=rngs,
+        )
         return ModelOutput({**out, **{name: None for name in OUTPUT_FIELDS if name not in out}})
 
     # -- dtype casting ------------------------------------------------------------------------
@@ -180,18 +198,41 @@ class FlaxPreTrainedModel(PushToHubMixin):
 
     # -- loading -------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike[str], dtype: Any = jnp.float32, *model_args: Any,
-                        config: PretrainedConfig | None = None, cache_dir: Any = None, ignore_mismatched_sizes: bool = False,
-                        force_download: bool = False, local_files_only: bool = False, token: Any = None,
-                        revision: str = "main", **kwargs: Any) -> Any:
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike[str],
+        dtype: Any = jnp.float32,
+        *model_args: Any,
+        config: PretrainedConfig | None = None,
+        cache_dir: Any = None,
+        ignore_mismatched_sizes: bool = False,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        token: Any = None,
+        revision: str = "main",
+        **kwargs: Any,
+    ) -> Any:
         """Load from a folder or Hub repo id, from any checkpoint format (Flax msgpack preferred).
 
         ``dtype`` is the computation dtype; parameters keep the checkpoint's dtype.
         ``_do_init=False`` returns ``(model, params)`` and allocates nothing but the loaded params.
         """
-        found = resolve_pretrained(cls, pretrained_model_name_or_path, "flax", dict(
-            dtype=dtype, config=config, cache_dir=cache_dir, ignore_mismatched_sizes=ignore_mismatched_sizes,
-            force_download=force_download, local_files_only=local_files_only, token=token, revision=revision, **kwargs))
+        found = resolve_pretrained(
+            cls,
+            pretrained_model_name_or_path,
+            "flax",
+            dict(
+                dtype=dtype,
+                config=config,
+                cache_dir=cache_dir,
+                ignore_mismatched_sizes=ignore_mismatched_sizes,
+                force_download=force_download,
+                local_files_only=local_files_only,
+                token=token,
+                revision=revision,
+                **kwargs,
+            ),
+        )
         do_init = found.options.get("_do_init", True)
         output_loading_info = found.options.get("output_loading_info", False)
         ignore_mismatched_sizes = found.options.get("ignore_mismatched_sizes", False)
@@ -208,8 +249,9 @@ class FlaxPreTrainedModel(PushToHubMixin):
     def _load(self, ckpt: Any, ignore_mismatched_sizes: bool) -> tuple[dict, dict]:
         """The params tree from ``ckpt`` (the core's loop); leaves the checkpoint lacks are absent."""
         shapes = flatten_dict(self.params_shape_tree, sep="/")
-        tree = ParameterTree("flax", {path: tuple(leaf.shape) for path, leaf in shapes.items()}, self.base_model_prefix,
-                             type(self).__name__).with_config_facts(self.config)
+        tree = ParameterTree(
+            "flax", {path: tuple(leaf.shape) for path, leaf in shapes.items()}, self.base_model_prefix, type(self).__name__
+        ).with_config_facts(self.config)
         flat: dict[str, Any] = {}
 
         def assign(path: str, array: np.ndarray) -> None:
@@ -219,19 +261,34 @@ class FlaxPreTrainedModel(PushToHubMixin):
         return unflatten_dict({tuple(k.split("/")): v for k, v in flat.items()}), report.as_dict()
 
     # -- saving -------------------------------------------------------------------------------
-    def save_pretrained(self, save_directory: str | os.PathLike[str], params: dict | None = None, push_to_hub: bool = False,
-                        max_shard_size: int | str = "5GB", token: Any = None, safe_serialization: bool = True, **kwargs: Any) -> Any:
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike[str],
+        params: dict | None = None,
+        push_to_hub: bool = False,
+        max_shard_size: int | str = "5GB",
+        token: Any = None,
+        safe_serialization: bool = True,
+        **kwargs: Any,
+    ) -> Any:
         """``config.json`` plus the weights: by default safetensors in the canonical (PyTorch) form,
         loadable by every framework; ``safe_serialization=False`` writes ``flax_model.msgpack``.
         """
+
         def tensors() -> list:
             tree = params if params is not None else self.params
             return lazy_weights(flatten_dict(tree, sep="/"), _ADAPTER, canonical=safe_serialization)
 
-        return save_pretrained(self, "flax", save_directory, tensors, dict(
-            push_to_hub=push_to_hub, max_shard_size=max_shard_size, token=token, **kwargs),
-            format="safetensors" if safe_serialization else "msgpack", tensor_framework="pt" if safe_serialization else "flax",
-            architecture=type(self).__name__.removeprefix("Flax"))
+        return save_pretrained(
+            self,
+            "flax",
+            save_directory,
+            tensors,
+            dict(push_to_hub=push_to_hub, max_shard_size=max_shard_size, token=token, **kwargs),
+            format="safetensors" if safe_serialization else "msgpack",
+            tensor_framework="pt" if safe_serialization else "flax",
+            architecture=type(self).__name__.removeprefix("Flax"),
+        )
 
 
 def load_flax_sharded_weights(shard_files: list[str | os.PathLike[str]]) -> dict:

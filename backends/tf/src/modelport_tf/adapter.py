@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from modelport.adapters import Adapter, Capabilities
+from modelport.adapters import Adapter, Capabilities, ParameterTree
 from modelport.dtypes import DTYPES, canonical_dtype
 from modelport.errors import AdapterError
 
@@ -48,7 +48,28 @@ class TFAdapter(Adapter):
         hub=True,
     )
     checkpoint_framework = "tf"
-    models_module = "modelport_tf.auto"
+
+    def architectures(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        from .models import TFBertForMaskedLM, TFBertModel, TFGPT2LMHeadModel, TFGPT2Model
+
+        return ({"BertModel": TFBertModel, "BertForMaskedLM": TFBertForMaskedLM, "GPT2Model": TFGPT2Model,
+                 "GPT2LMHeadModel": TFGPT2LMHeadModel}, {"bert": TFBertModel, "gpt2": TFGPT2Model})
+
+    def model_tree(self, model_class: Any, config: Any) -> ParameterTree:
+        """Names and shapes from a model traced in a graph with Keras' deferred variables: no weight memory."""
+        from .layers import deferred_variables, forget_deferred, named_variables
+
+        model = model_class(config)
+        with deferred_variables():
+            model(model.dummy_inputs, training=False)
+        variables = named_variables(model)
+        forget_deferred(variables.values())
+        return ParameterTree("tf", {name: tuple(int(d) for d in v.shape) for name, v in variables.items()},
+                             model_class.base_model_prefix, model_class.__name__)
+
+    def run_model(self, model: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = model({k: np.asarray(v, dtype=np.int32) for k, v in inputs.items()}, training=False, return_dict=True)
+        return {k: np.asarray(v, dtype=np.float32) for k, v in out.items() if hasattr(v, "shape")}
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
         if hasattr(tensor, "value") and not hasattr(tensor, "numpy"):  # Keras variables

@@ -9,16 +9,31 @@ transformers' Keras 2 models named them (``bert/encoder/layer_._0/.../kernel:0``
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from modelport.formats.base import aligned_copy, is_aligned
+from modelport.activations import Ops, activation_table
+from modelport.formats._buffers import aligned_copy, is_aligned
 
 from ._keras import keras, tf
 
-__all__ = ["named_variables", "normal", "deferred_variables", "initialize_deferred", "forget_deferred", "dense", "layer_norm", "WeightEmbedding", "OutputProjection", "Conv1D", "activation", "shape_list",
-           "expand_head_mask", "replace_variable", "assign_in_place"]
+__all__ = [
+    "named_variables",
+    "normal",
+    "deferred_variables",
+    "initialize_deferred",
+    "forget_deferred",
+    "dense",
+    "layer_norm",
+    "WeightEmbedding",
+    "OutputProjection",
+    "Conv1D",
+    "activation",
+    "shape_list",
+    "expand_head_mask",
+    "replace_variable",
+    "assign_in_place",
+]
 
 
 def named_variables(root: Any) -> dict[str, Any]:
@@ -119,8 +134,7 @@ def expand_head_mask(head_mask: Any, num_hidden_layers: int) -> Any:
 class WeightEmbedding(keras.layers.Layer):
     """An embedding table as one variable; its name (``weight`` or ``embeddings``) follows transformers' TF model."""
 
-    def __init__(self, vocab_size: int, hidden_size: int, initializer_range: float, weight_name: str = "embeddings",
-                 **kwargs: Any) -> None:
+    def __init__(self, vocab_size: int, hidden_size: int, initializer_range: float, weight_name: str = "embeddings", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
@@ -128,8 +142,9 @@ class WeightEmbedding(keras.layers.Layer):
         self.weight_name = weight_name
 
     def build(self, input_shape: Any = None) -> None:
-        self.weight = self.add_weight(name=self.weight_name, shape=(self.vocab_size, self.hidden_size),
-                                      initializer=normal(self.initializer_range))
+        self.weight = self.add_weight(
+            name=self.weight_name, shape=(self.vocab_size, self.hidden_size), initializer=normal(self.initializer_range)
+        )
         super().build(input_shape)
 
     def call(self, ids: Any) -> Any:
@@ -161,8 +176,7 @@ class OutputProjection(keras.layers.Layer):
         self.vocab_size, self.hidden_size, self.initializer_range = vocab_size, hidden_size, initializer_range
 
     def build(self, input_shape: Any = None) -> None:
-        self.kernel = self.add_weight(name="kernel", shape=(self.hidden_size, self.vocab_size),
-                                      initializer=normal(self.initializer_range))
+        self.kernel = self.add_weight(name="kernel", shape=(self.hidden_size, self.vocab_size), initializer=normal(self.initializer_range))
         super().build(input_shape)
 
     def call(self, hidden: Any) -> Any:
@@ -231,22 +245,20 @@ class Conv1D(keras.layers.Layer):
         return tf.reshape(out, [batch, length, self.nf])
 
 
-def _gelu_new(x: Any) -> Any:
-    return 0.5 * x * (1.0 + tf.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * tf.pow(x, 3))))
-
-
-_ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
-    "gelu": lambda x: tf.nn.gelu(x, approximate=False),
-    "gelu_new": _gelu_new,
-    "gelu_pytorch_tanh": _gelu_new,
-    "relu": tf.nn.relu, "silu": tf.nn.silu, "swish": tf.nn.silu, "tanh": tf.tanh,
-}
+_ACTIVATIONS = activation_table(
+    Ops(
+        gelu=lambda x, approximate: tf.nn.gelu(x, approximate=approximate),
+        tanh=tf.tanh,
+        sigmoid=tf.sigmoid,
+        softplus=tf.nn.softplus,
+        erf=tf.math.erf,
+        relu=tf.nn.relu,
+        minimum=tf.minimum,
+        maximum=tf.maximum,
+    )
+)
 
 
 def activation(name: str) -> Callable[[Any], Any]:
-    from modelport.errors import ConfigError
-
-    try:
-        return _ACTIVATIONS[name]
-    except KeyError:
-        raise ConfigError("unknown activation", where="hidden_act", expected=", ".join(_ACTIVATIONS), received=name) from None
+    """The activation function for a config's name (``gelu``, ``gelu_new``, ``relu``...): the core's formula."""
+    return _ACTIVATIONS[name]

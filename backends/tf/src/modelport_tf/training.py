@@ -184,5 +184,6 @@ def _collated(columns: dict[str, Any], batch_size: int, shuffle: bool, collate_f
             yield {name: np.asarray(value) for name, value in dict(collate_fn(rows, **collate_args)).items()}
 
     first = next(batches())
-    signature = {name: tf.TensorSpec((None,) * value.ndim, tf.as_dtype(value.dtype), name=name) for name, value in first.items()}  # lengths vary per batch
+    # lengths vary per batch
+    signature = {name: tf.TensorSpec((None,) * value.ndim, tf.as_dtype(value.dtype), name=name) for name, value in first.items()}
     return tf.data.Dataset.from_generator(batches, output_signature=signature)

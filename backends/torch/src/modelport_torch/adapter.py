@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from modelport.adapters import Adapter, Capabilities
+from modelport.adapters import Adapter, Capabilities, ParameterTree
 from modelport.dtypes import DTYPES, canonical_dtype
 from modelport.errors import AdapterError
 
@@ -63,7 +63,26 @@ class TorchAdapter(Adapter):
         hub=True,
     )
     checkpoint_framework = "pt"
-    models_module = "modelport_torch.auto"
+
+    def architectures(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        from .models import BertForMaskedLM, BertModel, GPT2LMHeadModel, GPT2Model
+
+        return ({"BertModel": BertModel, "BertForMaskedLM": BertForMaskedLM, "GPT2Model": GPT2Model,
+                 "GPT2LMHeadModel": GPT2LMHeadModel}, {"bert": BertModel, "gpt2": GPT2Model})
+
+    def model_tree(self, model_class: Any, config: Any) -> ParameterTree:
+        """Names and shapes from a model built on the meta device: no weight memory."""
+        torch = _torch()
+        with torch.device("meta"):
+            model = model_class(config)
+        shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+        return ParameterTree("pt", shapes, model_class.base_model_prefix, model_class.__name__)
+
+    def run_model(self, model: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        torch = _torch()
+        with torch.no_grad():
+            out = model(**{k: torch.from_numpy(np.asarray(v, dtype=np.int64)) for k, v in inputs.items()}, return_dict=True)
+        return {k: v.float().numpy() for k, v in out.items() if isinstance(v, torch.Tensor)}
 
     def file_writer(self, format: str) -> Any:
         if format != "bin":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from modelport import PretrainedConfig
+from modelport.activations import Ops, activation_table
 from modelport.adapters import ParameterTree
 from modelport.checkpoint import Checkpoint
 from modelport.conversion.plan import plan_conversion
@@ -38,31 +38,17 @@ logger = logging.getLogger(__name__)
 _ADAPTER = TorchAdapter()
 
 
-def _gelu_new(x: torch.Tensor) -> torch.Tensor:
-    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+_ACTIVATIONS = activation_table(Ops(
+    gelu=lambda x, approximate: nn.functional.gelu(x, approximate="tanh" if approximate else "none"),
+    tanh=torch.tanh, sigmoid=torch.sigmoid, softplus=nn.functional.softplus, erf=torch.erf, relu=torch.relu,
+    minimum=lambda x, bound: torch.clamp(x, max=bound),
+    maximum=lambda x, other: torch.clamp(x, min=other) if isinstance(other, float) else torch.maximum(x, other),
+))
 
 
-_ACTIVATIONS = {
-    "gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "swish": nn.SiLU, "tanh": nn.Tanh,
-    "gelu_new": lambda: _Lambda(_gelu_new), "gelu_pytorch_tanh": lambda: nn.GELU(approximate="tanh"),
-}
-
-
-class _Lambda(nn.Module):
-    def __init__(self, fn) -> None:  # type: ignore[no-untyped-def]
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):  # type: ignore[no-untyped-def]
-        return self.fn(x)
-
-
-def activation(name: str) -> nn.Module:
-    """The activation module for a config's name (``gelu``, ``gelu_new``, ``relu``...)."""
-    try:
-        return _ACTIVATIONS[name]()
-    except KeyError:
-        raise ConversionError("unknown activation", where="hidden_act", expected=", ".join(_ACTIVATIONS), received=name) from None
+def activation(name: str) -> Any:
+    """The activation function for a config's name (``gelu``, ``gelu_new``, ``relu``...): the core's formula."""
+    return _ACTIVATIONS[name]
 
 
 def prune_linear(layer: nn.Module, index: torch.Tensor, dim: int) -> None:

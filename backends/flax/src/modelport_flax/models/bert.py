@@ -26,7 +26,9 @@ class FlaxBertEmbeddings(nn.Module):
     def setup(self) -> None:
         init = jax.nn.initializers.normal(self.config.initializer_range)
         self.word_embeddings = nn.Embed(self.config.vocab_size, self.config.hidden_size, embedding_init=init, dtype=self.dtype)
-        self.position_embeddings = nn.Embed(self.config.max_position_embeddings, self.config.hidden_size, embedding_init=init, dtype=self.dtype)
+        self.position_embeddings = nn.Embed(
+            self.config.max_position_embeddings, self.config.hidden_size, embedding_init=init, dtype=self.dtype
+        )
         self.token_type_embeddings = nn.Embed(self.config.type_vocab_size, self.config.hidden_size, embedding_init=init, dtype=self.dtype)
         self.LayerNorm = nn.LayerNorm(epsilon=self.config.layer_norm_eps, dtype=self.dtype)
         self.dropout = nn.Dropout(rate=self.config.hidden_dropout_prob)
@@ -52,9 +54,15 @@ class FlaxBertSelfAttention(nn.Module):
         q, k, v = heads(self.query(hidden)), heads(self.key(hidden)), heads(self.value(hidden))
         bias = attention_bias(mask, self.dtype) if mask is not None else None
         dropout_rng = None if deterministic or self.config.attention_probs_dropout_prob == 0 else self.make_rng("dropout")
-        weights = nn.dot_product_attention_weights(q, k, bias=bias, dropout_rng=dropout_rng,
-                                                   dropout_rate=self.config.attention_probs_dropout_prob,
-                                                   deterministic=deterministic, dtype=self.dtype)
+        weights = nn.dot_product_attention_weights(
+            q,
+            k,
+            bias=bias,
+            dropout_rng=dropout_rng,
+            dropout_rate=self.config.attention_probs_dropout_prob,
+            deterministic=deterministic,
+            dtype=self.dtype,
+        )
         out = jnp.einsum("...hqk,...khd->...qhd", weights, v)
         return out.reshape(out.shape[:2] + (self.config.hidden_size,)), weights
 
@@ -167,8 +175,16 @@ class FlaxBertModule(nn.Module):
         if self.add_pooling_layer:
             self.pooler = FlaxBertPooler(self.config, dtype=self.dtype)
 
-    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
-                 output_hidden_states: bool = False, output_attentions: bool = False):
+    def __call__(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        deterministic: bool = True,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ):
         if token_type_ids is None:
             token_type_ids = jnp.zeros_like(input_ids)
         if position_ids is None:
@@ -191,14 +207,22 @@ class FlaxBertForMaskedLMModule(nn.Module):
     gradient_checkpointing: bool = False
 
     def setup(self) -> None:
-        self.bert = FlaxBertModule(self.config, dtype=self.dtype, add_pooling_layer=False,
-                                   gradient_checkpointing=self.gradient_checkpointing)
+        self.bert = FlaxBertModule(
+            self.config, dtype=self.dtype, add_pooling_layer=False, gradient_checkpointing=self.gradient_checkpointing
+        )
         self.cls = FlaxBertOnlyMLMHead(self.config, dtype=self.dtype)
 
-    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
-                 output_hidden_states: bool = False, output_attentions: bool = False):
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states,
-                        output_attentions)
+    def __call__(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        deterministic: bool = True,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ):
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states, output_attentions)
         hidden = out.pop("last_hidden_state")
         logits = self.cls(hidden, self.bert.variables["params"]["embeddings"]["word_embeddings"]["embedding"])
         # transformers' fields first; last_hidden_state is modelport's addition, after them

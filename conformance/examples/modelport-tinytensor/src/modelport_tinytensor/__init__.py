@@ -13,6 +13,7 @@ import numpy as np
 
 from modelport.adapters import Adapter, Capabilities
 from modelport.dtypes import DTYPES, canonical_dtype
+from modelport.frameworks import CheckpointFramework
 
 __all__ = ["TinyTensorAdapter"]
 
@@ -23,6 +24,20 @@ class TinyTensorAdapter(Adapter):
     framework_module = "tinytensor"
     tensor_types = (("tinytensor", "Tensor"),)  # matched by (module, class name): the registry never imports tinytensor
     capabilities = Capabilities(exact_dtypes=tuple(DTYPES), native_formats=("safetensors",))
+    # A checkpoint framework of its own: safetensors files tagged "tinytensor", named like PyTorch's. From this
+    # record on, `modelport convert SRC OUT --to tinytensor` works, and tinytensor checkpoints convert to the rest.
+    checkpoint_framework = "tinytensor"
+    checkpoint_facts = CheckpointFramework("tinytensor", adapter="tinytensor", native_format="safetensors",
+                                           load_preference=("safetensors",), naming="pt")
+
+    def architectures(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The architectures it can describe (what the converter plans against)."""
+        from .models import TinyBertModel
+
+        return {"BertModel": TinyBertModel}, {"bert": TinyBertModel}
+
+    def model_tree(self, model_class: Any, config: Any) -> Any:
+        return model_class.parameter_tree(config)
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
         return np.frombuffer(tensor.data, dtype=DTYPES[tensor.dtype].numpy).reshape(tensor.shape).copy()

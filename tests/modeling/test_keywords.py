@@ -11,8 +11,10 @@ from modelport import adapters
 from modelport.errors import UnsupportedKeywordError
 from modelport.modeling.keywords import FRAMEWORKS, KEYWORDS, REFUSED, Keyword, keywords_page
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "keywords.md"
-GOLDEN = Path(__file__).parent / "golden" / "data" / "bert" / "pt-safetensors"
+from _support.golden import GOLDEN as GOLDEN_DATA
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "keywords.md"
+GOLDEN = GOLDEN_DATA / "bert" / "pt-safetensors"
 ADAPTER_OF = {"pt": "torch", "tf": "tf", "flax": "flax"}
 
 

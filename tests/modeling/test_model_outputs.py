@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +18,8 @@ import pytest
 from modelport import adapters
 from modelport.outputs import ModelOutput
 
-GOLDEN = Path(__file__).parent / "golden" / "data"
+from _support.golden import GOLDEN
+
 ADAPTERS = ("torch", "tf", "flax")
 ARCHS = {"bert": 2, "gpt2": 2}  # golden models' layer counts
 TOLERANCE = 1e-5

@@ -2,7 +2,7 @@
 
 The corpus itself is built by :func:`modelport_conformance.corpus.build` (one
 folder per case; the payloads only ever touch a marker file inside ``root``).
-``python tests/malicious_corpus.py ROOT`` loads every case in this process after installing a ``sys.addaudithook`` hook that
+``python tests/_support/malicious_corpus.py ROOT`` loads every case in this process after installing a ``sys.addaudithook`` hook that
 records any process spawn (other than modelport's own h5 isolation child), any
 socket use, any import of a module not already loaded by a benign warm-up, and
 any file opened outside the case's folder; it prints one JSON line per case:
