@@ -19,6 +19,7 @@ only when a Hub operation runs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -547,33 +548,14 @@ class PushToHubMixin:
         if "safe_serialization" in params:
             save_kwargs["safe_serialization"] = safe_serialization
         own_tags = list(getattr(self, "model_tags", None) or [])
-        if use_temp_dir is False:
-            work = Path(repo_id.split("/")[-1])
+        with contextlib.ExitStack() as stack:
+            # use_temp_dir=False: save into a local folder named after the repo, as transformers does
+            work = Path(repo_id.split("/")[-1]) if use_temp_dir is False else Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="modelport-push-")))
             self.save_pretrained(work, **save_kwargs)  # type: ignore[attr-defined]
-            return upload_folder(
-                work,
-                repo_id,
-                commit_message=commit_message,
-                commit_description=commit_description,
-                private=private,
-                create_pr=create_pr,
-                revision=revision,
-                token=token,
-                tags=[*own_tags, *(tags or [])],
-            )
-        with tempfile.TemporaryDirectory(prefix="modelport-push-") as tmp:
-            self.save_pretrained(tmp, **save_kwargs)  # type: ignore[attr-defined]
-            return upload_folder(
-                tmp,
-                repo_id,
-                commit_message=commit_message,
-                commit_description=commit_description,
-                private=private,
-                create_pr=create_pr,
-                revision=revision,
-                token=token,
-                tags=[*own_tags, *(tags or [])],
-            )
+            return upload_folder(work, repo_id, commit_message=commit_message, commit_description=commit_description,
+                                 private=private, create_pr=create_pr, revision=revision, token=token,
+                                 tags=[*own_tags, *(tags or [])])
 
 
 def find_checkpoint(

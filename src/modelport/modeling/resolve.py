@@ -73,7 +73,7 @@ def resolve_pretrained(model_class: Any, name_or_path: str | os.PathLike[str], f
     config = kwargs.pop("config", None)
 
     commit = None
-    if not is_local(name_or_path) and not isinstance(config, PretrainedConfig) and state_dict is None:
+    if not is_local(name_or_path) and config is None and state_dict is None:
         # config.json first: its commit pins every later file, so config and weights are one version
         config_path = download_file(os.fspath(name_or_path), "config.json", subfolder=subfolder,
                                     **{k: v for k, v in hub.items() if v is not None})

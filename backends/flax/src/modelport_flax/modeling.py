@@ -148,32 +148,17 @@ class FlaxPreTrainedModel(PushToHubMixin):
         to the config's."""
         return call_with_output_conventions(self.config, self._run, args, kwargs, accepted_output_flags(type(self)._run))
 
-    def _run(
-        self,
-        input_ids: Any,
-        attention_mask: Any = None,
-        token_type_ids: Any = None,
-        position_ids: Any = None,
-        params: dict | None = None,
-        dropout_rng: Any = None,
-        train: bool = False,
-        output_hidden_states: bool = False,
-        output_attentions: bool = False,
-    ) -> ModelOutput:
+    def _run(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
+             params: dict | None = None, dropout_rng: Any = None, train: bool = False, output_hidden_states: bool = False,
+             output_attentions: bool = False) -> ModelOutput:
         rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
         if attention_mask is None:
             attention_mask = jnp.ones_like(input_ids)
-        out = self.module.apply(
-            {"params": params if params is not None else self.params},
-            jnp.asarray(input_ids),
-            jnp.asarray(attention_mask),
-            None if token_type_ids is None else jnp.asarray(token_type_ids),
-            None if position_ids is None else jnp.asarray(position_ids),
-            not train,
-            output_hidden_states,
-            output_attentions,
-            rngs=rngs,
-        )
+        out = self.module.apply({"params": params if params is not None else self.params}, jnp.asarray(input_ids),
+                                jnp.asarray(attention_mask),
+                                None if token_type_ids is None else jnp.asarray(token_type_ids),
+                                None if position_ids is None else jnp.asarray(position_ids),
+                                not train, output_hidden_states, output_attentions, rngs=rngs)
         return ModelOutput({**out, **{name: None for name in OUTPUT_FIELDS if name not in out}})
 
     # -- dtype casting ------------------------------------------------------------------------
@@ -198,41 +183,18 @@ class FlaxPreTrainedModel(PushToHubMixin):
 
     # -- loading -------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(
-        cls,
-        pretrained_model_name_or_path: str | os.PathLike[str],
-        dtype: Any = jnp.float32,
-        *model_args: Any,
-        config: PretrainedConfig | None = None,
-        cache_dir: Any = None,
-        ignore_mismatched_sizes: bool = False,
-        force_download: bool = False,
-        local_files_only: bool = False,
-        token: Any = None,
-        revision: str = "main",
-        **kwargs: Any,
-    ) -> Any:
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike[str], dtype: Any = jnp.float32, *model_args: Any,
+                        config: PretrainedConfig | None = None, cache_dir: Any = None, ignore_mismatched_sizes: bool = False,
+                        force_download: bool = False, local_files_only: bool = False, token: Any = None,
+                        revision: str = "main", **kwargs: Any) -> Any:
         """Load from a folder or Hub repo id, from any checkpoint format (Flax msgpack preferred).
 
         ``dtype`` is the computation dtype; parameters keep the checkpoint's dtype.
         ``_do_init=False`` returns ``(model, params)`` and allocates nothing but the loaded params.
         """
-        found = resolve_pretrained(
-            cls,
-            pretrained_model_name_or_path,
-            "flax",
-            dict(
-                dtype=dtype,
-                config=config,
-                cache_dir=cache_dir,
-                ignore_mismatched_sizes=ignore_mismatched_sizes,
-                force_download=force_download,
-                local_files_only=local_files_only,
-                token=token,
-                revision=revision,
-                **kwargs,
-            ),
-        )
+        found = resolve_pretrained(cls, pretrained_model_name_or_path, "flax", dict(
+            dtype=dtype, config=config, cache_dir=cache_dir, ignore_mismatched_sizes=ignore_mismatched_sizes,
+            force_download=force_download, local_files_only=local_files_only, token=token, revision=revision, **kwargs))
         do_init = found.options.get("_do_init", True)
         output_loading_info = found.options.get("output_loading_info", False)
         ignore_mismatched_sizes = found.options.get("ignore_mismatched_sizes", False)
@@ -261,16 +223,9 @@ class FlaxPreTrainedModel(PushToHubMixin):
         return unflatten_dict({tuple(k.split("/")): v for k, v in flat.items()}), report.as_dict()
 
     # -- saving -------------------------------------------------------------------------------
-    def save_pretrained(
-        self,
-        save_directory: str | os.PathLike[str],
-        params: dict | None = None,
-        push_to_hub: bool = False,
-        max_shard_size: int | str = "5GB",
-        token: Any = None,
-        safe_serialization: bool = True,
-        **kwargs: Any,
-    ) -> Any:
+    def save_pretrained(self, save_directory: str | os.PathLike[str], params: dict | None = None, push_to_hub: bool = False,
+                        max_shard_size: int | str = "5GB", token: Any = None, safe_serialization: bool = True,
+                        **kwargs: Any) -> Any:
         """``config.json`` plus the weights: by default safetensors in the canonical (PyTorch) form,
         loadable by every framework; ``safe_serialization=False`` writes ``flax_model.msgpack``.
         """
@@ -279,16 +234,10 @@ class FlaxPreTrainedModel(PushToHubMixin):
             tree = params if params is not None else self.params
             return lazy_weights(flatten_dict(tree, sep="/"), _ADAPTER, canonical=safe_serialization)
 
-        return save_pretrained(
-            self,
-            "flax",
-            save_directory,
-            tensors,
-            dict(push_to_hub=push_to_hub, max_shard_size=max_shard_size, token=token, **kwargs),
-            format="safetensors" if safe_serialization else "msgpack",
-            tensor_framework="pt" if safe_serialization else "flax",
-            architecture=type(self).__name__.removeprefix("Flax"),
-        )
+        return save_pretrained(self, "flax", save_directory, tensors, dict(
+            push_to_hub=push_to_hub, max_shard_size=max_shard_size, token=token, **kwargs),
+            format="safetensors" if safe_serialization else "msgpack", tensor_framework="pt" if safe_serialization else "flax",
+            architecture=type(self).__name__.removeprefix("Flax"))
 
 
 def load_flax_sharded_weights(shard_files: list[str | os.PathLike[str]]) -> dict:

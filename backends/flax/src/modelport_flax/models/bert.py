@@ -175,16 +175,8 @@ class FlaxBertModule(nn.Module):
         if self.add_pooling_layer:
             self.pooler = FlaxBertPooler(self.config, dtype=self.dtype)
 
-    def __call__(
-        self,
-        input_ids,
-        attention_mask=None,
-        token_type_ids=None,
-        position_ids=None,
-        deterministic: bool = True,
-        output_hidden_states: bool = False,
-        output_attentions: bool = False,
-    ):
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
+                 output_hidden_states: bool = False, output_attentions: bool = False):
         if token_type_ids is None:
             token_type_ids = jnp.zeros_like(input_ids)
         if position_ids is None:
@@ -212,16 +204,8 @@ class FlaxBertForMaskedLMModule(nn.Module):
         )
         self.cls = FlaxBertOnlyMLMHead(self.config, dtype=self.dtype)
 
-    def __call__(
-        self,
-        input_ids,
-        attention_mask=None,
-        token_type_ids=None,
-        position_ids=None,
-        deterministic: bool = True,
-        output_hidden_states: bool = False,
-        output_attentions: bool = False,
-    ):
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
+                 output_hidden_states: bool = False, output_attentions: bool = False):
         out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states, output_attentions)
         hidden = out.pop("last_hidden_state")
         logits = self.cls(hidden, self.bert.variables["params"]["embeddings"]["word_embeddings"]["embedding"])
