@@ -8,11 +8,12 @@ import shutil
 
 import pytest
 
-from _support.golden import GOLDEN
 from modelport import BertConfig
 from modelport.errors import UnsupportedKeywordError
 from modelport.hub import upload_folder
 from modelport.modeling.resolve import resolve_pretrained
+
+from _support.golden import GOLDEN
 
 
 class Bare:
