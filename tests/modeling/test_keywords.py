@@ -99,3 +99,12 @@ def test_accepted_values_of_refused_keywords_load(tmp_path):
     model = cls.from_pretrained(GOLDEN, trust_remote_code=False, attn_implementation="eager", low_cpu_mem_usage=True,
                                 weights_only=True, device_map="auto", torch_dtype="float32")
     assert str(model.device) in ("cpu", "cuda:0")
+
+
+@pytest.mark.parametrize("framework", list(FRAMEWORKS))
+def test_can_generate_tells_the_truth(framework):
+    encoder = _model(framework)  # skips when the adapter is absent
+    lm = adapters.get(ADAPTER_OF[framework]).load_model(GOLDEN_DATA / "gpt2" / "pt-safetensors")
+    for model in (encoder, lm):
+        assert model.can_generate() == callable(getattr(model, "generate", None))
+    assert not lm.can_generate()  # no generate() in any framework yet

@@ -88,15 +88,17 @@ def test_untied_heads_load_in_every_framework(saved, arch, saver, fmt, loader):
 
 
 @pytest.mark.parametrize("to", ["pt", "tf", "flax"])
+@pytest.mark.parametrize("saver,fmt", list(SAVES), ids=[f"{s}-{f}" for s, f in SAVES])
 @pytest.mark.parametrize("arch", list(CONFIGS))
-def test_untied_heads_survive_conversion_without_verify(saved, tmp_path, arch, to):
-    folder, reference = saved(arch, "torch", "safetensors")
-    for fmt in ("safetensors", "native"):
-        report = modelport.convert(folder, tmp_path / fmt, to=to, format=fmt, progress=False)
+def test_untied_heads_survive_conversion_without_verify(saved, tmp_path, arch, saver, fmt, to):
+    folder, reference = saved(arch, saver, fmt)
+    for out_format in ("safetensors", "native"):
+        report = modelport.convert(folder, tmp_path / out_format, to=to, format=out_format, progress=False)
         assert report.ok and report.unexpected == [], report.summary()
         adapter = adapters.get(frameworks.adapter_for(to))
-        diff = float(np.abs(adapter.run_model(adapter.load_model(tmp_path / fmt), INPUTS)["logits"] - reference).max())
-        assert diff <= TOLERANCE, (fmt, diff)
+        logits = adapter.run_model(adapter.load_model(tmp_path / out_format), INPUTS)["logits"]
+        diff = float(np.abs(logits - reference).max())
+        assert diff <= TOLERANCE, (out_format, diff)
 
 
 @pytest.mark.parametrize("loader", LOADERS)

@@ -133,7 +133,8 @@ class FlaxPreTrainedModel(PushToHubMixin):
         return "flax"
 
     def can_generate(self) -> bool:
-        return False
+        """Whether the model has a ``generate()`` (none yet: text generation is a later issue)."""
+        return callable(getattr(self, "generate", None))
 
     def enable_gradient_checkpointing(self) -> None:
         self.module = self.module_class(self.config, dtype=self.dtype, gradient_checkpointing=True)

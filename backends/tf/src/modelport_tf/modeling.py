@@ -222,7 +222,8 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         )
 
     def can_generate(self) -> bool:
-        return False  # no generate() here: text generation lives in the PyTorch adapter
+        """Whether the model has a ``generate()`` (none yet: text generation is a later issue)."""
+        return callable(getattr(self, "generate", None))
 
     @classmethod
     def register_for_auto_class(cls, auto_class: str | type = "TFAutoModel") -> None:

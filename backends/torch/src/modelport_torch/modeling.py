@@ -228,7 +228,8 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
                 module.decoder.bias = module.bias  # BERT's decoder bias is its head's bias
 
     def can_generate(self) -> bool:
-        return False
+        """Whether the model has a ``generate()`` (none yet: text generation is a later issue)."""
+        return callable(getattr(self, "generate", None))
 
     # -- embeddings -------------------------------------------------------------------------
     def set_input_embeddings(self, value: nn.Module) -> None:

@@ -174,5 +174,3 @@ class FlaxGPT2Model(FlaxGPT2PreTrainedModel):
 class FlaxGPT2LMHeadModel(FlaxGPT2PreTrainedModel):
     module_class = FlaxGPT2LMHeadModule
 
-    def can_generate(self) -> bool:
-        return True

@@ -183,8 +183,6 @@ class GPT2LMHeadModel(GPT2PreTrainedModel):
     def set_output_embeddings(self, value):
         self.lm_head = value
 
-    def can_generate(self) -> bool:
-        return True
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 labels=None, output_hidden_states=False, output_attentions=False):
