@@ -100,8 +100,8 @@ def load_weights(source: TensorSource, tree: ParameterTree, assign: Callable[[st
         assign: puts one array (in the model's layout and shape, the source's dtype) into the model.
         ignore_mismatched_sizes: leave weights whose shapes differ as the model has them (reported)
             instead of raising.
-        ignore_missing, ignore_unexpected: regexes (transformers' ``_keys_to_ignore_on_load_*``)
-            of names not to report.
+        ignore_missing: regexes (transformers' ``_keys_to_ignore_on_load_missing``) of missing names not to report.
+        ignore_unexpected: the same for unexpected names (``_keys_to_ignore_on_load_unexpected``).
 
     Raises:
         ConversionError: a tensor's shape does not fit its weight (without ``ignore_mismatched_sizes``).

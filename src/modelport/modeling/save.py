@@ -40,7 +40,7 @@ def lazy_weights(weights: Mapping[str, Any], adapter: Adapter, *, canonical: boo
     out = []
     for name, tensor in weights.items():
         dtype, shape = adapter.dtype_of(tensor), tuple(int(d) for d in tensor.shape)
-        if canonical and framework != "pt":
+        if canonical:  # the identity for PyTorch-named tensors
             target = canonical_name(name, framework)
             if drop_prefix and target.startswith(drop_prefix + "."):
                 target = target[len(drop_prefix) + 1:]
