@@ -106,6 +106,32 @@ def run_flax(model, inputs, names, masked: bool):
     return pick(model(**kwargs, output_hidden_states=True), names)
 
 
+def states(model, framework: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every hidden state and attention map transformers computes on the masked inputs."""
+    if framework == "pt":
+        model.set_attn_implementation("eager")  # SDPA returns no attention maps
+        with torch.no_grad():
+            out = model(**{k: torch.from_numpy(v) for k, v in inputs.items()}, output_hidden_states=True, output_attentions=True)
+    elif framework == "tf":
+        import tensorflow as tf
+
+        out = model(**{k: tf.constant(v) for k, v in inputs.items()}, output_hidden_states=True, output_attentions=True,
+                    training=False)
+    else:
+        out = model(**inputs, output_hidden_states=True, output_attentions=True)
+    result = {}
+    for kind in ("hidden_states", "attentions"):
+        for i, value in enumerate(getattr(out, kind)):
+            result[f"{kind}/{i}"] = np.asarray(value.detach().numpy() if hasattr(value, "detach") else value)
+    return result
+
+
+def save_states(folder: Path, models: dict[str, object], inputs: dict[str, np.ndarray]) -> None:
+    """``states-<framework>.npz``: the hidden states and attentions of each framework's class (ModelOutput tests)."""
+    for framework, model in models.items():
+        np.savez(folder / f"states-{framework}.npz", **states(model, framework, inputs))
+
+
 def save_outputs(path: Path, per_mask: dict[str, dict[str, np.ndarray]]) -> None:
     flat = {f"{mask}/{name}": value for mask, outs in per_mask.items() for name, value in outs.items()}
     np.savez(path, **flat)
@@ -152,6 +178,7 @@ def build(arch: str, out: Path) -> dict:
     save_outputs(
         folder / "outputs-flax.npz", {m: run_flax(flax_model, inputs, names, m == "masked") for m in ("masked", "nomask")}
     )
+    save_states(folder, {"pt": pt_model, "tf": tf_model, "flax": flax_model}, inputs)
     return {
         "classes": {fw: spec[fw] for fw in ("pt", "tf", "flax")},
         "folders": sorted(p.name for p in folder.iterdir() if p.is_dir()),
@@ -188,11 +215,26 @@ def minilm_reference(out: Path) -> dict | None:
     return {"input_ids": input_ids.tolist(), "embedding_shape": list(embedding.shape)}
 
 
+def states_only(out: Path) -> None:
+    """Add the ``states-*.npz`` files to existing golden folders, loading their PyTorch checkpoint in each class."""
+    for arch, spec in ARCHS.items():
+        folder = out / arch
+        inputs = {k: v for k, v in np.load(folder / "inputs.npz").items()}
+        models = {"pt": getattr(transformers, spec["pt"]).from_pretrained(folder / "pt-safetensors").eval(),
+                  "tf": getattr(transformers, spec["tf"]).from_pretrained(folder / "pt-safetensors", from_pt=True),
+                  "flax": getattr(transformers, spec["flax"]).from_pretrained(folder / "pt-safetensors", from_pt=True)}
+        save_states(folder, models, inputs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "data")
+    parser.add_argument("--states-only", action="store_true", help="only add states-*.npz to existing golden folders")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.states_only:
+        states_only(args.out)
+        return
     manifest = {
         "seed": SEED,
         "max_shard_size": SHARD,

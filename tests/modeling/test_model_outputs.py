@@ -100,6 +100,25 @@ def test_switches_come_from_the_call_or_the_config(adapter_name, arch):
     assert overridden.attentions is None and len(overridden.hidden_states) == ARCHS[arch] + 1
 
 
+FRAMEWORK_OF = {"torch": "pt", "tf": "tf", "flax": "flax"}
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+@pytest.mark.parametrize("adapter_name", ADAPTERS)
+def test_hidden_states_and_attentions_are_transformers(adapter_name, arch):
+    """Against what transformers 4.57.6's class of the same framework computes (``states-*.npz``, made by
+    ``tests/golden/make_golden.py``), masked inputs, every layer."""
+    _, model = _model(adapter_name, arch)
+    out = _call(adapter_name, model, _inputs(arch), output_hidden_states=True, output_attentions=True)
+    reference = np.load(GOLDEN / arch / f"states-{FRAMEWORK_OF[adapter_name]}.npz")
+    for kind in ("hidden_states", "attentions"):
+        ours = getattr(out, kind)
+        assert len(ours) == len([k for k in reference.files if k.startswith(kind + "/")])
+        for i, value in enumerate(ours):
+            diff = float(np.abs(_np(value) - reference[f"{kind}/{i}"]).max())
+            assert diff <= TOLERANCE, (kind, i, diff)
+
+
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_hidden_states_and_attentions_agree_across_frameworks(arch):
     inputs = _inputs(arch)
