@@ -33,6 +33,7 @@ from ..formats._buffers import ScratchBuffers
 from ..formats._streaming import PREFETCH_AHEAD
 from ..formats.base import FileBytes, LazyTensor
 from ..hub import find_checkpoint, is_local
+from ..modeling.ties import base_model_prefix
 from ..saving import save_checkpoint
 from .plan import Plan, keeps_bytes, plan_conversion, redundancy_failures, transform
 
@@ -212,7 +213,8 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
     spec = file_formats.get(file_format)
     rename = (lambda name: name.replace("/", ".")) if (target.dotted_safetensors_names and file_format == "safetensors") else None
     plan = plan_conversion({name: ckpt.info(name).shape for name in ckpt}, ckpt.framework, tree, to, output_names=rename,
-                           keep_derived=spec.keeps_tied_copies, aliases=ckpt.aliases())
+                           keep_derived=spec.keeps_tied_copies, aliases=ckpt.aliases(),
+                           base_prefix=base_model_prefix(config) if tree is None and config is not None else "")
     # tied copies and stored buffers are left out only when proven redundant; otherwise they are reported
     failures = redundancy_failures(plan, ckpt.__getitem__, ckpt.framework, tree.model_type if tree is not None else "")
     plan.unexpected.extend(name for name, _ in failures)

@@ -74,7 +74,7 @@ def _fits(source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> bool:
 
 def plan_conversion(shapes: dict[str, tuple[int, ...]], source_framework: str, tree: ParameterTree | None,
                     target_framework: str, *, output_names: Any = None, keep_derived: bool = False,
-                    aliases: dict[str, str] | None = None) -> Plan:
+                    aliases: dict[str, str] | None = None, base_prefix: str = "") -> Plan:
     """Pair every source tensor with the target's weight: the one mapping of the converter and every model loader.
 
     Every source tensor ends in exactly one place: a step, ``unexpected``, ``mismatched``, ``aliased`` or
@@ -88,6 +88,8 @@ def plan_conversion(shapes: dict[str, tuple[int, ...]], source_framework: str, t
             join with dots); identity by default.
         keep_derived: write tied copies the target tree lists (``lm_head.weight``) too, as ``.bin`` files do.
         aliases: source names stored as views of another source tensor (``Checkpoint.aliases()``).
+        base_prefix: without a tree, the prefix to drop from canonical names (a TF base model's main layer,
+            :func:`modelport.modeling.ties.base_model_prefix`).
     """
     rename = output_names or (lambda name: name)
     plan = Plan()
@@ -99,6 +101,8 @@ def plan_conversion(shapes: dict[str, tuple[int, ...]], source_framework: str, t
         first: dict[str, str] = {}
         for name, shape in shapes.items():
             pytorch_name = canonical[name]
+            if base_prefix and pytorch_name.startswith(base_prefix + "."):
+                pytorch_name = pytorch_name[len(base_prefix) + 1:]
             if pytorch_name in first:
                 plan.checks.append(Check(name, "tied", first[pytorch_name]))
                 continue

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TiedWeights", "register_ties", "tied_weights", "register_computed_buffer", "computed_buffer"]
+__all__ = ["TiedWeights", "register_ties", "tied_weights", "register_computed_buffer", "computed_buffer", "register_base_model",
+           "base_model_prefix"]
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,26 @@ def tied_weights(architecture: str, config: Any) -> dict[str, str]:
 
 def _pytorch_name(architecture: str) -> str:
     for prefix in ("TF", "Flax"):
-        if architecture.startswith(prefix) and architecture[len(prefix):] in _TIES:
+        if architecture.startswith(prefix) and architecture[len(prefix):] in (_TIES.keys() | _BASE_MODELS.keys()):
             return architecture[len(prefix):]
     return architecture
+
+
+# -- base models: whose PyTorch names carry no prefix, while TF's main layer still names it -------------
+_BASE_MODELS: dict[str, str] = {}
+
+
+def register_base_model(architecture: str, prefix: str) -> None:
+    """Record that ``architecture`` (``BertModel``) is a bare base model whose weights PyTorch names without
+    ``prefix`` (``bert``), while TF checkpoints of it name them under its main layer (``bert/...``)."""
+    _BASE_MODELS[architecture] = prefix
+
+
+def base_model_prefix(config: Any) -> str:
+    """The prefix a TF checkpoint of ``config``'s architecture carries and a PyTorch one does not ("" if none):
+    what converting to PyTorch by names alone (no adapter to build the model) must drop."""
+    names = list(getattr(config, "architectures", None) or [])
+    return _BASE_MODELS.get(_pytorch_name(names[0]), "") if names else ""
 
 
 # -- buffers a model computes instead of loading -------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import PretrainedConfig
-from ..modeling.ties import TiedWeights, is_position_ids, is_zeros, register_computed_buffer, register_ties
+from ..modeling.ties import TiedWeights, is_position_ids, is_zeros, register_base_model, register_computed_buffer, register_ties
 
 __all__ = ["BertConfig"]
 
@@ -58,6 +58,7 @@ class BertConfig(PretrainedConfig):
         self.classifier_dropout = classifier_dropout
 
 
+register_base_model("BertModel", "bert")
 # The MLM decoder projects onto the word embeddings (unless the config unties them); its bias is the head's.
 register_ties("BertForMaskedLM", TiedWeights(
     when_flag={"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"},

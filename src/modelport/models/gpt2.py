@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import PretrainedConfig
-from ..modeling.ties import TiedWeights, is_causal_mask, is_masked_bias, register_computed_buffer, register_ties
+from ..modeling.ties import TiedWeights, is_causal_mask, is_masked_bias, register_base_model, register_computed_buffer, register_ties
 
 __all__ = ["GPT2Config"]
 
@@ -83,6 +83,7 @@ class GPT2Config(PretrainedConfig):
         super().__init__(bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs)
 
 
+register_base_model("GPT2Model", "transformer")
 register_ties("GPT2LMHeadModel", TiedWeights(when_flag={"lm_head.weight": "transformer.wte.weight"}))
 # The causal mask and the masking constant older transformers versions saved; the models compute them.
 register_computed_buffer("gpt2", r"(^|\.)attn\.bias$", is_causal_mask)
