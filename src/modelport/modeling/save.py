@@ -60,7 +60,8 @@ def _canonical_array(name: str, tensor: Any, adapter: Adapter, framework: str) -
 def save_pretrained(model: Any, framework: str, save_directory: str | os.PathLike[str],
                     tensors: Callable[[], list[tuple[str, TensorLike]]], options: dict[str, Any], *, format: str,
                     tensor_framework: str, architecture: str, tf_scope: str = "tf_model",
-                    writer: Callable[[Path, list[tuple[str, TensorLike]]], None] | None = None) -> Any:
+                    writer: Callable[[Path, list[tuple[str, TensorLike]]], None] | None = None,
+                    extra_files: Callable[[Path], None] | None = None) -> Any:
     """The shared body of every adapter's ``save_pretrained``: keywords, config, weights, push.
 
     Args:
@@ -69,6 +70,7 @@ def save_pretrained(model: Any, framework: str, save_directory: str | os.PathLik
         tensors: makes the ``(name, LazyTensor)`` list to write (not called when ``is_main_process`` is False).
         options: the call's keywords other than the adapter's own (``max_shard_size``, ``push_to_hub``, ...).
         format: the file format to write; ``tensor_framework``: whose names the tensors carry.
+        extra_files: writes the adapter's own files into the folder (a SavedModel) after the weights, before the push.
 
     Returns:
         The Hub's commit info with ``push_to_hub``, else None.
@@ -94,6 +96,8 @@ def save_pretrained(model: Any, framework: str, save_directory: str | os.PathLik
         model.config.save_pretrained(folder)
     save_checkpoint(folder, tensors(), format=format, framework=tensor_framework, max_shard_size=max_shard_size,
                     variant=variant, tf_scope=tf_scope, writer=writer)
+    if extra_files is not None:
+        extra_files(folder)
     return push_saved_folder(folder, push_options, token=token) if push else None
 
 

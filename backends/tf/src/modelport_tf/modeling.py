@@ -300,13 +300,13 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
             return lazy_weights(self.tf_weights(), _ADAPTER, canonical=canonical,
                                 drop_prefix=self.base_model_prefix if self.is_base_model else "")
 
-        folder = Path(os.fspath(save_directory))
-        if saved_model and kwargs.get("is_main_process", True) and not folder.is_file():  # uploaded with the weights
+        def export(folder: Path) -> None:  # uploaded with the weights
             self.export_saved_model(folder / "saved_model" / str(version), signatures=signatures)
-        return save_pretrained(self, "tf", folder, tensors, dict(
+
+        return save_pretrained(self, "tf", save_directory, tensors, dict(
             push_to_hub=push_to_hub, create_pr=create_pr, max_shard_size=max_shard_size, token=token, **kwargs),
             format="safetensors" if safe_serialization else "h5", tensor_framework="pt" if canonical else "tf",
-            architecture=type(self).__name__.removeprefix("TF"), tf_scope=self.name)
+            architecture=type(self).__name__.removeprefix("TF"), tf_scope=self.name, extra_files=export if saved_model else None)
 
     def export_saved_model(self, path: str | os.PathLike[str], signatures: Any = None) -> None:
         """A TensorFlow SavedModel whose ``serving_default`` signature runs :meth:`serving`."""

@@ -413,7 +413,6 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
             return torch_dtype(config.dtype) if getattr(config, "dtype", None) not in (None, "auto") else torch.float32
         return torch_dtype(dtype if not isinstance(dtype, torch.dtype) else str(dtype))
 
-
     def _load_weights(self, source: Any, ignore_mismatched_sizes: bool) -> dict[str, list]:
         """Fill parameters one tensor at a time (the core's loop); initialise what the checkpoint lacks; re-tie."""
         targets = dict(self.state_dict(keep_vars=True))
