@@ -159,15 +159,8 @@ def download_file(
     crash) is removed and downloaded once more; a second mismatch is a HubError.
     """
     shown = f"{subfolder}/{filename}" if subfolder else filename
-    args = dict(
-        subfolder=subfolder or None,
-        revision=revision,
-        cache_dir=cache_dir,
-        force_download=force_download,
-        local_files_only=local_files_only,
-        token=token,
-        local_dir=local_dir,
-    )
+    args = dict(subfolder=subfolder or None, revision=revision, cache_dir=cache_dir, force_download=force_download,
+                local_files_only=local_files_only, token=token, local_dir=local_dir)
     path = _fetch(repo_id, filename, shown, revision, args)
     if local_dir is None:
         try:
@@ -317,14 +310,8 @@ def resolve_checkpoint(
         )
 
     repo_id = os.fspath(name_or_path)
-    kwargs: dict[str, Any] = dict(
-        subfolder=subfolder,
-        cache_dir=cache_dir,
-        force_download=force_download,
-        local_files_only=local_files_only,
-        token=token,
-        local_dir=local_dir,
-    )
+    kwargs: dict[str, Any] = dict(subfolder=subfolder, cache_dir=cache_dir, force_download=force_download,
+                                  local_files_only=local_files_only, token=token, local_dir=local_dir)
     config_file = None
     commit = revision if revision and _COMMIT.match(revision) else None
     if need_config:

@@ -9,6 +9,7 @@ is reported, never silently replaced by the embeddings.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -101,18 +102,21 @@ def test_untied_heads_survive_conversion_without_verify(saved, tmp_path, arch, s
         assert diff <= TOLERANCE, (out_format, diff)
 
 
-@pytest.mark.parametrize("loader", LOADERS)
-def test_a_tied_copy_that_differs_is_reported(saved, tmp_path, loader):
-    """An untied checkpoint whose config claims ties: the head is not dropped in silence."""
-    import json
-
-    folder, _ = saved("gpt2", "torch", "safetensors")
+def _claiming_ties(folder: Path, tmp_path: Path) -> Path:
+    """The untied checkpoint of ``folder`` with a config that says the head is tied: a stored copy that differs."""
     lying = tmp_path / "lying"
     lying.mkdir()
     (lying / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
     config = json.loads((folder / "config.json").read_text())
     config["tie_word_embeddings"] = True
     (lying / "config.json").write_text(json.dumps(config))
+    return lying
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_a_tied_copy_that_differs_is_reported(saved, tmp_path, loader):
+    """An untied checkpoint whose config claims ties: the head is not dropped in silence."""
+    lying = _claiming_ties(saved("gpt2", "torch", "safetensors")[0], tmp_path)
     adapter = adapters.get(loader)
     cls = adapter.model_class(modelport.AutoConfig.from_pretrained(lying))
     info = cls.from_pretrained(lying, output_loading_info=True)[-1]
@@ -121,15 +125,7 @@ def test_a_tied_copy_that_differs_is_reported(saved, tmp_path, loader):
 
 
 def test_a_tied_copy_that_differs_is_reported_by_convert(saved, tmp_path):
-    import json
-
-    folder, _ = saved("bert-mlm", "torch", "safetensors")
-    lying = tmp_path / "lying"
-    lying.mkdir()
-    (lying / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
-    config = json.loads((folder / "config.json").read_text())
-    config["tie_word_embeddings"] = True
-    (lying / "config.json").write_text(json.dumps(config))
+    lying = _claiming_ties(saved("bert-mlm", "torch", "safetensors")[0], tmp_path)
     report = modelport.convert(lying, tmp_path / "out", to="flax", progress=False)
     assert report.unexpected == ["cls.predictions.decoder.weight"]
     assert "cls.predictions.decoder.weight" not in {n.replace("/", ".") for n in Checkpoint.open(tmp_path / "out")}
