@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from .errors import ConversionError
 
-__all__ = ["CheckpointFramework", "BUILTIN", "get", "tags", "adapter_for", "for_format"]
+__all__ = ["CheckpointFramework", "BUILTIN", "get", "tags", "adapter_for"]
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,3 @@ def get(tag: str) -> CheckpointFramework:
 def adapter_for(tag: str) -> str:
     """The name of the adapter that runs ``tag``'s models."""
     return get(tag).adapter
-
-
-def for_format(fmt: str) -> str | None:
-    """The framework a native format belongs to (``h5`` -> ``tf``); None for shared formats (safetensors)."""
-    owners = [tag for tag, facts in BUILTIN.items() if facts.native_format == fmt]
-    return owners[0] if owners and fmt != "safetensors" else None
