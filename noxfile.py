@@ -8,6 +8,7 @@
     nox -s lint      ruff, and mypy over the core
     nox -s golden    rebuild tests/golden/data with transformers 4.57.6
     nox -s golden_check   load what modelport writes back into transformers 4.57.6
+    nox -s conformance_references   rebuild the conformance suite's reference models with transformers 4.57.6
 """
 
 from __future__ import annotations
@@ -103,6 +104,13 @@ def golden(session: nox.Session) -> None:
     """Rebuild the golden checkpoints and reference outputs with transformers 4.57.6."""
     _golden_env(session)
     session.run("python", "tests/golden/make_golden.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def conformance_references(session: nox.Session) -> None:
+    """Rebuild the conformance suite's reference models and outputs with transformers 4.57.6."""
+    _golden_env(session)
+    session.run("python", "conformance/make_references.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

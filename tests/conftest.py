@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from modelport_conformance.hub import OTHER_TEST_TOKEN, TEST_TOKEN, start_test_hub
+from modelport_conformance.hub import OTHER_TEST_TOKEN, TEST_TOKEN, start_test_hub, stop_test_hub
 
 assert "huggingface_hub" not in sys.modules, "huggingface_hub was imported before the test Hub settings were made"
 TOKEN = TEST_TOKEN
@@ -19,6 +19,10 @@ OTHER_TOKEN = OTHER_TEST_TOKEN
 HUB = start_test_hub()
 
 from _support.golden import GOLDEN  # noqa: E402 - after the Hub settings
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stop_test_hub()  # the server, its storage and the HF_HOME it made
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ def test_the_malicious_corpus_is_refused_with_no_audit_event(tmp_path):
     assert not_refused == [] and events == []
     unnamed = [r["case"] for r in rows if f"/{r['case']}/" not in r["message"]]
     assert unnamed == []  # each error names the file (its path holds the case's folder)
-    assert not (tmp_path / "corpus" / malicious_corpus.MARKER).exists()
+    assert malicious_corpus.payload_ran(tmp_path / "corpus") == []
     print(f"\nmalicious corpus: {len(rows)} files, {len(rows)} refused, 0 audit events")
 
 

@@ -58,6 +58,30 @@ def test_registered_adapter_is_found_by_type_name_and_subclass(fake_adapter):
     assert fake_adapter.to_numpy(FakeTensor([3, 4])).tolist() == [3, 4]
 
 
+class WrappedTensor(FakeTensor):
+    """A tensor type of a wrapper framework built on the fake one."""
+
+
+class AaaWrapperAdapter(FakeAdapter):
+    name = "aaa-wrapper"  # sorts before "fake": name order must not decide
+    tensor_types = ((__name__.partition(".")[0], "WrappedTensor"),)
+
+
+class ZzzWrapperAdapter(AaaWrapperAdapter):
+    name = "zzz-wrapper"  # sorts after "fake"
+
+
+@pytest.mark.parametrize("wrapper", [AaaWrapperAdapter, ZzzWrapperAdapter])
+def test_the_adapter_of_the_most_specific_type_wins_whatever_its_name(fake_adapter, wrapper):
+    adapters.register(wrapper)
+    try:
+        assert adapters.for_object(WrappedTensor([1])) is adapters.get(wrapper.name)
+        assert adapters.for_object(FakeTensorSubclass([1])) is fake_adapter  # the base framework keeps its own tensors
+    finally:
+        adapters._registered.pop(wrapper.name, None)
+        adapters._reset()
+
+
 def test_objects_nobody_handles_give_a_clear_error():
     with pytest.raises(AdapterNotFoundError) as info:
         adapters.for_object([1, 2, 3])

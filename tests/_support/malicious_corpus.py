@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from modelport_conformance.corpus import MARKER, build
+from modelport_conformance.corpus import MARKER, build, payload_ran
 
-__all__ = ["build", "main", "MARKER"]
+__all__ = ["build", "main", "MARKER", "payload_ran"]
 
 # -- loading under the audit hook ---------------------------------------------------------------
 

@@ -5,8 +5,11 @@ in obfuscated forms, legacy bare pickles, polyglots, whole-model h5 files with
 Lambda code, links and external or virtual storage in h5, object dtypes in
 msgpack, traversal indexes, shards that are links out of the folder or special
 files, and configs whose values would select code or drive allocation. Every
-payload, if it ever ran, would only create the file ``PAYLOAD-RAN`` inside the
-corpus folder. Used by the conformance suite (every adapter's
+payload, if it ever ran, would only create the file ``PAYLOAD-RAN`` (or
+``PAYLOAD-RAN.npy``) inside the corpus folder. Pickles call ``os``,
+``subprocess`` and ``builtins`` functions, and functions inside the frameworks'
+own namespaces (``torch.save``, ``numpy.savetxt``, TensorFlow's file writer,
+``jax.numpy.save``, numpy's ``runstring``). Used by the conformance suite (every adapter's
 ``from_pretrained`` must refuse every case) and by modelport's own audit-hook
 test.
 """
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["build", "MARKER"]
+__all__ = ["build", "MARKER", "payload_ran"]
 
 #: the file a payload would create if it ever ran
 MARKER = "PAYLOAD-RAN"
@@ -71,7 +74,32 @@ def _pickles(marker: Path) -> dict[str, bytes]:
     out["nested-in-rebuild"] = (b"\x80\x02}X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n(cos\nsystem\nX"
                                 + struct.pack("<I", len(touch)) + touch.encode() + b"\x85RK\x00K\x01\x85K\x01\x85\x89)tRs.")
     out["persistent-id-callable"] = b"\x80\x02}X\x01\x00\x00\x00w(cos\nsystem\nX\x02\x00\x00\x00idtQs."
+    out.update(_framework_pickles(marker, code))
     return out
+
+
+def _call(module: str, name: str, *args: object) -> bytes:
+    """``{"w": module.name(*args)}`` as a protocol-2 pickle, written opcode by opcode: building it imports nothing."""
+    arguments = pickle.dumps(args, protocol=2)[2:-1]  # the tuple's opcodes, without PROTO and STOP
+    return b"\x80\x02}X\x01\x00\x00\x00w" + f"c{module}\n{name}\n".encode() + arguments + b"Rs."
+
+
+def _framework_pickles(marker: Path, code: str) -> dict[str, bytes]:
+    """Callables inside the frameworks' own namespaces that write files or run code: an allow-list that admits
+    "anything from torch" (or numpy, TensorFlow, JAX) would run them."""
+    return {
+        "torch-save": _call("torch", "save", {"w": 1}, str(marker)),
+        "torch-serialization-save": _call("torch.serialization", "save", {"w": 1}, str(marker)),
+        "numpy-savetxt": _call("numpy", "savetxt", str(marker), [1.0]),
+        "numpy-testing-runstring": _call("numpy.testing._private.utils", "runstring", code, {}),
+        "tensorflow-write-string-to-file": _call("tensorflow.python.lib.io.file_io", "write_string_to_file", str(marker), "x"),
+        "jax-numpy-save": _call("jax.numpy", "save", str(marker), [1.0]),  # writes MARKER.npy
+    }
+
+
+def payload_ran(root: Path) -> list[str]:
+    """The marker files a payload created under the corpus ``root`` (``MARKER`` and ``MARKER.npy``...)."""
+    return sorted(p.name for p in root.glob(MARKER + "*"))
 
 
 def _h5_cases(root: Path, marker: Path) -> None:

@@ -637,24 +637,24 @@ def url_for(hub: LocalHub, repo_id: str, revision: str, path: str) -> str:
 TEST_TOKEN = "hf_modelport_test"  # user "tester", member of org "modelport-test"
 OTHER_TEST_TOKEN = "hf_other_user"  # user "someone-else"
 _TEST_HUB: LocalHub | None = None
+_TEST_HF_HOME: str | None = None
 
 
 def start_test_hub() -> LocalHub:
     """One local Hub per process, with the ``HF_*`` variables of a test session pointing at it.
 
     Call it before huggingface_hub is first imported (it reads the variables
-    then): test suites call it from their ``conftest.py``. Later calls return
-    the same server.
+    then): test suites call it from their ``conftest.py``, and
+    :func:`stop_test_hub` when they end. Later calls return the same server.
     """
-    global _TEST_HUB
+    global _TEST_HUB, _TEST_HF_HOME
     if _TEST_HUB is None:
-        import tempfile
-
         _TEST_HUB = LocalHub(tokens={TEST_TOKEN: "tester", OTHER_TEST_TOKEN: "someone-else"}, orgs={"tester": ["modelport-test"]}).start()
+        _TEST_HF_HOME = tempfile.mkdtemp(prefix="modelport-test-hf-home-")
         os.environ.update(
             HF_ENDPOINT=_TEST_HUB.endpoint,
             HF_TOKEN=TEST_TOKEN,
-            HF_HOME=tempfile.mkdtemp(prefix="modelport-test-hf-home-"),
+            HF_HOME=_TEST_HF_HOME,
             HF_HUB_DISABLE_XET="1",
             HF_HUB_DISABLE_TELEMETRY="1",
             HF_HUB_DISABLE_PROGRESS_BARS="1",
@@ -662,3 +662,14 @@ def start_test_hub() -> LocalHub:
         )
         os.environ.pop("HF_HUB_OFFLINE", None)
     return _TEST_HUB
+
+
+def stop_test_hub() -> None:
+    """Stop the server of :func:`start_test_hub` and delete its storage and the ``HF_HOME`` it made."""
+    global _TEST_HUB, _TEST_HF_HOME
+    if _TEST_HUB is not None:
+        _TEST_HUB.stop()
+        _TEST_HUB = None
+    if _TEST_HF_HOME is not None:
+        shutil.rmtree(_TEST_HF_HOME, ignore_errors=True)
+        _TEST_HF_HOME = None

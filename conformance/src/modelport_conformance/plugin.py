@@ -10,13 +10,19 @@ Tests skip by declared capability (:func:`require`), never by adapter name.
 
 from __future__ import annotations
 
+import contextlib
+import fnmatch
 import importlib.metadata
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from modelport import adapters
+
+from .hygiene import RunFolder, child_processes
 
 __all__ = ["require", "selected_adapters", "known_failures"]
 
@@ -133,8 +139,49 @@ def pytest_report_header(config: Any) -> list[str]:
     return lines
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's tmp_path factory reads --basetemp
 def pytest_configure(config: Any) -> None:
-    # The Hub round trip talks to a local server; huggingface_hub reads HF_ENDPOINT when first imported.
     from .hub import start_test_hub
 
+    run = RunFolder.create()
+    config._conformance_run = run  # type: ignore[attr-defined]
+    if not config.option.basetemp:
+        config.option.basetemp = str(run.basetemp)
+    # The Hub round trip talks to a local server; huggingface_hub reads HF_ENDPOINT when first imported.
     start_test_hub()
+
+
+def pytest_unconfigure(config: Any) -> None:
+    from .hub import stop_test_hub
+
+    stop_test_hub()
+    run = getattr(config, "_conformance_run", None)
+    if run is not None:
+        run.delete()
+
+
+@pytest.fixture(autouse=True)
+def _leaves_nothing_behind(request: Any) -> Any:
+    """Fails a test that leaves files in the temporary folder or child processes running (and cleans them up)."""
+    run: RunFolder = request.config._conformance_run
+    before, children = run.entries(), set(child_processes())
+    yield
+    owner = getattr(request.node, "callspec", None)
+    who = owner.params.get("adapter_name", "the adapter") if owner else "the adapter"
+    allowed = [p for name in selected_adapters(request.config) for p in adapters.get(name).framework_temp_entries]
+    left = {e for e in run.entries() - before if not any(fnmatch.fnmatch(e, p) for p in allowed)}
+    running = {pid: cmd for pid, cmd in child_processes().items() if pid not in children}
+    run.remove(left)
+    for pid in running:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    problems = []
+    if left:
+        problems.append(f"left in the temporary folder {run.tmp}: {sorted(left)}")
+    if running:
+        problems.append(f"child processes still running: {running}")
+    if problems:
+        pytest.fail(f"{who} does not clean up after itself: " + "; ".join(problems) +
+                    " (remove temporary files with tempfile.TemporaryDirectory or try/finally; wait for the processes "
+                    "you start; declare what the framework itself keeps there in Adapter.framework_temp_entries)",
+                    pytrace=False)

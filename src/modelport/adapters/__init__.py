@@ -140,17 +140,28 @@ def get(name: str) -> Adapter:
 
 
 def _adapter_name_for_type(tp: type) -> str | None:
+    """The adapter claiming the most specific class of ``tp``'s MRO: a wrapper adapter whose tensors subclass
+    another framework's wins over that framework's adapter, whatever the names; ties go to the first name."""
     roots = {(k.__module__ or "").partition(".")[0] for k in tp.__mro__}
+    best: tuple[int, str] | None = None
     for name in available():
         cls = _load_class(name)
+        claimed = set(cls.tensor_types)
         # Only frameworks already imported can own the object; this keeps the
         # check free of framework imports, whatever the adapter does.
-        if not any(root in sys.modules for root, _ in cls.tensor_types):
+        if not any(root in sys.modules for root, _ in claimed) or not roots & {root for root, _ in claimed}:
             continue
-        if not roots & {root for root, _ in cls.tensor_types}:
-            continue
-        if cls.handles_type(tp):
-            return name
+        depth = _claimed_depth(tp, claimed)
+        if depth is not None and (best is None or depth < best[0]):
+            best = (depth, name)
+    return best[1] if best else None
+
+
+def _claimed_depth(tp: type, claimed: set[tuple[str, str]]) -> int | None:
+    """How far up ``tp``'s MRO the first class in ``claimed`` sits (0: ``tp`` itself), or None."""
+    for depth, klass in enumerate(tp.__mro__):
+        if ((klass.__module__ or "").partition(".")[0], klass.__name__) in claimed:
+            return depth
     return None
 
 

@@ -41,6 +41,10 @@ class Capabilities:
     #: asked for: "float32" (widened exactly, as transformers 4.x's PyTorch and TF classes do) or "stored"
     #: (kept as stored, as transformers 4.x's Flax classes do, with a warning)
     default_load_dtype: str = "float32"
+    #: what ``from_pretrained``'s dtype keywords do: keyword -> "parameters" (the weights are loaded in that dtype,
+    #: as transformers 4.x's PyTorch ``dtype``/``torch_dtype``) or "computation" (the model computes in it and the
+    #: weights keep the checkpoint's, as its Flax ``dtype``); a keyword not listed is refused with a TypeError
+    dtype_keywords: Mapping[str, str] = field(default_factory=dict)
     #: free-form extra flags for third-party adapters
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -90,6 +94,9 @@ class Adapter:
     framework_module: ClassVar[str] = ""
     tensor_types: ClassVar[tuple[tuple[str, str], ...]] = ()
     capabilities: ClassVar[Capabilities] = Capabilities()
+    #: names (``fnmatch`` patterns) the framework itself creates in the temporary folder and keeps, such as
+    #: compiler caches; the conformance suite holds the adapter to account for anything else left there
+    framework_temp_entries: ClassVar[tuple[str, ...]] = ()
 
     # -- framework facts -------------------------------------------------
     @classmethod

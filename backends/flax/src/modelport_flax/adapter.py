@@ -38,6 +38,7 @@ class FlaxAdapter(Adapter):
         native_formats=("safetensors", "msgpack"),
         reference_models=True,
         hub=True,
+        dtype_keywords={"dtype": "computation"},
         default_load_dtype="stored",  # transformers 4.x's Flax classes keep bfloat16 params (and warn)
     )
     checkpoint_framework = "flax"

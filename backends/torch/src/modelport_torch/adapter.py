@@ -56,11 +56,14 @@ class TorchAdapter(Adapter):
     distribution = "modelport-torch"
     framework_module = "torch"
     tensor_types = (("torch", "Tensor"),)
+    # torch's compiler cache: importing torch._dynamo creates it (building a model on the meta device does)
+    framework_temp_entries = ("torchinductor_*",)
     capabilities = Capabilities(
         exact_dtypes=tuple(DTYPES),
         native_formats=("safetensors", "bin"),
         reference_models=True,
         hub=True,
+        dtype_keywords={"dtype": "parameters", "torch_dtype": "parameters"},
     )
     checkpoint_framework = "pt"
 
@@ -105,11 +108,14 @@ class TorchAdapter(Adapter):
         torch = _torch()
         array = np.asarray(array)
         name = canonical_dtype(array.dtype)
-        if not array.flags.writeable:  # torch.from_numpy warns on read-only buffers
-            array = array.copy()
+        # torch.from_numpy warns on read-only buffers and refuses negative strides; reinterpreting the bits of a
+        # dtype numpy lacks needs C order. A copy keeps the shape (np.ascontiguousarray would make 0-d into (1,)).
+        if not array.flags.writeable or any(step < 0 for step in array.strides) or (
+                name in _VIA_BITS and not array.flags.c_contiguous):
+            array = array.copy(order="C")
         if name in _VIA_BITS:
             bits_name, bits_type = _VIA_BITS[name]
-            return torch.from_numpy(np.ascontiguousarray(array).view(bits_type)).view(torch_dtype(name))
+            return torch.from_numpy(array.view(bits_type)).view(torch_dtype(name))
         return torch.from_numpy(array)
 
     def dtype_of(self, tensor: Any) -> str:

@@ -76,15 +76,16 @@ def test_config_and_weights_round_trip_through_save_pretrained(adapter, tmp_path
         assert got.dtype == value.dtype and np.array_equal(got, value), f"{adapter.name}: {canonical} changed on the way"
 
 
-def test_a_bfloat16_checkpoint_loads_by_the_declared_dtype_rule(adapter, tmp_path):
-    """With no dtype argument, stored bfloat16 weights come into the model as the adapter declares in
+@pytest.mark.parametrize("half", ["float16", "bfloat16"])
+def test_a_half_precision_checkpoint_loads_by_the_declared_dtype_rule(adapter, half, tmp_path):
+    """With no dtype argument, stored float16 or bfloat16 weights come into the model as the adapter declares in
     ``capabilities.default_load_dtype``: ``"float32"`` holding exactly the stored values (an exact
-    widening), or ``"stored"`` bfloat16 bit for bit; save_pretrained then writes that dtype. Nothing is
+    widening), or ``"stored"`` in the stored dtype bit for bit; save_pretrained then writes that dtype. Nothing is
     rounded, and integer tensors are never cast."""
     require(adapter, "reference_models")
     rule = adapter.capabilities.default_load_dtype
     assert rule in ("float32", "stored"), f"{adapter.name}: unknown default_load_dtype {rule!r}"
-    written = prepare_checkpoint(adapter, tmp_path / "src", tiny_bert_config(), dtype="bfloat16")
+    written = prepare_checkpoint(adapter, tmp_path / "src", tiny_bert_config(), dtype=half)
     model, info = _info(_load(adapter, tmp_path / "src"))
     assert (info["missing_keys"], info["mismatched_keys"]) == ([], []), info
     model.save_pretrained(tmp_path / "out")
@@ -97,5 +98,5 @@ def test_a_bfloat16_checkpoint_loads_by_the_declared_dtype_rule(adapter, tmp_pat
         want = value.astype(np.float32) if rule == "float32" else value
         if got.dtype != want.dtype or got.tobytes() != want.tobytes():
             wrong.append(f"{canonical}: {got.dtype}")
-    assert wrong == [], (f"{adapter.name}: declares default_load_dtype={rule!r}, but bfloat16 weights came back "
+    assert wrong == [], (f"{adapter.name}: declares default_load_dtype={rule!r}, but {half} weights came back "
                          f"otherwise: {wrong[:5]}")

@@ -45,7 +45,7 @@ class TinyTensorAdapter(Adapter):
     def from_numpy(self, array: np.ndarray) -> Any:
         from tinytensor import Tensor  # imported when first used, not when the registry reads this class
 
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array)  # not np.ascontiguousarray: it makes 0-d arrays (1,); tobytes() reads any view in C order
         return Tensor(array.tobytes(), canonical_dtype(array.dtype), tuple(array.shape))
 
     def dtype_of(self, tensor: Any) -> str:
