@@ -1,34 +1,37 @@
-"""Converting a ~1 GB sharded checkpoint between frameworks: marginal throughput and peak memory.
+"""Converting GPT-2-shaped checkpoints between frameworks, the whole command timed: throughput and depth scaling.
 
-    python benchmarks/convert.py [--large-layers 16] [--small-layers 2] [--shard-mb 200] [--repeat 2]
+    python benchmarks/convert.py [--layers 1 12 24] [--shard-mb 100] [--repeat 3] [--cases pt:tf pt:flax tf:flax flax:tf]
                                  [--transformers-python /path/to/golden/venv/bin/python]
 
-Two GPT-2-shaped float32 checkpoints (1024 wide, 50,257-token vocabulary) that
-differ only in depth are written as PyTorch safetensors sharded at
-``--shard-mb``. Each measurement runs in a fresh child process after
+Checkpoints 1024 wide with a 50,257-token vocabulary that differ only in depth
+are written as PyTorch safetensors sharded at ``--shard-mb`` (and converted
+once, untimed, to TF h5 and Flax msgpack for the other sources). Every
+measurement is a whole command as a user runs it, in a fresh process after
 ``os.sync()``:
 
-* modelport: ``modelport.convert`` PyTorch -> TF h5, PyTorch -> Flax msgpack and
-  TF h5 -> Flax msgpack (durable: every file and the folder fsynced). The child
-  first imports the target adapter and builds the target's parameter tree (the
-  fixed footprint), then resets the kernel's peak-RSS mark and converts;
-* baseline: a durable copy of the same files (read, write, fsync), in the same
-  kind of child.
+* modelport: ``modelport convert SRC OUT --to X --format native --max-shard-size
+  ...`` (durable: every file and the folder fsynced). Interpreter start, the
+  framework import, the target's parameter tree, reading, transforming and
+  writing are all inside the time. The parent polls OUT every 5 ms and notes
+  when the first byte of weights appears (the time before the first byte);
+  the child's peak RSS is its ``VmHWM``, read at each poll;
+* baseline: a durable copy of the same files (read, write, fsync of each file
+  and the folder) by a fresh Python process.
 
-Marginal throughput is (bytes large - bytes small) / (time large - time small),
-so interpreter start, imports and tree building cancel; it is reported as a
-ratio to the same figure for the durable copy (target: at least 0.5), twice:
-the ratio of the best times of each kind over ``--repeat`` rounds, and the
-median of the per-round ratios (each round runs conversions and copies seconds
-apart, so a slow spell of the shared disk hits both). Peak RSS
-above the fixed footprint is reported as a ratio to the largest output shard
-(target: under 1.5). The fixed costs are reported too.
+Reported per case and depth: the whole command's seconds, the seconds before
+the first byte of weights, peak RSS. Then the marginal throughput between
+consecutive depths, (bytes deep - bytes shallow) / (seconds deep - seconds
+shallow), as a ratio to the durable copy's (target: at least 0.5), as the
+median of per-round ratios (each round runs conversions and copies seconds
+apart, so a slow spell of the shared disk hits both); and the spread of the
+time before the first byte across depths, max / min of the medians (target:
+within 20%, i.e. at most 1.2).
 
 With ``--transformers-python`` (an interpreter with transformers 4.57.6, e.g.
-the golden-file environment), the same conversions done by transformers
-(``from_pretrained(..., from_pt=True)`` then ``save_pretrained``) run in the
-same way, side by side, from the ``.bin`` copy of the checkpoint (transformers'
-TF classes cannot read PyTorch safetensors).
+the golden-file environment), transformers' own conversion of the deepest
+checkpoint (``from_pretrained(..., from_pt=True)`` then ``save_pretrained``,
+from the ``.bin`` copy: its TF classes cannot read PyTorch safetensors) runs
+side by side.
 """
 
 from __future__ import annotations
@@ -37,48 +40,67 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _measure import child_run, reset_peak, status_mb  # noqa: E402
+WEIGHT_SUFFIXES = (".safetensors", ".h5", ".msgpack", ".bin")
+COPY = r"""
+import os, shutil, sys
+from pathlib import Path
+source, target = Path(sys.argv[1]), Path(sys.argv[2])
+target.mkdir(parents=True)
+for path in sorted(source.iterdir()):
+    if path.is_file():
+        shutil.copyfile(path, target / path.name)
+        fd = os.open(target / path.name, os.O_RDONLY); os.fsync(fd); os.close(fd)
+fd = os.open(target, os.O_RDONLY); os.fsync(fd); os.close(fd)
+"""
 
-CASES = [("pt", "tf", "native"), ("pt", "flax", "native"), ("tf", "flax", "native")]
 
-
-def child(mode: str, source: str, target: str, to: str, shard_mb: str) -> dict:
-    if mode == "copy":
-        base = reset_peak()
-        start = time.perf_counter()
-        Path(target).mkdir(parents=True)
-        total = 0
-        for path in sorted(Path(source).iterdir()):
-            if path.is_file():
-                shutil.copyfile(path, Path(target) / path.name)
-                fd = os.open(Path(target) / path.name, os.O_RDONLY)
-                os.fsync(fd)
-                os.close(fd)
-                total += path.stat().st_size
-        fd = os.open(target, os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
-        return {"seconds": time.perf_counter() - start, "bytes": total, "fixed_mb": base,
-                "peak_above_fixed_mb": status_mb("VmHWM") - base, "largest_shard_mb": 0}
-    import modelport
-    from modelport import AutoConfig
-    from modelport.conversion.converter import _target_tree
-
+def command(argv: list[str], out: Path) -> dict:
+    """Run ``argv`` to completion in a fresh process: wall seconds, seconds before the first weights byte in ``out``,
+    peak RSS (MiB), after ``os.sync()``."""
+    shutil.rmtree(out, ignore_errors=True)
+    os.sync()
     start = time.perf_counter()
-    _target_tree(AutoConfig.from_pretrained(source), to)  # imports the adapter and builds the tree: the fixed part
-    setup = time.perf_counter() - start
-    fixed = reset_peak()
-    report = modelport.convert(source, target, to=to, format="native", max_shard_size=f"{shard_mb}MB", progress=False)
-    largest = max(p.stat().st_size for p in Path(target).iterdir() if p.suffix in (".h5", ".msgpack", ".bin", ".safetensors"))
-    return {"seconds": report.seconds, "bytes": report.bytes, "fixed_mb": fixed, "setup_seconds": setup,
-            "peak_above_fixed_mb": status_mb("VmHWM") - fixed, "largest_shard_mb": largest / 2**20}
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    first, peak = None, 0.0
+    while True:
+        pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if first is None and out.is_dir() and any(p.suffix in WEIGHT_SUFFIXES and p.stat().st_size for p in _files(out)):
+            first = time.perf_counter() - start
+        peak = max(peak, _peak_mb(proc.pid))
+        time.sleep(0.005)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {proc.stderr.read().decode()[-2000:] if proc.stderr else status}")
+    written = sum(p.stat().st_size for p in _files(out) if p.suffix in WEIGHT_SUFFIXES)
+    shutil.rmtree(out, ignore_errors=True)
+    return {"seconds": seconds, "first_byte": first if first is not None else seconds, "peak_mb": peak, "bytes": written}
+
+
+def _peak_mb(pid: int) -> float:
+    """The child's peak RSS so far (``VmHWM``; wait4's ``ru_maxrss`` would count the parent's memory at fork)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _files(folder: Path) -> list[Path]:
+    try:
+        return [p for p in folder.iterdir() if p.is_file()]
+    except FileNotFoundError:
+        return []
 
 
 TRANSFORMERS_CHILD = r"""
@@ -109,15 +131,16 @@ print(json.dumps({"seconds": time.perf_counter() - start, "fixed_mb": fixed, "pe
 """
 
 
-def make_checkpoints(root: Path, large: int, small: int, shard_mb: int, with_bin: bool) -> dict[str, Path]:
-    """PyTorch safetensors (and .bin) checkpoints of two depths, plus TF h5 copies for the TF -> Flax case."""
+def make_checkpoints(root: Path, depths: list[int], shard_mb: int, sources: set[str], with_bin: bool) -> dict[tuple[str, int], Path]:
+    """PyTorch safetensors checkpoints at each depth, and TF h5 / Flax msgpack copies when those are sources."""
     import modelport
     from modelport import GPT2Config
+    from modelport.formats.base import LazyTensor
     from modelport.saving import save_checkpoint
 
     rng = __import__("numpy").random.default_rng(0)
     folders = {}
-    for label, layers in (("large", large), ("small", small)):
+    for layers in depths:
         config = GPT2Config(n_embd=1024, n_layer=layers, n_head=16, architectures=["GPT2LMHeadModel"])
         shapes = {"transformer.wte.weight": (50257, 1024), "transformer.wpe.weight": (1024, 1024)}
         for i in range(layers):
@@ -127,119 +150,100 @@ def make_checkpoints(root: Path, large: int, small: int, shard_mb: int, with_bin
                            p + "ln_2.weight": (1024,), p + "ln_2.bias": (1024,), p + "mlp.c_fc.weight": (1024, 4096),
                            p + "mlp.c_fc.bias": (4096,), p + "mlp.c_proj.weight": (4096, 1024), p + "mlp.c_proj.bias": (1024,)})
         shapes.update({"transformer.ln_f.weight": (1024,), "transformer.ln_f.bias": (1024,)})
-        from modelport.formats.base import LazyTensor
-
-        tensors = [(n, LazyTensor("float32", s, lambda s=s: (rng.standard_normal(s, dtype="float32") * 0.02)))
-                   for n, s in shapes.items()]
-        folder = root / f"pt-{label}"
+        tensors = [(n, LazyTensor("float32", s, lambda s=s: (rng.standard_normal(s, dtype="float32") * 0.02))) for n, s in shapes.items()]
+        folder = root / f"pt-{layers}"
         save_checkpoint(folder, tensors, format="safetensors", framework="pt", max_shard_size=f"{shard_mb}MB", durable=False)
         config.save_pretrained(folder)
-        folders[f"pt-{label}"] = folder
-        modelport.convert(folder, root / f"tf-{label}", to="tf", format="native", max_shard_size=f"{shard_mb}MB",
-                          progress=False, durable=False)
-        folders[f"tf-{label}"] = root / f"tf-{label}"
-        if with_bin:
-            modelport.convert(folder, root / f"bin-{label}", to="pt", format="native", max_shard_size=f"{shard_mb}MB",
-                              progress=False, durable=False)
-            folders[f"bin-{label}"] = root / f"bin-{label}"
+        folders[("pt", layers)] = folder
+        for other in sorted(sources - {"pt"}) + (["bin"] if with_bin else []):
+            target = root / f"{other}-{layers}"
+            modelport.convert(folder, target, to="pt" if other == "bin" else other, format="native",
+                              max_shard_size=f"{shard_mb}MB", progress=False, durable=False)
+            folders[(other, layers)] = target
     return folders
 
 
-def once(script: str, *args: str) -> dict:
-    target = Path(args[2])
-    shutil.rmtree(target, ignore_errors=True)
-    try:
-        return child_run(script, *args)
-    finally:
-        shutil.rmtree(target, ignore_errors=True)
+def median_ratio(pairs: list[tuple[float, float]]) -> float:
+    return statistics.median(a / b for a, b in pairs)
 
 
-def marginal_mb_s(large: dict, small: dict) -> float:
-    return (large["bytes"] - small["bytes"]) / (large["seconds"] - small["seconds"]) / 1e6
+def marginal(deep: dict, shallow: dict) -> float:
+    return (deep["bytes"] - shallow["bytes"]) / (deep["seconds"] - shallow["seconds"]) / 1e6
 
 
-def measure(script: str, repeat: int, large: str, small: str, out: Path, to: str, shard_mb: int) -> dict:
-    """``repeat`` rounds of (convert large, convert small, copy large, copy small), each in a fresh child.
-
-    The rounds interleave conversions and copies, so each round's ratio compares runs made
-    seconds apart on the same disk; the median of those ratios is the robust figure, the
-    ratio of the best times of each kind the optimistic one.
-    """
+def measure_case(source: str, to: str, folders: dict, depths: list[int], repeat: int, shard_mb: int, out: Path) -> dict:
+    """``repeat`` rounds; in each, every depth converted and copied (fresh processes, interleaved)."""
+    cli = str(Path(sys.executable).with_name("modelport"))
     rounds = []
     for _ in range(repeat):
-        runs = {label: once(script, "convert", src, str(out / "out"), to, str(shard_mb))
-                for label, src in (("large", large), ("small", small))}
-        copies = {
-            label: once(script, "copy", src, str(out / "copy"), to, str(shard_mb)) for label, src in (("large", large), ("small", small))
-        }
+        runs, copies = {}, {}
+        for depth in depths:
+            src = folders[(source, depth)]
+            runs[depth] = command([cli, "convert", str(src), str(out), "--to", to, "--format", "native",
+                                   "--max-shard-size", f"{shard_mb}MB", "--no-progress"], out)
+            copies[depth] = command([sys.executable, "-c", COPY, str(src), str(out)], out)
+            copies[depth]["bytes"] = runs[depth]["bytes"]  # the same payload: what the conversion wrote
         rounds.append((runs, copies))
-    best = {
-        kind: {label: min((r[i][label] for r in rounds), key=lambda x: x["seconds"]) for label in ("large", "small")}
-        for i, kind in enumerate(("convert", "copy"))
-    }
-    ratios = sorted(marginal_mb_s(r[0]["large"], r[0]["small"]) / marginal_mb_s(r[1]["large"], r[1]["small"]) for r in rounds)
-    median = ratios[len(ratios) // 2] if len(ratios) % 2 else (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2]) / 2
-    peak = max(r[0]["large"]["peak_above_fixed_mb"] for r in rounds)
-    return {"best": best, "median_ratio": median, "ratios": ratios, "peak_above_fixed_mb": peak}
+    return {"rounds": rounds}
+
+
+def report_case(source: str, to: str, depths: list[int], result: dict, sizes: dict) -> None:
+    rounds = result["rounds"]
+    med = {d: {k: statistics.median(r[0][d][k] for r in rounds) for k in ("seconds", "first_byte", "peak_mb")} for d in depths}
+    copy = {d: statistics.median(r[1][d]["seconds"] for r in rounds) for d in depths}
+    print(f"\n{source} -> {to} (native), medians of {len(rounds)} rounds:\n")
+    print("| layers | source GB | written GB | whole command s | before first byte s | durable copy s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
+    for d in depths:
+        written = rounds[0][0][d]["bytes"]
+        print(f"| {d} | {sizes[(source, d)] / 1e9:.2f} | {written / 1e9:.2f} | {med[d]['seconds']:.2f} | {med[d]['first_byte']:.2f} "
+              f"| {copy[d]:.2f} | {med[d]['peak_mb']:.0f} |")
+    print()
+    for shallow, deep in zip(depths, depths[1:]):
+        pairs = [(marginal(r[0][deep], r[0][shallow]), marginal(r[1][deep], r[1][shallow])) for r in rounds]
+        ratios = sorted(a / b for a, b in pairs)
+        print(f"- marginal throughput {shallow} -> {deep} layers: {statistics.median(p[0] for p in pairs):.0f} MB/s, durable copy "
+              f"{statistics.median(p[1] for p in pairs):.0f} MB/s: ratio {median_ratio(pairs):.2f} "
+              f"(rounds {', '.join(f'{x:.2f}' for x in ratios)}; target >= 0.5)")
+    firsts = [med[d]["first_byte"] for d in depths]
+    print(f"- before the first byte: {', '.join(f'{f:.2f}' for f in firsts)} s at {', '.join(map(str, depths))} layers: "
+          f"max / min {max(firsts) / min(firsts):.2f} (target <= 1.2)")
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        print(json.dumps(child(*sys.argv[2:7])))
-        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--large-layers", type=int, default=16)
-    parser.add_argument("--small-layers", type=int, default=2)
-    parser.add_argument("--shard-mb", type=int, default=200)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--layers", type=int, nargs="+", default=[1, 12, 24])
+    parser.add_argument("--shard-mb", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cases", nargs="+", default=["pt:tf", "pt:flax", "tf:flax", "flax:tf"])
     parser.add_argument("--transformers-python", default=None)
     parser.add_argument("--root", default=None, help="scratch folder (default: a temporary one)")
     args = parser.parse_args()
+    cases = [tuple(c.split(":")) for c in args.cases]
     root = Path(args.root or tempfile.mkdtemp(prefix="modelport-convert-bench-"))
-    script = str(Path(__file__).resolve())
+    depths = sorted(args.layers)
     try:
-        folders = make_checkpoints(root, args.large_layers, args.small_layers, args.shard_mb, bool(args.transformers_python))
-        size = {k: sum(p.stat().st_size for p in v.iterdir() if p.is_file()) for k, v in folders.items()}
-        print(
-            f"\nGPT-2 shape 1024 wide, {args.large_layers} vs {args.small_layers} layers: PyTorch safetensors "
-            f"{size['pt-large'] / 1e9:.2f} GB vs {size['pt-small'] / 1e9:.2f} GB, shards of <= {args.shard_mb} MB; "
-            f"{args.repeat} interleaved rounds, fresh process each\n"
-        )
-        print(
-            "| conversion | large s | small s | marginal MB/s | durable copy marginal MB/s | ratio of bests | "
-            "median ratio (rounds) | fixed RSS MB | peak RSS above fixed MB | largest output shard MB | peak / shard |"
-        )
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
-        for source, to, fmt in CASES:
-            m = measure(script, args.repeat, str(folders[f"{source}-large"]), str(folders[f"{source}-small"]), root, to, args.shard_mb)
-            runs, copies = m["best"]["convert"], m["best"]["copy"]
-            marginal, copy = marginal_mb_s(runs["large"], runs["small"]), marginal_mb_s(copies["large"], copies["small"])
-            large = runs["large"]
-            print(
-                f"| {source} -> {to} ({fmt}) | {large['seconds']:.2f} | {runs['small']['seconds']:.2f} | {marginal:.0f} | {copy:.0f} "
-                f"| {marginal / copy:.2f} | {m['median_ratio']:.2f} ({', '.join(f'{r:.2f}' for r in m['ratios'])}) "
-                f"| {large['fixed_mb']:.0f} (tree {large['setup_seconds']:.1f} s) "
-                f"| {m['peak_above_fixed_mb']:.0f} | {large['largest_shard_mb']:.0f} "
-                f"| {m['peak_above_fixed_mb'] / large['largest_shard_mb']:.2f} |"
-            )
+        folders = make_checkpoints(root, depths, args.shard_mb, {s for s, _ in cases}, bool(args.transformers_python))
+        sizes = {k: sum(p.stat().st_size for p in v.iterdir() if p.is_file()) for k, v in folders.items()}
+        print(f"\nGPT-2 shape 1024 wide, {', '.join(map(str, depths))} layers, shards of <= {args.shard_mb} MB; "
+              f"{args.repeat} interleaved rounds, each run a fresh whole command")
+        for source, to in cases:
+            result = measure_case(source, to, folders, depths, args.repeat, args.shard_mb, root / "out")
+            report_case(source, to, depths, result, sizes)
         if args.transformers_python:
-            print("\ntransformers 4.57.6, same machine, from the .bin copy (`from_pretrained(from_pt=True)` + `save_pretrained`):\n")
-            print("| conversion | large s | fixed RSS MB | peak RSS above fixed MB | outcome |")
+            deepest = depths[-1]
+            print(f"\ntransformers 4.57.6, {deepest} layers, from the .bin copy (`from_pretrained(from_pt=True)` + `save_pretrained`):\n")
+            print("| conversion | s (inside the process) | fixed RSS MB | peak RSS above fixed MB | outcome |")
             print("|---|---|---|---|---|")
             for to in ("tf", "flax"):
                 os.sync()
-                done = subprocess.run(
-                    [args.transformers_python, "-c", TRANSFORMERS_CHILD, str(folders["bin-large"]), str(root / f"hf-{to}"), to],
-                    capture_output=True,
-                    text=True,
-                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-                )
+                done = subprocess.run([args.transformers_python, "-c", TRANSFORMERS_CHILD, str(folders[("bin", deepest)]),
+                                       str(root / f"hf-{to}"), to], capture_output=True, text=True,
+                                      env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
                 lines = [line for line in done.stdout.strip().splitlines() if line.startswith("{")]
                 if not lines:
-                    print(
-                        f"| pt -> {to} | - | - | - | crashed: "
-                        f"{done.stderr.strip().splitlines()[-1][:100] if done.stderr else done.returncode} |"
-                    )
+                    tail = done.stderr.strip().splitlines()[-1][:100] if done.stderr else done.returncode
+                    print(f"| pt -> {to} | - | - | - | crashed: {tail} |")
                     continue
                 r = json.loads(lines[-1])
                 print(f"| pt -> {to} | {r['seconds']:.2f} | {r['fixed_mb']:.0f} | {r['peak_above_fixed_mb']:.0f} | {r['error'] or 'ok'} |")

@@ -190,7 +190,11 @@ class Adapter:
 
     def parameter_tree(self, config: Any) -> ParameterTree:
         """The architecture's weights and shapes (with the ties ``config`` makes), without allocating weight memory."""
-        return self.model_tree(self.model_class(config), config).with_config_facts(config)
+        from ..modeling.depth import tree_at_depth
+
+        # A deep model costs what two layers cost: the rest repeat the second one's names (registered architectures).
+        tree = tree_at_depth(config, self.checkpoint_framework or "pt", lambda c: self.model_tree(self.model_class(c), c))
+        return tree.with_config_facts(config)
 
     def model_tree(self, model_class: Any, config: Any) -> ParameterTree:
         """Names and shapes of ``model_class(config)``'s weights as this framework's checkpoints name them,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -96,14 +97,36 @@ def aligned_copy(array: np.ndarray) -> np.ndarray:
     out = aligned_empty(tuple(array.shape), array.dtype)
     if array.ndim == 2 and array.T.flags.c_contiguous and not array.flags.c_contiguous and array.nbytes > 1 << 20:
         # A transposed matrix: one strided copy misses the cache and the TLB on most reads; tiles keep
-        # both small (see _TILE_ROWS).
-        rows, cols = array.shape
-        for i in range(0, rows, _TILE_ROWS):
-            for j in range(0, cols, _TILE_COLS):
-                out[i : i + _TILE_ROWS, j : j + _TILE_COLS] = array[i : i + _TILE_ROWS, j : j + _TILE_COLS]
+        # both small (see _TILE_ROWS). Two threads share the rows: numpy lets go of the GIL for each tile, and
+        # in a conversion the writing thread mostly waits for this one (1.3x on 2 cores, session 6).
+        rows = array.shape[0]
+        middle = rows // 2 // _TILE_ROWS * _TILE_ROWS
+        if middle and array.nbytes > _PARALLEL_BYTES:
+            half = _transpose_pool().submit(_copy_tiles, out, array, middle, rows)
+            _copy_tiles(out, array, 0, middle)
+            half.result()
+        else:
+            _copy_tiles(out, array, 0, rows)
         return out
     out[...] = array
     return out
+
+
+_PARALLEL_BYTES = 8 << 20  # smaller matrices are not worth a hand-off
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _transpose_pool() -> ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(1, thread_name_prefix="modelport-transpose"))
+    return _POOL[0]
+
+
+def _copy_tiles(out: np.ndarray, array: np.ndarray, first_row: int, end_row: int) -> None:
+    cols = array.shape[1]
+    for i in range(first_row, end_row, _TILE_ROWS):
+        for j in range(0, cols, _TILE_COLS):
+            out[i : i + _TILE_ROWS, j : j + _TILE_COLS] = array[i : i + _TILE_ROWS, j : j + _TILE_COLS]
 
 
 def is_aligned(array: np.ndarray) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import PretrainedConfig
+from ..modeling.depth import register_repeated_layers
 from ..modeling.ties import TiedWeights, is_position_ids, is_zeros, register_base_model, register_computed_buffer, register_ties
 
 __all__ = ["BertConfig"]
@@ -67,3 +68,4 @@ register_ties("BertForMaskedLM", TiedWeights(
 # Buffers older transformers versions saved; the models compute them.
 register_computed_buffer("bert", r"(^|\.)embeddings\.position_ids$", is_position_ids)
 register_computed_buffer("bert", r"(^|\.)embeddings\.token_type_ids$", is_zeros)
+register_repeated_layers("bert", "num_hidden_layers")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import PretrainedConfig
+from ..modeling.depth import register_repeated_layers
 from ..modeling.ties import TiedWeights, is_causal_mask, is_masked_bias, register_base_model, register_computed_buffer, register_ties
 
 __all__ = ["GPT2Config"]
@@ -88,3 +89,4 @@ register_ties("GPT2LMHeadModel", TiedWeights(when_flag={"lm_head.weight": "trans
 # The causal mask and the masking constant older transformers versions saved; the models compute them.
 register_computed_buffer("gpt2", r"(^|\.)attn\.bias$", is_causal_mask)
 register_computed_buffer("gpt2", r"(^|\.)attn\.masked_bias$", is_masked_bias)
+register_repeated_layers("gpt2", "n_layer")
