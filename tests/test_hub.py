@@ -111,34 +111,46 @@ def test_create_pr_branches_and_tags(hub, tmp_path):
 
 
 OFFLINE_SCRIPT = r"""
-import json, sys
+import json, logging, sys
 from modelport.hub import resolve_checkpoint
 from modelport.errors import HubOfflineError
-r = resolve_checkpoint(sys.argv[1], cache_dir=sys.argv[2])
-out = {"weights": [p.name for p in r.weights], "commit": r.commit}
-try:
-    resolve_checkpoint(sys.argv[1], cache_dir=sys.argv[2], framework="flax")
-except HubOfflineError as e:
-    out["uncached"] = str(e)
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+out = {}
+for framework, options in (("pt", {}), ("flax", {}), ("tf", {"use_safetensors": False})):
+    try:
+        r = resolve_checkpoint(sys.argv[1], cache_dir=sys.argv[2], framework=framework, **options)
+        out[framework] = {"weights": [p.name for p in r.weights], "commit": r.commit}
+    except HubOfflineError as e:
+        out[framework] = str(e)
 print(json.dumps(out))
 """
 
 
 @pytest.mark.trust("G10")
-def test_offline_after_one_download_makes_zero_requests(hub, tmp_path):
+@pytest.mark.parametrize("sharded", [False, True], ids=["single", "sharded"])
+def test_offline_after_one_download_makes_zero_requests(hub, tmp_path, sharded):
+    """Offline, the cache's own records decide: what a commit lacks (huggingface_hub's ``.no_exist``) is skipped,
+    what was never asked is skipped with a warning naming it, and only when nothing usable is cached is it an error."""
     repo = new_repo()
-    make_checkpoint(tmp_path / "v1", "100MB")
+    make_checkpoint(tmp_path / "v1", "2MB" if sharded else "100MB")
     (tmp_path / "v1" / "flax_model.msgpack").write_bytes(b"\x80")  # present remotely, never cached
+    (tmp_path / "v1" / "tf_model.h5").write_bytes(b"\x89HDF")  # likewise
     upload_folder(tmp_path / "v1", repo)
-    first = resolve_checkpoint(repo, cache_dir=tmp_path / "cache")
+    first = resolve_checkpoint(repo, cache_dir=tmp_path / "cache")  # online, once
+    assert (first.index_file is not None) == sharded
     hub.clear_log()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     done = subprocess.run([sys.executable, "-c", OFFLINE_SCRIPT, repo, str(tmp_path / "cache")], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out["weights"] == ["model.safetensors"] and out["commit"] == first.commit
-    assert "not in the local cache" in out["uncached"] and repo in out["uncached"]
+    weights = [p.name for p in first.weights]
+    assert out["pt"] == {"weights": weights, "commit": first.commit}
+    assert out["flax"] == {"weights": weights, "commit": first.commit}  # the cached safetensors of the same commit
+    assert "flax_model.msgpack and flax_model.msgpack.index.json are not in the local cache; using the cached" in done.stderr
+    assert "model.safetensors is not" not in done.stderr  # its absence at the commit is recorded: no warning
+    assert "no weights a tf model reads are in the local cache" in out["tf"] and "not cached: tf_model.h5" in out["tf"]
+    assert repo in out["tf"]
     assert hub.log == []  # not one request reached the server
 
 

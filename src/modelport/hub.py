@@ -318,16 +318,17 @@ def resolve_checkpoint(
         config_file = download_file(repo_id, "config.json", revision=revision, **kwargs)
         commit = commit_of(config_file) or commit
     pinned = commit or revision  # every later file from the same snapshot
+    offline = local_files_only or offline_mode()
+    uncached: list[str] = []
     for fmt, single, index in candidates:
-        try:
-            path = download_file(repo_id, single, revision=pinned, **kwargs)
+        path = _maybe_download(repo_id, single, pinned, kwargs, offline, uncached)
+        if path is not None:
+            _log_offline_choice(repo_id, uncached, single)
             return ResolvedCheckpoint(Path(path).parent, _path_or_none(config_file), fmt, [Path(path)], None, commit or commit_of(path))
-        except HubFileNotFoundError:
-            pass
-        try:
-            index_path = download_file(repo_id, index, revision=pinned, **kwargs)
-        except HubFileNotFoundError:
+        index_path = _maybe_download(repo_id, index, pinned, kwargs, offline, uncached)
+        if index_path is None:
             continue
+        _log_offline_choice(repo_id, uncached, index)
         shards = read_index(index_path).shard_files
         paths = _download_many(repo_id, shards, pinned, kwargs)
         return ResolvedCheckpoint(
@@ -338,12 +339,62 @@ def resolve_checkpoint(
             Path(index_path),
             commit or commit_of(index_path),
         )
+    if uncached:
+        raise HubOfflineError(
+            f"no weights a {framework} model reads are in the local cache, and offline mode is on",
+            where=f"{repo_id}@{pinned or 'main'}",
+            expected=" or ".join(f"{s} (or {i})" for _, s, i in candidates),
+            received="not cached: " + ", ".join(uncached),
+            fix="Load it once while online (unset HF_HUB_OFFLINE, or drop local_files_only=True).",
+        )
     raise HubFileNotFoundError(
         f"the repository has no weights a {framework} model reads",
         where=f"{repo_id}@{pinned or 'main'}",
         expected=" or ".join(f"{s} (or {i})" for _, s, i in candidates),
         fix="Pick another framework, or use_safetensors=None to allow every format.",
     )
+
+
+def offline_mode() -> bool:
+    """Whether huggingface_hub is in offline mode (``HF_HUB_OFFLINE``, read when it was imported)."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _maybe_download(repo_id: str, filename: str, revision: str | None, kwargs: dict[str, Any], offline: bool,
+                    uncached: list[str]) -> str | None:
+    """The file's path, or None when the repository has no such file at that commit; offline, also None when the
+    cache cannot say (the name is added to ``uncached``): transformers moves on to the next candidate then too.
+
+    huggingface_hub records what a repository lacks at a commit (``.no_exist``) when a request finds nothing;
+    offline, that record is the only way to know that ``model.safetensors`` is absent and the index is the file.
+    """
+    try:
+        return download_file(repo_id, filename, revision=revision, **kwargs)
+    except HubFileNotFoundError:
+        return None
+    except HubOfflineError:
+        if not offline:
+            raise  # the Hub is unreachable although it should not be: never fall back past it
+        if _recorded_absent(repo_id, filename, revision, kwargs):
+            return None
+        uncached.append(filename)
+        return None
+
+
+def _recorded_absent(repo_id: str, filename: str, revision: str | None, kwargs: dict[str, Any]) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    name = f"{kwargs['subfolder']}/{filename}" if kwargs.get("subfolder") else filename
+    found = try_to_load_from_cache(repo_id, name, cache_dir=kwargs.get("cache_dir"), revision=revision)
+    return found is not None and not isinstance(found, str)  # neither a path nor unknown: the "no such file" record
+
+
+def _log_offline_choice(repo_id: str, uncached: list[str], chosen: str) -> None:
+    if uncached:
+        logger.warning("%s: offline, and %s not in the local cache; using the cached %s of the same commit.",
+                       repo_id, " and ".join(uncached) + (" is" if len(uncached) == 1 else " are"), chosen)
 
 
 def _maybe(path: Path) -> Path | None:

@@ -115,10 +115,14 @@ def _open_source(source: str | os.PathLike[str], revision: str | None, token: An
     if is_local(source):
         folder = Path(os.fspath(source)) / subfolder
         return folder, Checkpoint.open(folder)
-    from ..hub import download_file, list_repo_files
+    from ..hub import download_file, list_repo_files, offline_mode
 
     found, ckpt = find_checkpoint(os.fspath(source), ("pt", "tf", "flax"), revision=revision, token=token, cache_dir=cache_dir,
                                   subfolder=subfolder)
+    if offline_mode():
+        # The file list needs the Hub: offline, the other files are what the cache holds of that snapshot.
+        logger.info("%s: offline; copying the files the cache holds beside the weights", source)
+        return found.folder, ckpt
     pinned = found.commit or revision
     prefix = f"{subfolder.strip('/')}/" if subfolder else ""
     for path in list_repo_files(os.fspath(source), revision=pinned, token=token):
