@@ -4,6 +4,7 @@
     nox -s tests     every test, with torch, TensorFlow and JAX/Flax installed
     nox -s core      the core's tests with no framework installed
     nox -s conformance   the shared conformance suite against every installed adapter
+    nox -s coinstall   modelport and its adapters installed beside transformers 4.57.6 (huggingface_hub 0.x)
     nox -s docs      the documentation site, built strict (mkdocs-material + mkdocstrings)
     nox -s lint      ruff, and mypy over the core
     nox -s golden    rebuild tests/golden/data with transformers 4.57.6
@@ -39,6 +40,20 @@ def tests(session: nox.Session) -> None:
     session.install("-c", TEST_CONSTRAINTS, ".[test]", *ADAPTERS, "./conformance", EXAMPLE_ADAPTER)
     _install_embedded(session)
     session.run("pytest", *TEST_DIRS, *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+COINSTALL_TESTS = ["tests/test_hub.py", "tests/test_hub_faults.py", "tests/test_offline_loading.py", "tests/modeling/test_resolve.py",
+                   "tests/test_convert_frameworks.py"]
+
+
+@nox.session(python=PYTHON)
+def coinstall(session: nox.Session) -> None:
+    """modelport, its adapters and transformers 4.57.6 in one environment resolved by pip; the Hub and golden tests there."""
+    session.install("-c", "constraints/coinstall.txt", "transformers", ".[test]", *ADAPTERS, "./conformance")
+    session.run("python", "-c", "import huggingface_hub, transformers; print('huggingface_hub', huggingface_hub.__version__, "
+                "'transformers', transformers.__version__)")
+    session.run("python", "-m", "pip", "check")
+    session.run("pytest", *COINSTALL_TESTS, *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
 @nox.session(python=PYTHON)

@@ -81,11 +81,11 @@ def _wrap(exc: Exception, repo_id: str, revision: str | None, filename: str | No
     if isinstance(exc, hf.RevisionNotFoundError):
         return HubRevisionNotFoundError("the revision does not exist", where=where, received=revision,
                                         fix="Use a branch, tag, commit hash or refs/pr/N of the repo.")
-    if isinstance(exc, hf.RemoteEntryNotFoundError):
-        return HubFileNotFoundError("the file is not in the repository at this revision", where=where)
-    if isinstance(exc, (hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled)):
+    if isinstance(exc, (hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled)):  # before: in 0.x it is an EntryNotFoundError
         return HubOfflineError("the file is not in the local cache and the Hub cannot be reached (or offline mode is on)",
                                where=where, fix="Download it once while online, or unset HF_HUB_OFFLINE.")
+    if isinstance(exc, getattr(hf, "RemoteEntryNotFoundError", hf.EntryNotFoundError)):  # 1.x's name; 0.x raises the base
+        return HubFileNotFoundError("the file is not in the repository at this revision", where=where)
     status = getattr(getattr(exc, "response", None), "status_code", None)
     if status in (401, 403):
         return HubAuthError("the Hub refused the credentials", where=where, received=str(exc).splitlines()[0][:200],
@@ -95,14 +95,18 @@ def _wrap(exc: Exception, repo_id: str, revision: str | None, filename: str | No
     )
 
 
+#: the HTTP stacks huggingface_hub has used (requests up to 0.x, httpx in 1.x) and their transport errors
+_TRANSPORT_ERRORS = (("httpx2", "HTTPError"), ("httpx", "HTTPError"), ("requests", "RequestException"))
+
+
 def _hf_errors() -> tuple[type[Exception], ...]:
     """What the client can raise: its own errors, and its HTTP stack's transport errors."""
     from huggingface_hub import errors as hf
 
     transport: tuple[type[Exception], ...] = ()
-    for module in ("httpx2", "httpx"):
+    for module, name in _TRANSPORT_ERRORS:
         try:
-            transport += (__import__(module).HTTPError,)
+            transport += (getattr(__import__(module), name),)
         except (ImportError, AttributeError):
             continue
     return (hf.HfHubHTTPError, hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled, hf.EntryNotFoundError, OSError, ValueError, *transport)
@@ -225,7 +229,7 @@ def _retry_delay(exc: Exception, attempt: int) -> float | None:
             return min(float(retry_after), _MAX_RETRY_AFTER) if retry_after is not None else 0.5 * 2**attempt
         except ValueError:
             return 0.5 * 2**attempt
-    transport = [cls for cls in _hf_errors() if cls.__module__.split(".")[0] in ("httpx2", "httpx")]
+    transport = [cls for cls in _hf_errors() if cls.__module__.split(".")[0] in {m for m, _ in _TRANSPORT_ERRORS}]
     if status is None and transport and isinstance(exc, tuple(transport)):
         return 0.5 * 2**attempt  # connection reset or cut short: the client gave up on this try
     return None
