@@ -360,10 +360,11 @@ def resolve_checkpoint(
 
 
 def offline_mode() -> bool:
-    """Whether huggingface_hub is in offline mode (``HF_HUB_OFFLINE``, read when it was imported)."""
+    """Whether huggingface_hub is in offline mode (``HF_HUB_OFFLINE``), asked the way the installed version answers."""
     from huggingface_hub import constants
 
-    return bool(constants.HF_HUB_OFFLINE)
+    check = getattr(constants, "is_offline_mode", None)  # newer releases; 0.x has only the constant
+    return bool(check()) if callable(check) else bool(constants.HF_HUB_OFFLINE)
 
 
 def _maybe_download(repo_id: str, filename: str, revision: str | None, kwargs: dict[str, Any], offline: bool,
