@@ -201,6 +201,15 @@ H5_CASES = {
         "unsupported dataset dtype",
     ),
     "non-UTF-8 name": (lambda f: f.attrs.__setitem__("layer_names", np.asarray([b"\xff\xfe"])), "not UTF-8"),
+    "split attribute with a gap": (
+        lambda f: (
+            good_h5_layer(f),
+            f.attrs.__delitem__("layer_names"),
+            f.attrs.__setitem__("layer_names0", np.asarray([b"bert"])),
+            f.attrs.__setitem__("layer_names2", np.asarray([b"other"])),  # layer_names1 is missing
+        ),
+        "the split 'layer_names' attribute has a gap",
+    ),
 }
 
 

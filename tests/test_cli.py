@@ -1,5 +1,7 @@
 import json
 import re
+import subprocess
+import sys
 
 from modelport.cli import main
 
@@ -66,3 +68,23 @@ def test_inspect_a_bad_file_is_an_error_not_a_traceback(tmp_path, capsys):
     (tmp_path / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
     assert main(["inspect", str(tmp_path)]) == 2
     assert "model.safetensors" in capsys.readouterr().err
+
+
+def test_python_dash_m_modelport_is_the_command(golden):
+    done = subprocess.run([sys.executable, "-m", "modelport", "inspect", str(golden / "bert" / "pt-safetensors"), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["framework"] == "pt"
+    bad = subprocess.run([sys.executable, "-m", "modelport", "inspect", str(golden / "no-such-folder")], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "modelport: error:" in bad.stderr  # the same exit status and message as the script
+
+
+def test_the_checkpoint_api_is_at_the_top_level():
+    import modelport
+    from modelport.checkpoint import Checkpoint
+    from modelport.conversion.converter import convert
+    from modelport.saving import save_checkpoint
+
+    assert (modelport.Checkpoint, modelport.save_checkpoint, modelport.convert) == (Checkpoint, save_checkpoint, convert)
+    assert {"Checkpoint", "save_checkpoint", "convert"} <= set(modelport.__all__)

@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AutoConfig",
     "BertConfig",
+    "Checkpoint",
     "CONFIG_MAPPING",
     "CONFIG_NAME",
     "GPT2Config",
@@ -27,12 +28,17 @@ __all__ = [
     "canonical_dtype",
     "convert",
     "errors",
+    "save_checkpoint",
 ]
 
 
-def __getattr__(name: str):  # PEP 562: the converter loads on first use
-    if name == "convert":
-        from .conversion.converter import convert
+#: names loaded on first use (PEP 562), so that ``import modelport`` stays light: name -> module
+_LAZY = {"convert": ".conversion.converter", "Checkpoint": ".checkpoint", "save_checkpoint": ".saving"}
 
-        return convert
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'modelport' has no attribute {name!r}")

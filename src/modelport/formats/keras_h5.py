@@ -118,6 +118,12 @@ def _load_attr_list(obj, name: str, where: str) -> list[str]:
             index += 1
         if index == 0:
             raise FormatError(f"the {name!r} attribute is missing", where=where, fix="This is not a Keras weights file.")
+        later = sorted(k for k in obj.attrs if k.startswith(name) and k[len(name):].isdigit() and int(k[len(name):]) > index)
+        if later:  # the parts after the gap would be silently dropped
+            raise FormatError(f"the split {name!r} attribute has a gap", where=where,
+                              expected=f"{name}0 to {name}{index + len(later)} in sequence",
+                              received=f"{name}0 to {name}{index - 1}, then {', '.join(later)} ({name}{index} is missing)",
+                              fix="The file is damaged; save or download it again.")
     out = []
     for value in values:
         if isinstance(value, bytes):
