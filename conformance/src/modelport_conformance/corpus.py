@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["build", "MARKER", "payload_ran"]
+__all__ = ["build", "MARKER", "payload_ran", "pickled_call"]
 
 #: the file a payload would create if it ever ran
 MARKER = "PAYLOAD-RAN"
@@ -78,7 +78,7 @@ def _pickles(marker: Path) -> dict[str, bytes]:
     return out
 
 
-def _call(module: str, name: str, *args: object) -> bytes:
+def pickled_call(module: str, name: str, *args: object) -> bytes:
     """``{"w": module.name(*args)}`` as a protocol-2 pickle, written opcode by opcode: building it imports nothing."""
     arguments = pickle.dumps(args, protocol=2)[2:-1]  # the tuple's opcodes, without PROTO and STOP
     return b"\x80\x02}X\x01\x00\x00\x00w" + f"c{module}\n{name}\n".encode() + arguments + b"Rs."
@@ -88,12 +88,12 @@ def _framework_pickles(marker: Path, code: str) -> dict[str, bytes]:
     """Callables inside the frameworks' own namespaces that write files or run code: an allow-list that admits
     "anything from torch" (or numpy, TensorFlow, JAX) would run them."""
     return {
-        "torch-save": _call("torch", "save", {"w": 1}, str(marker)),
-        "torch-serialization-save": _call("torch.serialization", "save", {"w": 1}, str(marker)),
-        "numpy-savetxt": _call("numpy", "savetxt", str(marker), [1.0]),
-        "numpy-testing-runstring": _call("numpy.testing._private.utils", "runstring", code, {}),
-        "tensorflow-write-string-to-file": _call("tensorflow.python.lib.io.file_io", "write_string_to_file", str(marker), "x"),
-        "jax-numpy-save": _call("jax.numpy", "save", str(marker), [1.0]),  # writes MARKER.npy
+        "torch-save": pickled_call("torch", "save", {"w": 1}, str(marker)),
+        "torch-serialization-save": pickled_call("torch.serialization", "save", {"w": 1}, str(marker)),
+        "numpy-savetxt": pickled_call("numpy", "savetxt", str(marker), [1.0]),
+        "numpy-testing-runstring": pickled_call("numpy.testing._private.utils", "runstring", code, {}),
+        "tensorflow-write-string-to-file": pickled_call("tensorflow.python.lib.io.file_io", "write_string_to_file", str(marker), "x"),
+        "jax-numpy-save": pickled_call("jax.numpy", "save", str(marker), [1.0]),  # writes MARKER.npy
     }
 
 

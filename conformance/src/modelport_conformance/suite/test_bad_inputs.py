@@ -29,11 +29,11 @@ def _safetensors(header: dict, data: bytes = b"") -> bytes:
 
 def _bin_with_global(marker: Path) -> bytes:
     """A PyTorch zip whose pickle would run a shell command (creating ``marker``) if unpickled naively."""
-    from modelport_conformance.corpus import _call
+    from modelport_conformance.corpus import pickled_call
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", _call("os", "system", f"touch {marker}"))
+        z.writestr("archive/data.pkl", pickled_call("os", "system", f"touch {marker}"))
         z.writestr("archive/version", "3\n")
     return buffer.getvalue()
 
