@@ -43,7 +43,8 @@ def tests(session: nox.Session) -> None:
 
 
 COINSTALL_TESTS = ["tests/test_hub.py", "tests/test_hub_faults.py", "tests/test_offline_loading.py", "tests/modeling/test_resolve.py",
-                   "tests/test_convert_frameworks.py"]
+                   "tests/test_convert_frameworks.py", "tests/test_inspection.py", "tests/test_locations.py",
+                   "tests/test_convert_destinations.py", "tests/test_cli_conventions.py"]
 
 
 @nox.session(python=PYTHON)

@@ -47,8 +47,10 @@ def test_inspect_embedded_checkpoint(embedded, capsys):
 def test_inspect_json_is_stable(golden, capsys):
     assert main(["inspect", str(golden / "gpt2" / "tf-h5-sharded"), "--json", "--tensors"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report) == {"path", "framework", "format", "sharded", "files", "tensor_count", "parameter_count",
-                           "value_count", "total_bytes", "dtypes", "metadata", "tensors"}
+    assert set(report) == {"path", "source", "framework", "format", "sharded", "files", "model_type", "architectures",
+                           "config_error", "tensor_count", "parameter_count", "value_count", "total_bytes", "dtypes", "metadata",
+                           "tensors"}
+    assert (report["source"], report["model_type"], report["config_error"]) == ("local", "gpt2", None)
     assert (report["framework"], report["format"], report["sharded"]) == ("tf", "h5", True)
     assert report["tensor_count"] == len(report["tensors"]) == 28 and report["dtypes"] == {"float32": 28}
     assert [f["name"] for f in report["files"]][-1] == "tf_model.h5.index.json"

@@ -124,8 +124,12 @@ def test_subfolder_and_direct_file(tmp_path):
 
 def test_missing_config_names_the_path(tmp_path):
     with pytest.raises(CheckpointNotFoundError) as info:
-        AutoConfig.from_pretrained(tmp_path / "nowhere")
-    assert os.fspath(tmp_path / "nowhere" / "config.json") in str(info.value)
+        AutoConfig.from_pretrained(tmp_path / "nowhere")  # a folder that does not exist: named, never sent to the Hub
+    assert os.fspath(tmp_path / "nowhere") in str(info.value) and "no such file or folder" in str(info.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointNotFoundError) as info:
+        AutoConfig.from_pretrained(tmp_path / "empty")  # a folder without config.json: the file is named
+    assert os.fspath(tmp_path / "empty" / "config.json") in str(info.value)
 
 
 def test_update_and_update_from_string():

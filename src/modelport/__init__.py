@@ -5,12 +5,16 @@ numpy alone. Framework adapters (``modelport-torch``, ``modelport-tf``,
 ``modelport-flax``) register under the ``modelport.adapters`` entry point.
 """
 
-from . import adapters, errors
-from .auto import CONFIG_MAPPING, AutoConfig
-from .config import CONFIG_NAME, PretrainedConfig
-from .dtypes import canonical_dtype
-from .errors import ModelportError
-from .models import BertConfig, GPT2Config
+from ._platform import check_platform
+
+check_platform()  # before anything else: a clear ImportError on Windows, not a missing os.preadv mid-load
+
+from . import adapters, errors  # noqa: E402
+from .auto import CONFIG_MAPPING, AutoConfig  # noqa: E402
+from .config import CONFIG_NAME, PretrainedConfig  # noqa: E402
+from .dtypes import canonical_dtype  # noqa: E402
+from .errors import ModelportError  # noqa: E402
+from .models import BertConfig, GPT2Config  # noqa: E402
 
 __version__ = "0.1.0"
 

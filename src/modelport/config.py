@@ -27,7 +27,6 @@ import inspect
 import logging
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -37,6 +36,7 @@ from .errors import CheckpointNotFoundError, ConfigError, DtypeError
 from .fsutil import write_text_atomic
 from .hub import PushToHubMixin
 from .jsonio import dump_json, read_json_file
+from .locations import check_not_weights_file, is_local
 
 __all__ = ["CONFIG_NAME", "PretrainedConfig"]
 
@@ -144,11 +144,6 @@ def _normalise_dtype(value: Any, where: str) -> str | None:
             expected="a dtype name such as 'float32', 'float16' or 'bfloat16'",
             received=value,
         ) from exc
-
-
-def _looks_like_repo_id(name: str) -> bool:
-    """``"org/name"`` or ``"name"``: what the Hub accepts as a model repo id (not a path that exists)."""
-    return bool(re.fullmatch(r"(?:[\w.-]{1,96}/)?[\w.-]{1,96}", name)) and ".." not in name
 
 
 class PretrainedConfig(PushToHubMixin):
@@ -490,7 +485,7 @@ class PretrainedConfig(PushToHubMixin):
         for unused in ("proxies", "use_auth_token", "_from_auto", "_from_pipeline"):
             kwargs.pop(unused, None)
         path = Path(os.fspath(pretrained_model_name_or_path))
-        if not path.exists() and _looks_like_repo_id(os.fspath(pretrained_model_name_or_path)):
+        if not is_local(pretrained_model_name_or_path):
             from .hub import download_file
 
             config_file = Path(download_file(
@@ -499,6 +494,7 @@ class PretrainedConfig(PushToHubMixin):
                 local_files_only=bool(hub_args["local_files_only"]), token=hub_args["token"],
             ))
         else:
+            check_not_weights_file(path, "loading a config")
             config_file = path if path.is_file() else path / subfolder / CONFIG_NAME
         if not config_file.is_file():
             raise CheckpointNotFoundError(

@@ -18,6 +18,7 @@ from . import adapters
 from .auto import AutoConfig
 from .checkpoint import Checkpoint
 from .errors import ModelportError
+from .sharding import human_bytes
 
 __all__ = ["run_demo", "SENTENCES"]
 
@@ -27,14 +28,6 @@ SENTENCES = [
     "The weather is lovely today.",
 ]
 AGREEMENT = 1e-4  # max |diff| of normalised embeddings accepted between frameworks (float32; measured ~1e-7)
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    raise AssertionError("unreachable")
 
 
 def describe(folder: Path) -> Checkpoint:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["WEIGHTS_NAMES", "variant_name", "index_name"]
+import re
+
+__all__ = ["WEIGHTS_NAMES", "variant_name", "index_name", "is_weights_file"]
 
 #: the weights file of each format, in the order a folder is searched
 WEIGHTS_NAMES = {
@@ -24,3 +26,12 @@ def variant_name(file_name: str, variant: str | None) -> str:
 def index_name(file_name: str, variant: str | None = None) -> str:
     """``model.safetensors`` gives ``model.safetensors.index.json`` (``.index.fp16.json`` with a variant)."""
     return f"{file_name}.index.{variant}.json" if variant else f"{file_name}.index.json"
+
+
+_WEIGHTS_FILE = re.compile(r"^(model|pytorch_model|tf_model|flax_model)(\.[\w-]+)?(-\d{5}-of-\d{5})?\.(safetensors|bin|h5|msgpack)"
+                           r"(\.index(\.[\w-]+)?\.json)?$")
+
+
+def is_weights_file(file_name: str) -> bool:
+    """A weights file or index of any format, variant or shard (``tf_model-00001-of-00003.h5``, ``model.fp16.safetensors``)."""
+    return bool(_WEIGHTS_FILE.match(file_name))

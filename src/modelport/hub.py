@@ -44,6 +44,7 @@ from .errors import (
     UnsupportedKeywordError,
 )
 from .filenames import WEIGHTS_NAMES, index_name, variant_name
+from .locations import check_not_weights_file, is_local
 from .sharding import is_shard_of
 
 __all__ = [
@@ -55,16 +56,14 @@ __all__ = [
     "upload_folder",
     "PushToHubMixin",
     "is_local",
+    "list_repo_sizes",
+    "read_range",
 ]
 
 logger = logging.getLogger(__name__)
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHARD_DOWNLOAD_THREADS = 8
-
-
-def is_local(name_or_path: str | os.PathLike[str]) -> bool:
-    return os.path.exists(os.fspath(name_or_path))
 
 
 def _wrap(exc: Exception, repo_id: str, revision: str | None, filename: str | None = None) -> HubError:
@@ -82,8 +81,7 @@ def _wrap(exc: Exception, repo_id: str, revision: str | None, filename: str | No
         return HubRevisionNotFoundError("the revision does not exist", where=where, received=revision,
                                         fix="Use a branch, tag, commit hash or refs/pr/N of the repo.")
     if isinstance(exc, (hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled)):  # before: in 0.x it is an EntryNotFoundError
-        return HubOfflineError("the file is not in the local cache and the Hub cannot be reached (or offline mode is on)",
-                               where=where, fix="Download it once while online, or unset HF_HUB_OFFLINE.")
+        return _offline_error(where)
     if isinstance(exc, getattr(hf, "RemoteEntryNotFoundError", hf.EntryNotFoundError)):  # 1.x's name; 0.x raises the base
         return HubFileNotFoundError("the file is not in the repository at this revision", where=where)
     status = getattr(getattr(exc, "response", None), "status_code", None)
@@ -93,6 +91,15 @@ def _wrap(exc: Exception, repo_id: str, revision: str | None, filename: str | No
     return HubError(
         f"Hub request failed ({type(exc).__name__})", where=where, received=str(exc).splitlines()[0][:300] if str(exc) else None
     )
+
+
+def _offline_error(where: str) -> HubOfflineError:
+    """The advice depends on why the Hub was not asked: offline mode on, or the network failing."""
+    if offline_mode():
+        return HubOfflineError("the file is not in the local cache, and offline mode is on (HF_HUB_OFFLINE)", where=where,
+                               fix="Unset HF_HUB_OFFLINE to download it, or download it once on a machine that shares this cache.")
+    return HubOfflineError("the file is not in the local cache, and the Hub could not be reached", where=where,
+                           fix="Check the network (and HF_ENDPOINT if it is set), then try again.")
 
 
 #: the HTTP stacks huggingface_hub has used (requests up to 0.x, httpx in 1.x) and their transport errors
@@ -212,6 +219,43 @@ def list_repo_files(repo_id: str, *, revision: str | None = None, token: str | b
         raise _wrap(exc, repo_id, revision, "(file list)") from exc
 
 
+def list_repo_sizes(repo_id: str, *, revision: str | None = None, token: str | bool | None = None) -> dict[str, int]:
+    """Every file of a repo at ``revision`` with its size in bytes, from the Hub's tree listing."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.hf_api import RepoFile
+
+    if offline_mode():
+        raise HubOfflineError("reading a repository's file list needs the Hub, and offline mode is on (HF_HUB_OFFLINE)",
+                              where=f"{repo_id}@{revision or 'main'}", fix="Unset HF_HUB_OFFLINE, or inspect a downloaded folder.")
+    try:
+        entries = HfApi().list_repo_tree(repo_id, revision=revision, recursive=True, token=token)
+        return {e.path: int(e.size) for e in entries if isinstance(e, RepoFile)}
+    except _hf_errors() as exc:
+        raise _wrap(exc, repo_id, revision, "(file list)") from exc
+
+
+def read_range(repo_id: str, filename: str, start: int, stop: int, *, revision: str | None = None,
+               token: str | bool | None = None) -> bytes:
+    """Bytes ``[start, stop)`` of a repo file, with one HTTP range request through huggingface_hub (retried as it retries)."""
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, http_backoff
+
+    if stop <= start:
+        return b""
+    url = hf_hub_url(repo_id, filename, revision=revision)
+    headers = {**build_hf_headers(token=token), "Range": f"bytes={start}-{stop - 1}"}
+    try:
+        response = http_backoff("GET", url, headers=headers)
+        hf_raise_for_status(response)
+    except _hf_errors() as exc:
+        raise _wrap(exc, repo_id, revision, filename) from exc
+    data = response.content
+    if response.status_code != 206:  # a server that ignores Range sends the whole file: keep only what was asked
+        logger.warning("%s: the server ignored the range request (status %s)", filename, response.status_code)
+        data = data[start:stop]
+    return bytes(data[: stop - start])
+
+
 _RETRIES = 3
 _RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 _MAX_RETRY_AFTER = 30.0
@@ -298,7 +342,8 @@ def resolve_checkpoint(
         raise HubError("unknown framework", where="resolve_checkpoint", expected=", ".join(frameworks.tags()), received=framework)
     candidates = _candidates(framework, use_safetensors, variant)
     if is_local(name_or_path):
-        folder = Path(os.fspath(name_or_path)) / subfolder
+        check_not_weights_file(name_or_path, f"loading a {framework} model")
+        folder = Path(os.fspath(name_or_path)).expanduser() / subfolder
         for fmt, single, index in candidates:
             if (folder / single).is_file():
                 return ResolvedCheckpoint(folder, _maybe(folder / "config.json"), fmt, [folder / single], None, None)
@@ -503,6 +548,9 @@ def upload_folder(
     """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
+    if offline_mode():
+        raise HubOfflineError("uploading needs the Hub, and offline mode is on (HF_HUB_OFFLINE)", where=repo_id,
+                              fix="Unset HF_HUB_OFFLINE (or set it to 0) for the upload.")
     folder = Path(folder)
     api = HfApi(token=token)
     try:

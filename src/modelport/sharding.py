@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from .errors import ModelportError
 
-__all__ = ["parse_size", "ShardPlan", "plan_shards", "shard_file_name", "is_shard_of", "stale_shards"]
+__all__ = ["parse_size", "human_bytes", "ShardPlan", "plan_shards", "shard_file_name", "is_shard_of", "stale_shards"]
 
 T = TypeVar("T")
 
@@ -35,6 +35,15 @@ _UNITS = {
     "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
 }
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+
+
+def human_bytes(n: float) -> str:
+    """``1234567`` is ``1.2 MB`` (decimal units, as the Hub and ``parse_size`` count)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
 
 
 def parse_size(size: int | str) -> int:

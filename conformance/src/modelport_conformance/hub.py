@@ -287,7 +287,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(split.query)
         body = self._body() if method in ("POST", "PUT", "DELETE") else b""
         self._status = 0
-        entry = {"method": method, "path": split.path, "query": split.query, "time": time.time(), "status": None}
+        entry = {"method": method, "path": split.path, "query": split.query, "time": time.time(), "status": None,
+                 "range": self.headers.get("range")}
         with hub._lock:  # logged before answering, so a client that got its answer always finds the entry
             hub.log.append(entry)
         try:

@@ -13,9 +13,13 @@ __all__ = ["canonical_name", "canonical_shape", "to_canonical", "from_canonical"
            "convert", "ConversionReport", "verify_conversion"]
 
 
-def __getattr__(name: str):  # PEP 562: the converter (and the adapters it reaches) loads on first use
-    if name in ("convert", "ConversionReport", "verify_conversion"):
-        from . import converter
+#: loaded on first use: name -> module
+_LAZY = {"convert": ".converter", "ConversionReport": ".report", "verify_conversion": ".verify"}
 
-        return getattr(converter, name)
+
+def __getattr__(name: str):  # PEP 562: the converter (and the adapters it reaches) loads on first use
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'modelport.conversion' has no attribute {name!r}")

@@ -75,24 +75,38 @@ def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
     where = os.fspath(path)
     with open(where, "rb") as fh:
         file_size = os.fstat(fh.fileno()).st_size
-        prefix = fh.read(8)
-        if len(prefix) < 8:
-            raise FormatError(
-                "too short to be a safetensors file",
-                where=where,
-                expected="at least 8 bytes (the header length)",
-                received=f"{file_size} bytes",
-            )
-        (header_size,) = struct.unpack("<Q", prefix)
-        if header_size > MAX_HEADER_BYTES or header_size > file_size - 8:
-            raise FormatError(
-                "the header length is impossible",
-                where=where,
-                expected=f"at most {min(MAX_HEADER_BYTES, file_size - 8)} bytes",
-                received=header_size,
-                fix="The file is truncated or not a safetensors file.",
-            )
+        header_size = header_length(fh.read(8), file_size, where)
         raw = fh.read(header_size)
+    return parse_header(raw, file_size, where)
+
+
+def header_length(prefix: bytes, file_size: int, where: str) -> int:
+    """The header's length from a file's first 8 bytes, checked against the file's size."""
+    if len(prefix) < 8:
+        raise FormatError(
+            "too short to be a safetensors file",
+            where=where,
+            expected="at least 8 bytes (the header length)",
+            received=f"{file_size} bytes",
+        )
+    (header_size,) = struct.unpack("<Q", prefix[:8])
+    if header_size > MAX_HEADER_BYTES or header_size > file_size - 8:
+        raise FormatError(
+            "the header length is impossible",
+            where=where,
+            expected=f"at most {min(MAX_HEADER_BYTES, file_size - 8)} bytes",
+            received=header_size,
+            fix="The file is truncated or not a safetensors file.",
+        )
+    return int(header_size)
+
+
+def parse_header(raw: bytes, file_size: int, where: str) -> SafetensorsHeader:
+    """Validate a header's JSON bytes (those after the 8-byte length) for a file of ``file_size`` bytes.
+
+    Local files and remote ones (read with HTTP range requests) go through the same checks.
+    """
+    header_size = len(raw)
     header = parse_json(raw, where=where)
     if not isinstance(header, dict):
         raise FormatError("the header must be a JSON object", where=where, received=type(header).__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from modelport.conversion.converter import probe_inputs
+from modelport.conversion.verify import probe_inputs
 from modelport_conformance.plugin import require
 from modelport_conformance.samples import prepare_checkpoint, tiny_bert_config
 

@@ -1,0 +1,70 @@
+"""Proof that a conversion kept the model: both checkpoints run in their frameworks on one fixed input."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .. import adapters, frameworks
+from ..auto import AutoConfig
+from ..config import PretrainedConfig
+from ..errors import ConversionError
+
+__all__ = ["probe_inputs", "verify_conversion", "compare_outputs", "default_tolerance"]
+
+#: dtypes whose rounding a probe's outputs show: verification then allows 0.1
+_LOW_PRECISION = ("bfloat16", "float16", "float8_e4m3fn", "float8_e5m2")
+
+
+def default_tolerance(cast: str | None) -> float:
+    """1e-4, or 0.1 when the conversion lowers the precision."""
+    return 1e-1 if cast in _LOW_PRECISION else 1e-4
+
+
+def probe_inputs(config: PretrainedConfig | None, batch: int = 2, length: int = 8) -> dict[str, np.ndarray]:
+    """A fixed input every architecture accepts: token ids from a seeded generator, the second row padded."""
+    vocab = int(getattr(config, "vocab_size", 1000) or 1000)
+    positions = int(getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or length)
+    length = min(length, positions)
+    ids = np.random.default_rng(0).integers(1, min(vocab, 30000), size=(batch, length)).astype(np.int32)
+    mask = np.ones((batch, length), np.int32)
+    if batch > 1 and length > 3:
+        mask[1, -3:] = 0
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def verify_conversion(source: str | os.PathLike[str], source_framework: str, result: str | os.PathLike[str],
+                      target_framework: str, tolerance: float = 1e-4) -> dict[str, float]:
+    """Run both checkpoints in their frameworks on :func:`probe_inputs`; raise unless every output agrees.
+
+    Returns:
+        The max absolute difference of every output.
+
+    Raises:
+        ConversionError: an output differs by more than ``tolerance``; the message lists every output's difference.
+    """
+    diffs = compare_outputs(Path(os.fspath(source)), source_framework, Path(os.fspath(result)), target_framework)
+    if max(diffs.values()) > tolerance:
+        raise ConversionError(
+            "the converted model's outputs disagree with the source's", where=os.fspath(result),
+            expected=f"max |diff| <= {tolerance:.0e} on every output",
+            received=", ".join(f"{k}: {v:.3e}" for k, v in diffs.items()),
+            fix="A weight was changed or mapped wrongly: compare both with `modelport inspect --tensors`.",
+        )
+    return diffs
+
+
+def compare_outputs(source: Path, source_framework: str, result: Path, target_framework: str) -> dict[str, float]:
+    """Max absolute difference of every output both models produce on :func:`probe_inputs`."""
+    inputs = probe_inputs(AutoConfig.from_pretrained(result))
+    runs = []
+    for folder, framework in ((source, source_framework), (result, target_framework)):
+        adapter = adapters.get(frameworks.adapter_for(framework))
+        runs.append(adapter.run_model(adapter.load_model(folder), inputs))
+    theirs, ours = runs
+    common = [k for k in theirs if k in ours and theirs[k].shape == ours[k].shape]
+    if not common:
+        raise ConversionError("the two models share no output to compare", where=str(result), received=sorted(ours))
+    return {k: float(np.abs(theirs[k].astype(np.float64) - ours[k].astype(np.float64)).max()) for k in common}
