@@ -102,10 +102,12 @@ def test_env_names_versions_adapters_and_hides_the_token(capsys, monkeypatch):
 def test_convert_json_names_every_tensor_left_out(embedded, tmp_path, capsys):
     assert main(["convert", str(embedded), str(tmp_path / "out"), "--to", "pt", "--json", "--no-progress"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["ok"] is True and len(report["converted"]) == 103
-    assert report["dropped"] == [{"name": "embeddings.position_ids",
-                                  "reason": "a buffer the model computes, checked to hold that value"}]
-    assert len(report["converted"]) + len(report["dropped"]) == 104  # every source tensor accounted for
+    assert report["ok"] is True and len(report["converted"]) + len(report["dropped"]) == 104  # every tensor accounted for
+    from modelport import adapters
+
+    if "torch" in adapters.available():  # the model proves the buffer redundant; without it, names alone keep it
+        assert report["dropped"] == [{"name": "embeddings.position_ids",
+                                      "reason": "a buffer the model computes, checked to hold that value"}]
 
 
 def test_convert_summary_has_verify_time_and_the_dropped_tensor(embedded, tmp_path, capsys):

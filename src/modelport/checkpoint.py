@@ -277,6 +277,11 @@ class Checkpoint:
         (safetensors; h5 datasets stored plainly and little-endian); None otherwise."""
         return self._source(name).file_bytes(name)
 
+    def mappable_bytes(self, name: str) -> FileBytes | None:
+        """:meth:`file_bytes`, for formats a loader may memory-map (``FileFormat.mappable``: safetensors and ``.bin``,
+        parsed in this process); None for the others (h5 is parsed in an isolation child)."""
+        return self.file_bytes(name) if formats.get(self._source(name).format).mappable else None
+
     def lazy(self, name: str) -> LazyTensor:
         """The tensor as a :class:`LazyTensor`: known dtype and shape, read when loaded."""
         info = self.info(name)

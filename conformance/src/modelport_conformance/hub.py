@@ -466,7 +466,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _tree(self, repo: _Repo, rev: str, prefix: str, query: dict) -> None:
         hub = self.hub
         commit = repo.commits[hub._resolve(repo, rev)]
-        recursive = (query.get("recursive") or ["false"])[0] == "true"
+        recursive = (query.get("recursive") or ["false"])[0].lower() in ("true", "1")  # 0.x sends "True", 1.x "true"
         base = f"{prefix}/" if prefix else ""
         entries: dict[str, dict] = {}
         for path, f in sorted(commit.files.items()):

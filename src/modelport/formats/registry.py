@@ -60,6 +60,9 @@ class FileFormat:
     tagged_dtypes: tuple[str, ...] = ()
     #: files of this format store tied copies under both names (``torch.save`` of a state dict does)
     keeps_tied_copies: bool = False
+    #: a loader may memory-map tensors' bytes straight from the file (the bytes lie as arrays' do, and the
+    #: file is parsed in this process); h5 is parsed in an isolation child and is never mapped
+    mappable: bool = False
 
     @property
     def extension(self) -> str:
@@ -96,7 +99,7 @@ class _TorchZip:
         return self.archive.read(name)
 
     def offset(self, name: str) -> int | None:
-        return None  # zip members: torch.save's own layout, never copied as they are
+        return self.archive.offset(name)
 
     def aliases(self) -> dict[str, str]:
         return torch_zip.aliases(self.archive)
@@ -162,8 +165,9 @@ def _is_safetensors(head: bytes) -> bool:
 
 #: in the order a folder is searched
 FORMATS: dict[str, FileFormat] = {
-    "safetensors": FileFormat("safetensors", WEIGHTS_NAMES["safetensors"], _Safetensors, _write_safetensors, None),
-    "bin": FileFormat("bin", WEIGHTS_NAMES["bin"], _TorchZip, None, "pt", keeps_tied_copies=True),
+    "safetensors": FileFormat("safetensors", WEIGHTS_NAMES["safetensors"], _Safetensors, _write_safetensors, None,
+                              mappable=True),
+    "bin": FileFormat("bin", WEIGHTS_NAMES["bin"], _TorchZip, None, "pt", keeps_tied_copies=True, mappable=True),
     "h5": FileFormat("h5", WEIGHTS_NAMES["h5"], _KerasH5, _write_h5, "tf",
                      prefetch=lambda paths: keras_h5.prefetch_layouts(paths),
                      tagged_dtypes=("bfloat16", "float8_e4m3fn", "float8_e5m2")),

@@ -57,6 +57,14 @@ class TorchArchive:
         ref = self.tensors[name]
         return TensorInfo(name, ref.dtype, ref.shape, self.path, math.prod(ref.shape) * DTYPES[ref.dtype].itemsize)
 
+    def offset(self, name: str) -> int | None:
+        """Where a tensor's bytes lie as a little-endian C-order array's: a contiguous view of a stored member
+        (torch.save writes members uncompressed); None for strided views and big-endian archives."""
+        ref = self.tensors[name]
+        if self.big_endian or not _is_c_contiguous(ref.shape, ref.stride):
+            return None
+        return self.members[f"{self.root}/data/{ref.storage.key}"].data_start + ref.offset * DTYPES[ref.dtype].itemsize
+
     def read(self, name: str, fd: int | None = None) -> np.ndarray:
         try:
             ref = self.tensors[name]

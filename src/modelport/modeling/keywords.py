@@ -85,6 +85,9 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("state_dict", _LOAD, "weights given as a state dict instead of files", actions=_only("pt")),
     Keyword("ignore_mismatched_sizes", _LOAD, "keep the model's own weight where shapes differ (reported in mismatched_keys)"),
     Keyword("output_loading_info", _LOAD, "also return missing_keys, unexpected_keys, mismatched_keys and error_msgs"),
+    Keyword("mmap", _LOAD, "modelport's own (not transformers'): False copies every tensor instead of mapping the file "
+            "copy-on-write (default True; MODELPORT_MMAP=0 does the same)", actions=_only("pt"),
+            accepts=lambda v: v is None, accepted_values="None"),
     Keyword("dtype", _LOAD, "PyTorch: the parameters' dtype ('auto': the config's or the checkpoint's); Flax: the "
             "computation dtype (params keep the checkpoint's); TensorFlow: cast the model after loading instead",
             actions={"pt": HONOURED, "flax": HONOURED, "tf": REFUSED}, accepts=lambda v: v is None, accepted_values="None"),

@@ -31,12 +31,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..adapters.base import ParameterTree
-from ..conversion.plan import plan_conversion, redundancy_failures, transform
+from ..conversion.plan import keeps_bytes, plan_conversion, redundancy_failures, transform
 from ..dtypes import canonical_dtype
 from ..errors import ConversionError
-from ..formats.base import TensorInfo
+from ..formats.base import FileBytes, TensorInfo
 
-__all__ = ["LoadingReport", "TensorSource", "ArraySource", "load_weights"]
+__all__ = ["LoadingReport", "TensorSource", "ArraySource", "load_weights", "PlaceBytes"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +90,14 @@ class ArraySource:
         return {}
 
 
+#: ``place(tree_name, file_bytes, dtype, shape) -> bool``: put a tensor's unchanged file bytes into the model
+#: (a memory map), or return False to have the array read and passed to ``assign``
+PlaceBytes = Callable[[str, FileBytes, str, tuple[int, ...]], bool]
+
+
 def load_weights(source: TensorSource, tree: ParameterTree, assign: Callable[[str, np.ndarray], None], *,
                  ignore_mismatched_sizes: bool = False, ignore_missing: Iterable[str] = (),
-                 ignore_unexpected: Iterable[str] = ()) -> LoadingReport:
+                 ignore_unexpected: Iterable[str] = (), place_bytes: PlaceBytes | None = None) -> LoadingReport:
     """Fill the model that ``tree`` describes from ``source``, calling ``assign`` once per weight, in source order.
 
     Args:
@@ -102,6 +107,8 @@ def load_weights(source: TensorSource, tree: ParameterTree, assign: Callable[[st
             instead of raising.
         ignore_missing: regexes (transformers' ``_keys_to_ignore_on_load_missing``) of missing names not to report.
         ignore_unexpected: the same for unexpected names (``_keys_to_ignore_on_load_unexpected``).
+        place_bytes: offered first, for each tensor whose bytes the model can use as they lie in the file (no
+            transpose; a format a loader may map, see ``Checkpoint.mappable_bytes``); ``assign`` gets the rest.
 
     Raises:
         ConversionError: a tensor's shape does not fit its weight (without ``ignore_mismatched_sizes``).
@@ -116,7 +123,14 @@ def load_weights(source: TensorSource, tree: ParameterTree, assign: Callable[[st
             fix="Check that config.json belongs to these weights, or pass ignore_mismatched_sizes=True to keep the "
                 "model's own weight (it is then listed in mismatched_keys).",
         )
+    mappable = getattr(source, "mappable_bytes", None) if place_bytes is not None else None
     for step in plan.steps:
+        if mappable is not None and place_bytes is not None:
+            info = source.info(step.source)
+            if keeps_bytes(step, len(info.shape), source.framework, tree.framework):
+                found = mappable(step.source)
+                if found is not None and place_bytes(step.tree_name, found, info.dtype, step.shape):
+                    continue
         array = transform(step, source[step.source], source.framework, tree.framework)
         assign(step.tree_name, array)
         del array  # one checkpoint tensor in memory at a time

@@ -75,9 +75,9 @@ class TorchAdapter(Adapter):
 
     def model_tree(self, model_class: Any, config: Any) -> ParameterTree:
         """Names and shapes from a model built on the meta device: no weight memory."""
-        torch = _torch()
-        with torch.device("meta"):
-            model = model_class(config)
+        from .meta import build_on_meta
+
+        model = build_on_meta(model_class, config)
         shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
         return ParameterTree("pt", shapes, model_class.base_model_prefix, model_class.__name__)
 

@@ -30,6 +30,8 @@ from modelport.modeling.save import lazy_weights, save_pretrained
 from modelport.outputs import ModelOutput, accepted_output_flags, call_with_output_conventions
 
 from .adapter import TorchAdapter, torch_dtype
+from .mapping import FileMaps, mapping_enabled
+from .meta import build_on_meta
 from .serialization import write_bin
 
 __all__ = ["PreTrainedModel", "ModuleUtilsMixin", "ModelOutput", "activation", "extended_attention_mask", "load_sharded_checkpoint"]
@@ -383,9 +385,7 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
             force_download=force_download, local_files_only=local_files_only, token=token, revision=revision,
             use_safetensors=use_safetensors, **kwargs), to_numpy=_ADAPTER.to_numpy)
         dtype = found.options.get("dtype")
-        with torch.device("meta"):
-            model = cls(found.config, *model_args, **found.model_kwargs)
-        model.to_empty(device="cpu")
+        model = build_on_meta(cls, found.config, *model_args, **found.model_kwargs)  # memory comes with the weights
         target_dtype = cls._target_dtype(dtype, found.config)
         if dtype == "auto" and getattr(found.config, "dtype", None) is None:  # the checkpoint's first floating dtype
             infos = (found.source.info(n) for n in found.source)
@@ -396,7 +396,8 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
                 if cls._keep_in_fp32_modules and any(k in name.split(".") for k in cls._keep_in_fp32_modules):
                     module.float()
         model.tie_weights()
-        info = model._load_weights(found.source, found.options.get("ignore_mismatched_sizes", False))
+        info = model._load_weights(found.source, found.options.get("ignore_mismatched_sizes", False),
+                                   mapping_enabled(found.options.get("mmap")))
         model.config.dtype = canonical_dtype(str(model.dtype))
         model.name_or_path = str(pretrained_model_name_or_path)
         device = _device_of(found.options.get("device_map"))
@@ -413,22 +414,65 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
             return torch_dtype(config.dtype) if getattr(config, "dtype", None) not in (None, "auto") else torch.float32
         return torch_dtype(dtype if not isinstance(dtype, torch.dtype) else str(dtype))
 
-    def _load_weights(self, source: Any, ignore_mismatched_sizes: bool) -> dict[str, list]:
-        """Fill parameters one tensor at a time (the core's loop); initialise what the checkpoint lacks; re-tie."""
+    def _load_weights(self, source: Any, ignore_mismatched_sizes: bool, mapped: bool = False) -> dict[str, list]:
+        """Fill a model built on the meta device one tensor at a time (the core's loop); initialise what the
+        checkpoint lacks; re-tie.
+
+        With ``mapped``, a tensor stored with its parameter's dtype and layout becomes the parameter's storage
+        (a private map of the file, see :mod:`modelport_torch.mapping`); the others are read into memory of
+        the parameter's own, allocated when its tensor arrives. Tied names share one tensor throughout.
+        """
         targets = dict(self.state_dict(keep_vars=True))
         tree = ParameterTree("pt", {n: tuple(p.shape) for n, p in targets.items()}, self.base_model_prefix,
                              type(self).__name__).with_config_facts(self.config)
+        sharing: dict[int, list[str]] = {}
+        for name, tensor in targets.items():
+            sharing.setdefault(id(tensor), []).append(name)
         loaded: set[int] = set()
+        maps = FileMaps()
+
+        def put(name: str, tensor: torch.Tensor) -> torch.Tensor:
+            new = _replace_tensor(self, sharing[id(targets[name])], tensor)
+            for other in sharing.pop(id(targets[name])):
+                targets[other] = new
+            sharing[id(new)] = [n for n, t in targets.items() if t is new]
+            loaded.add(id(new))
+            return new
 
         def assign(name: str, array: Any) -> None:
+            target = targets[name]
+            if target.is_meta:
+                target = put(name, torch.empty(target.shape, dtype=target.dtype))
             with torch.no_grad():
-                targets[name].copy_(_ADAPTER.from_numpy(array))
-            loaded.add(id(targets[name]))
+                target.copy_(_ADAPTER.from_numpy(array))
+            loaded.add(id(target))
+
+        def place_bytes(name: str, found: Any, dtype: str, shape: tuple[int, ...]) -> bool:
+            old = targets[name]
+            stored = torch_dtype(dtype)
+            if tuple(shape) != tuple(old.shape) or (stored != old.dtype and not (stored.is_floating_point and
+                                                                                   old.dtype.is_floating_point)):
+                return False
+            tensor = maps.tensor(found, stored, tuple(shape))
+            if tensor is None:
+                return False
+            if stored == old.dtype:
+                put(name, tensor)  # the file's bytes are the parameter
+                return True
+            target = put(name, torch.empty(shape, dtype=old.dtype))
+            with torch.no_grad():
+                target.copy_(tensor)  # the cast, in one pass from the page cache into the parameter
+            maps.release(found)
+            return True
 
         report = load_weights(source, tree, assign, ignore_mismatched_sizes=ignore_mismatched_sizes,
                               ignore_missing=self._keys_to_ignore_on_load_missing or (),
-                              ignore_unexpected=self._keys_to_ignore_on_load_unexpected or ())
-        self._initialise_missing([n for n, p in targets.items() if id(p) not in loaded], loaded)
+                              ignore_unexpected=self._keys_to_ignore_on_load_unexpected or (),
+                              place_bytes=place_bytes if mapped else None)
+        self.tie_weights()
+        missing = [n for n, t in self.state_dict(keep_vars=True).items() if t.is_meta]
+        _materialise(self)
+        self._initialise_missing(missing, loaded)
         self.tie_weights()
         return report.as_dict()
 
@@ -495,6 +539,40 @@ def _device_of(device_map: Any) -> torch.device | None:
                 fix="Load on one device ({'': 'cuda:0'} or 'cuda:0'); splitting across devices is a later issue.")
         device_map = devices.pop()
     return torch.device(device_map if not isinstance(device_map, int) else f"cuda:{device_map}")
+
+
+def _replace_tensor(model: nn.Module, names: list[str], tensor: torch.Tensor) -> torch.Tensor:
+    """Make ``tensor`` the parameter (or buffer) under each of ``names`` (one object: tied names stay tied)."""
+    new: torch.Tensor | None = None
+    for name in names:
+        owner, _, leaf = name.rpartition(".")
+        module = model.get_submodule(owner) if owner else model
+        if leaf in module._parameters:
+            old = module._parameters[leaf]
+            if new is None:
+                new = nn.Parameter(tensor, requires_grad=old.requires_grad if old is not None else True)
+            module._parameters[leaf] = new
+        else:
+            new = tensor if new is None else new
+            module._buffers[leaf] = new
+    assert new is not None, "no name to replace"
+    return new
+
+
+def _materialise(model: nn.Module) -> None:
+    """Give every parameter and buffer still on the meta device CPU memory of its own (as ``to_empty`` does),
+    allocated directly: ``to_empty`` goes through PyTorch's reference implementations, whose first use
+    imports sympy (0.6 s)."""
+    made: dict[int, torch.Tensor] = {}
+    for module in model.modules():
+        for table in (module._parameters, module._buffers):
+            for leaf, tensor in table.items():
+                if tensor is None or not tensor.is_meta:
+                    continue
+                if id(tensor) not in made:
+                    empty = torch.empty(tensor.shape, dtype=tensor.dtype)
+                    made[id(tensor)] = nn.Parameter(empty, tensor.requires_grad) if isinstance(tensor, nn.Parameter) else empty
+                table[leaf] = made[id(tensor)]
 
 
 def _first_of_each_storage(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
