@@ -78,7 +78,7 @@ def core(session: nox.Session) -> None:
     for framework in ("torch", "tensorflow", "jax", "flax", "keras"):
         session.run("python", "-c", f"import importlib.util, sys; sys.exit(importlib.util.find_spec({framework!r}) is not None)")
     # the fuzzers' full 12 s per parser run in the tests session; here they only show the parsers need no framework
-    session.run("pytest", "tests", *session.posargs, env={"MODELPORT_FUZZ_SECONDS": "3"})
+    session.run("pytest", "tests", *session.posargs, env={"MODELPORT_FUZZ_SECONDS": "6"})
 
 
 @nox.session(python=PYTHON)
