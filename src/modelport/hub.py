@@ -488,17 +488,16 @@ def download_checkpoint(
 _SKIPPED = re.compile(r"^(\.git/|\.cache/|\.modelport-|.*/\.modelport-)")
 
 
-def _model_card(folder: Path, repo_id: str, tags: Iterable[str]) -> str:
+def model_card_of(folder: Path, text: str = "") -> Any:
+    """The folder's ``README.md`` as a huggingface_hub ``ModelCard``, or a new card with ``text`` below empty metadata."""
     from huggingface_hub import ModelCard, ModelCardData
 
     readme = folder / "README.md"
-    if readme.is_file():
-        card = ModelCard.load(readme)
-    else:
-        card = ModelCard(
-            f"---\n{ModelCardData().to_yaml()}\n---\n\n# {repo_id.split('/')[-1]}\n\n"
-            "Saved with [modelport](https://pypi.org/project/modelport/).\n"
-        )
+    return ModelCard.load(readme) if readme.is_file() else ModelCard(f"---\n{ModelCardData().to_yaml()}\n---\n{text}")
+
+
+def _model_card(folder: Path, repo_id: str, tags: Iterable[str]) -> str:
+    card = model_card_of(folder, f"\n# {repo_id.split('/')[-1]}\n\nSaved with [modelport](https://pypi.org/project/modelport/).\n")
     card.data.library_name = card.data.library_name or "modelport"
     merged = list(dict.fromkeys([*(card.data.tags or []), *tags]))
     card.data.tags = merged or None

@@ -8,7 +8,6 @@ checked by the same rules as a local file. Only ``config.json`` and the index ar
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from collections import Counter
@@ -28,7 +27,6 @@ from .sharding import human_bytes, is_shard_of
 
 __all__ = ["inspect_checkpoint", "local_report", "remote_report", "split_revision"]
 
-logger = logging.getLogger(__name__)
 
 #: the first range request: enough for the header of most checkpoints (a few hundred tensors)
 FIRST_RANGE_BYTES = 64 * 1024

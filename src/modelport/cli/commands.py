@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import warnings
 from collections.abc import Callable
@@ -18,7 +17,6 @@ from . import environment, inspect_view
 
 __all__ = ["Command", "COMMANDS"]
 
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from .. import __version__
 from ..checkpoint import Checkpoint
 from ..errors import ConversionError
 from ..filenames import is_weights_file
-from ..hub import find_checkpoint, offline_mode
+from ..hub import find_checkpoint, model_card_of, offline_mode
 from ..locations import check_not_weights_file, is_local
 
 __all__ = ["Source", "open_source", "belongs_with_checkpoint", "copy_companion_files", "check_destination",
@@ -139,10 +139,8 @@ def remove_other_weights(out: Path, written: list[str]) -> list[str]:
 
 def write_model_card(out: Path, source: Source, source_framework: str, target: str, file_format: str) -> None:
     """The result's README.md: the source's card, with ``base_model`` (a Hub source) and a note of the conversion."""
-    from huggingface_hub import ModelCard, ModelCardData
-
     readme = out / "README.md"
-    card = ModelCard.load(readme) if readme.is_file() else ModelCard(f"---\n{ModelCardData().to_yaml()}\n---\n")
+    card = model_card_of(out)
     data: Any = card.data  # ModelCardData: its fields are set by name
     origin = source.repo_id or "a local checkpoint"
     if source.repo_id:

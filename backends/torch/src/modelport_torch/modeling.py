@@ -432,10 +432,11 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         maps = FileMaps()
 
         def put(name: str, tensor: torch.Tensor) -> torch.Tensor:
-            new = _replace_tensor(self, sharing[id(targets[name])], tensor)
-            for other in sharing.pop(id(targets[name])):
+            names = sharing.pop(id(targets[name]))  # every name tied to this weight
+            new = _replace_tensor(self, names, tensor)
+            for other in names:
                 targets[other] = new
-            sharing[id(new)] = [n for n, t in targets.items() if t is new]
+            sharing[id(new)] = names
             loaded.add(id(new))
             return new
 
