@@ -8,6 +8,8 @@
     nox -s docs      the documentation site, built strict (mkdocs-material + mkdocstrings)
     nox -s lint      ruff, and mypy over the core
     nox -s golden    rebuild tests/golden/data with transformers 4.57.6
+    nox -s golden_configs   rebuild the Llama-family golden configs with transformers 4.57.6
+    nox -s golden_llama   rebuild the Llama-family golden checkpoints and outputs with transformers 4.57.6
     nox -s golden_check   load what modelport writes back into transformers 4.57.6
     nox -s conformance_references   rebuild the conformance suite's reference models with transformers 4.57.6
 """
@@ -120,6 +122,20 @@ def golden(session: nox.Session) -> None:
     """Rebuild the golden checkpoints and reference outputs with transformers 4.57.6."""
     _golden_env(session)
     session.run("python", "tests/golden/make_golden.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def golden_configs(session: nox.Session) -> None:
+    """Rebuild tests/golden/data/configs (the Llama family's configs as transformers 4.57.6 writes them)."""
+    _golden_env(session)
+    session.run("python", "tests/golden/make_config_golden.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def golden_llama(session: nox.Session) -> None:
+    """Rebuild tests/golden/data/llama-family (Llama, Mistral, Qwen2, Gemma checkpoints and outputs, transformers 4.57.6)."""
+    _golden_env(session)
+    session.run("python", "tests/golden/make_llama_golden.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

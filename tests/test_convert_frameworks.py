@@ -135,3 +135,19 @@ def test_bfloat16_into_h5_is_refused_unless_asked_for(golden, tmp_path):
     assert kernel.tobytes() == stored["embeddings.word_embeddings.weight"].astype(np.float32).tobytes()
     safetensors = modelport.convert(source, tmp_path / "st", to="tf", format="safetensors", progress=False)
     assert safetensors.ok and Checkpoint.open(tmp_path / "st").info("bert/embeddings/word_embeddings/weight:0").dtype == "bfloat16"
+
+
+LLAMA_FAMILY = ["llama", "llama-tied", "mistral", "qwen2", "gemma", "llama-seqcls"]
+
+
+@pytest.mark.parametrize("case", LLAMA_FAMILY)
+def test_the_llama_family_goes_pt_tf_flax_pt_bit_identical_and_verified(golden, tmp_path, case):
+    source = golden / "llama-family" / case / "pt-safetensors"
+    report = modelport.convert(source, tmp_path / "tf", to="tf", format="native", verify=True, progress=False)
+    assert max(report.verification.values()) <= 1e-5
+    modelport.convert(tmp_path / "tf", tmp_path / "flax", to="flax", format="native", progress=False)
+    modelport.convert(tmp_path / "flax", tmp_path / "back", to="pt", format="safetensors", progress=False)
+    original, again = Checkpoint.open(source), Checkpoint.open(tmp_path / "back")
+    assert set(again) == set(original)
+    for name in original:
+        assert again[name].tobytes() == original[name].tobytes(), name

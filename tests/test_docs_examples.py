@@ -56,7 +56,7 @@ def examples() -> list[Example]:
 EXAMPLES = examples()
 #: golden checkpoints standing in for the names the examples use
 LOCAL = {"path/to/model": "bert/pt-bin", "path/to/tf_or_flax_or_pt_checkpoint": "bert/tf-h5", "bert-base": "bert/pt-safetensors",
-         "saved": "bert/pt-safetensors"}
+         "saved": "bert/pt-safetensors", "path/to/llama-model": "llama-family/llama/pt-safetensors"}
 REPOS = {"org/model": "bert/pt-safetensors", "org/bert-model": "bert/pt-safetensors", "org/gpt2-repo": "gpt2/flax-msgpack"}
 
 

@@ -14,7 +14,7 @@ from .auto import CONFIG_MAPPING, AutoConfig  # noqa: E402
 from .config import CONFIG_NAME, PretrainedConfig  # noqa: E402
 from .dtypes import canonical_dtype  # noqa: E402
 from .errors import ModelportError  # noqa: E402
-from .models import BertConfig, GPT2Config  # noqa: E402
+from .models import BertConfig, GemmaConfig, GPT2Config, LlamaConfig, MistralConfig, Qwen2Config  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -24,9 +24,13 @@ __all__ = [
     "Checkpoint",
     "CONFIG_MAPPING",
     "CONFIG_NAME",
+    "GemmaConfig",
     "GPT2Config",
+    "LlamaConfig",
+    "MistralConfig",
     "ModelportError",
     "PretrainedConfig",
+    "Qwen2Config",
     "__version__",
     "adapters",
     "canonical_dtype",

@@ -7,7 +7,7 @@ from typing import Any
 
 from .config import PretrainedConfig
 from .errors import AdapterError, ConfigError
-from .models import BertConfig, GPT2Config
+from .models import BertConfig, GemmaConfig, GPT2Config, LlamaConfig, MistralConfig, Qwen2Config
 
 __all__ = ["AutoConfig", "AutoModelFactory", "CONFIG_MAPPING", "model_class_for", "resolve_config"]
 
@@ -15,6 +15,10 @@ __all__ = ["AutoConfig", "AutoModelFactory", "CONFIG_MAPPING", "model_class_for"
 CONFIG_MAPPING: dict[str, type[PretrainedConfig]] = {
     "bert": BertConfig,
     "gpt2": GPT2Config,
+    "llama": LlamaConfig,
+    "mistral": MistralConfig,
+    "qwen2": Qwen2Config,
+    "gemma": GemmaConfig,
 }
 
 

@@ -190,10 +190,15 @@ def _fetch(repo_id: str, filename: str, shown: str, revision: str | None, args: 
     from huggingface_hub import hf_hub_download
 
     for attempt in range(_RETRIES + 1):
+        started = time.monotonic()
         try:
             return hf_hub_download(repo_id, filename, library_name="modelport", **args)
         except _hf_errors() as exc:
             delay = _retry_delay(exc, attempt)
+            if delay is not None and time.monotonic() - started > _CLIENT_RETRIED_AFTER:
+                # huggingface_hub spent this long backing off and resuming itself (0.x retries a 5xx GET for 23 s):
+                # retrying that again would multiply the wait before the user hears of the failure
+                delay = None
             if delay is None:
                 raise _wrap(exc, repo_id, revision, shown) from exc
             logger.warning(
@@ -257,6 +262,7 @@ def read_range(repo_id: str, filename: str, start: int, stop: int, *, revision: 
 
 
 _RETRIES = 3
+_CLIENT_RETRIED_AFTER = 10.0  # seconds: an attempt that failed later than this was retried by the client itself
 _RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 _MAX_RETRY_AFTER = 30.0
 

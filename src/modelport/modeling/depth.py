@@ -1,7 +1,7 @@
 """Parameter trees at any depth for the cost of two layers.
 
 A model's stack of identical layers names its weights by the layer's index
-(``h.5.attn.c_attn.weight``, ``h_._5/attn/...``, ``h/5/attn/...``). Building a
+(``h.5.attn.c_attn.weight``, ``h_._5/attn/...`` or ``layers.5/...`` in TF, ``h/5/attn/...``). Building a
 framework's model to learn those names costs time per layer (a TF graph trace
 takes about 0.4 s per GPT-2 layer); so for architectures registered here the
 tree is built at two layers (the first, which may differ from the rest as in
@@ -26,7 +26,7 @@ BUILT_LAYERS = 2
 _REPEATED: dict[str, str] = {}  # model_type -> the config attribute holding the number of repeated layers
 
 #: how each naming writes a list item (the layer index), as a regex whose group 1 is the index
-_LIST_ITEM = {"pt": re.compile(r"\.(\d+)\."), "tf": re.compile(r"_\._(\d+)/"), "flax": re.compile(r"/(\d+)/")}
+_LIST_ITEM = {"pt": re.compile(r"\.(\d+)\."), "tf": re.compile(r"(?:_\._|\.)(\d+)/"), "flax": re.compile(r"/(\d+)/")}
 #: namings whose trees come in path order, as JAX flattens dicts (sorted keys at each level: "10" before "2")
 _PATH_ORDER = {"flax"}
 

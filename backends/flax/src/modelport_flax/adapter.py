@@ -44,10 +44,14 @@ class FlaxAdapter(Adapter):
     checkpoint_framework = "flax"
 
     def architectures(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        from .models import FlaxBertForMaskedLM, FlaxBertModel, FlaxGPT2LMHeadModel, FlaxGPT2Model
+        from modelport.models.decoders import add_decoder_classes
 
-        return ({"BertModel": FlaxBertModel, "BertForMaskedLM": FlaxBertForMaskedLM, "GPT2Model": FlaxGPT2Model,
-                 "GPT2LMHeadModel": FlaxGPT2LMHeadModel}, {"bert": FlaxBertModel, "gpt2": FlaxGPT2Model})
+        from .models import DECODER_CLASSES, FlaxBertForMaskedLM, FlaxBertModel, FlaxGPT2LMHeadModel, FlaxGPT2Model
+
+        by_name = {"BertModel": FlaxBertModel, "BertForMaskedLM": FlaxBertForMaskedLM, "GPT2Model": FlaxGPT2Model,
+                   "GPT2LMHeadModel": FlaxGPT2LMHeadModel}
+        by_type = {"bert": FlaxBertModel, "gpt2": FlaxGPT2Model}
+        return add_decoder_classes(by_name, by_type, DECODER_CLASSES, "Flax")
 
     def model_tree(self, model_class: Any, config: Any) -> ParameterTree:
         """Names and shapes from ``jax.eval_shape``: no weight memory."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from modelport.auto import AutoModelFactory
 
-from .models import FlaxBertForMaskedLM, FlaxBertModel, FlaxGPT2LMHeadModel, FlaxGPT2Model
+from .models import DECODER_CLASSES, FlaxBertForMaskedLM, FlaxBertModel, FlaxGPT2LMHeadModel, FlaxGPT2Model
 
-__all__ = ["FlaxAutoModel", "FlaxAutoModelForMaskedLM", "FlaxAutoModelForCausalLM"]
+__all__ = ["FlaxAutoModel", "FlaxAutoModelForMaskedLM", "FlaxAutoModelForCausalLM", "FlaxAutoModelForSequenceClassification"]
 
 
 class FlaxAutoModel(AutoModelFactory):
-    _mapping = {"bert": FlaxBertModel, "gpt2": FlaxGPT2Model}
+    _mapping = {"bert": FlaxBertModel, "gpt2": FlaxGPT2Model, **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
 
 
 class FlaxAutoModelForMaskedLM(AutoModelFactory):
@@ -18,4 +18,8 @@ class FlaxAutoModelForMaskedLM(AutoModelFactory):
 
 
 class FlaxAutoModelForCausalLM(AutoModelFactory):
-    _mapping = {"gpt2": FlaxGPT2LMHeadModel}
+    _mapping = {"gpt2": FlaxGPT2LMHeadModel, **{t: classes[1] for t, classes in DECODER_CLASSES.items()}}
+
+
+class FlaxAutoModelForSequenceClassification(AutoModelFactory):
+    _mapping = {t: classes[2] for t, classes in DECODER_CLASSES.items()}

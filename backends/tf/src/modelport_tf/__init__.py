@@ -17,9 +17,22 @@ _LAZY = {
     "TFBertForMaskedLM": ".models",
     "TFGPT2Model": ".models",
     "TFGPT2LMHeadModel": ".models",
+    "TFLlamaModel": ".models",
+    "TFLlamaForCausalLM": ".models",
+    "TFLlamaForSequenceClassification": ".models",
+    "TFMistralModel": ".models",
+    "TFMistralForCausalLM": ".models",
+    "TFMistralForSequenceClassification": ".models",
+    "TFQwen2Model": ".models",
+    "TFQwen2ForCausalLM": ".models",
+    "TFQwen2ForSequenceClassification": ".models",
+    "TFGemmaModel": ".models",
+    "TFGemmaForCausalLM": ".models",
+    "TFGemmaForSequenceClassification": ".models",
     "TFAutoModel": ".auto",
     "TFAutoModelForMaskedLM": ".auto",
     "TFAutoModelForCausalLM": ".auto",
+    "TFAutoModelForSequenceClassification": ".auto",
 }
 
 __all__ = [*_LAZY, "__version__"]

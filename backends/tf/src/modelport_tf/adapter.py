@@ -50,18 +50,22 @@ class TFAdapter(Adapter):
     checkpoint_framework = "tf"
 
     def architectures(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        from .models import TFBertForMaskedLM, TFBertModel, TFGPT2LMHeadModel, TFGPT2Model
+        from modelport.models.decoders import add_decoder_classes
 
-        return ({"BertModel": TFBertModel, "BertForMaskedLM": TFBertForMaskedLM, "GPT2Model": TFGPT2Model,
-                 "GPT2LMHeadModel": TFGPT2LMHeadModel}, {"bert": TFBertModel, "gpt2": TFGPT2Model})
+        from .models import DECODER_CLASSES, TFBertForMaskedLM, TFBertModel, TFGPT2LMHeadModel, TFGPT2Model
+
+        by_name = {"BertModel": TFBertModel, "BertForMaskedLM": TFBertForMaskedLM, "GPT2Model": TFGPT2Model,
+                   "GPT2LMHeadModel": TFGPT2LMHeadModel}
+        by_type = {"bert": TFBertModel, "gpt2": TFGPT2Model}
+        return add_decoder_classes(by_name, by_type, DECODER_CLASSES, "TF")
 
     def model_tree(self, model_class: Any, config: Any) -> ParameterTree:
-        """Names and shapes from a model traced in a graph with Keras' deferred variables: no weight memory."""
+        """Names and shapes from a model built with Keras' deferred variables: no weight memory."""
         from .layers import deferred_variables, forget_deferred, named_variables
 
         model = model_class(config)
         with deferred_variables():
-            model(model.dummy_inputs, training=False)
+            model.build_variables()
         variables = named_variables(model)
         forget_deferred(variables.values())
         return ParameterTree("tf", {name: tuple(int(d) for d in v.shape) for name, v in variables.items()},

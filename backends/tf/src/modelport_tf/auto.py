@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from modelport.auto import AutoModelFactory
 
-from .models import TFBertForMaskedLM, TFBertModel, TFGPT2LMHeadModel, TFGPT2Model
+from .models import DECODER_CLASSES, TFBertForMaskedLM, TFBertModel, TFGPT2LMHeadModel, TFGPT2Model
 
-__all__ = ["TFAutoModel", "TFAutoModelForMaskedLM", "TFAutoModelForCausalLM"]
+__all__ = ["TFAutoModel", "TFAutoModelForMaskedLM", "TFAutoModelForCausalLM", "TFAutoModelForSequenceClassification"]
 
 
 class TFAutoModel(AutoModelFactory):
-    _mapping = {"bert": TFBertModel, "gpt2": TFGPT2Model}
+    _mapping = {"bert": TFBertModel, "gpt2": TFGPT2Model, **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
 
 
 class TFAutoModelForMaskedLM(AutoModelFactory):
@@ -18,4 +18,8 @@ class TFAutoModelForMaskedLM(AutoModelFactory):
 
 
 class TFAutoModelForCausalLM(AutoModelFactory):
-    _mapping = {"gpt2": TFGPT2LMHeadModel}
+    _mapping = {"gpt2": TFGPT2LMHeadModel, **{t: classes[1] for t, classes in DECODER_CLASSES.items()}}
+
+
+class TFAutoModelForSequenceClassification(AutoModelFactory):
+    _mapping = {t: classes[2] for t, classes in DECODER_CLASSES.items()}

@@ -25,6 +25,9 @@ __all__ = [
     "forget_deferred",
     "dense",
     "layer_norm",
+    "with_input_width",
+    "build_from_declared_shapes",
+    "build_by_call",
     "WeightEmbedding",
     "OutputProjection",
     "Conv1D",
@@ -63,7 +66,7 @@ def named_variables(root: Any) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def deferred_variables() -> Iterator[None]:
-    """Build inside: variables get names and shapes but no memory (Keras' deferred initialisation, traced in a graph).
+    """Build inside: variables get names and shapes but no memory (Keras' deferred initialisation).
 
     A loader then gives each variable the checkpoint's tensor as its first
     value (:func:`assign_in_place`) and :func:`initialize_deferred` draws the
@@ -71,8 +74,26 @@ def deferred_variables() -> Iterator[None]:
     overwritten (which cost time and, through the generator's temporaries,
     over twice the model's memory).
     """
-    with keras.StatelessScope(initialize_variables=False), tf.__internal__.FuncGraph("modelport_build").as_default():
-        yield
+    global _deferring
+    _deferring, before = True, _deferring
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            yield
+    finally:
+        _deferring = before
+
+
+_deferring = False  # inside deferred_variables(): a build by call must be traced, since the variables hold no values
+
+
+def build_by_call(model: Any) -> None:
+    """Create every variable by calling ``model`` on its dummy inputs: traced in a graph while variables are
+    deferred (nothing is computed), eager otherwise."""
+    if not _deferring:
+        model(model.dummy_inputs, training=False)
+        return
+    with tf.__internal__.FuncGraph("modelport_build").as_default():
+        model(model.dummy_inputs, training=False)
 
 
 def _pending() -> list[Any]:
@@ -105,12 +126,64 @@ def normal(stddev: float) -> Any:
     return keras.initializers.TruncatedNormal(stddev=stddev)
 
 
-def dense(units: int, initializer_range: float, name: str) -> Any:
-    return keras.layers.Dense(units, kernel_initializer=normal(initializer_range), name=name)
+def dense(units: int, initializer_range: float, name: str, input_width: int, **kwargs: Any) -> Any:
+    """A Keras Dense layer that can be built without a call (see :func:`build_from_declared_shapes`)."""
+    layer = keras.layers.Dense(units, kernel_initializer=normal(initializer_range), name=name, **kwargs)
+    return with_input_width(layer, input_width)
 
 
-def layer_norm(epsilon: float, name: str) -> Any:
-    return keras.layers.LayerNormalization(epsilon=epsilon, name=name)
+def layer_norm(epsilon: float, name: str, width: int) -> Any:
+    return with_input_width(keras.layers.LayerNormalization(epsilon=epsilon, name=name), width)
+
+
+def with_input_width(layer: Any, width: int) -> Any:
+    """Declare the last dimension of what ``layer`` is called on, so that it can be built without a call."""
+    object.__setattr__(layer, "_modelport_input_shape", (None, int(width)))  # not tracked: Keras would wrap it
+    return layer
+
+
+def _needs_input_shape(layer: Any) -> bool:
+    """A layer whose ``build`` reads its input shape, which nobody declared (a Keras built-in or a custom layer).
+
+    Keras marks ``Layer.build`` itself ``_is_default``: a layer without a ``build`` of its own needs no shape.
+    """
+    if layer.built or getattr(layer.build, "_is_default", False) or getattr(layer, "builds_without_input_shape", False):
+        return False
+    return getattr(layer, "_modelport_input_shape", None) is None
+
+
+def _layers_under(root: Any) -> Iterator[Any]:
+    yield root
+    for child in root._layers:
+        yield from _layers_under(child)
+
+
+def build_from_declared_shapes(root: Any, input_shape: Any = None) -> bool:
+    """Create every variable under ``root`` by building each layer, children first, with no call at all.
+
+    A traced call on dummy inputs (what Keras does on first use) costs seconds
+    of graph building for a 12-layer model, growing with depth; building from
+    declared shapes costs only the variables. Layers whose ``build`` needs an
+    input shape declare it (:func:`with_input_width`); layers that size
+    themselves from their constructor say ``builds_without_input_shape``.
+    ``input_shape`` is recorded as the root's build shape (Keras derives a
+    SavedModel's default signature from it). Returns False, having built
+    nothing, when some layer's shape is unknown (a custom layer): the caller
+    then builds by a call.
+    """
+    if any(_needs_input_shape(layer) for layer in _layers_under(root)):
+        return False
+    _build_children_first(root, input_shape)
+    return True
+
+
+def _build_children_first(layer: Any, input_shape: Any = None) -> None:
+    if layer.built:
+        return
+    with layer._open_name_scope():  # variables get the paths a call would give them
+        for child in layer._layers:
+            _build_children_first(child)
+    layer.build(input_shape if input_shape is not None else getattr(layer, "_modelport_input_shape", None))
 
 
 def shape_list(tensor: Any) -> list[Any]:
@@ -133,6 +206,8 @@ def expand_head_mask(head_mask: Any, num_hidden_layers: int) -> Any:
 
 class WeightEmbedding(keras.layers.Layer):
     """An embedding table as one variable; its name (``weight`` or ``embeddings``) follows transformers' TF model."""
+
+    builds_without_input_shape = True  # every size comes from the constructor
 
     def __init__(self, vocab_size: int, hidden_size: int, initializer_range: float, weight_name: str = "embeddings", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -170,6 +245,8 @@ class OutputProjection(keras.layers.Layer):
     Used only when the config unties the output embeddings (``tie_word_embeddings=False``); its
     ``kernel`` is the transpose of PyTorch's ``lm_head.weight``, as any Dense kernel.
     """
+
+    builds_without_input_shape = True  # every size comes from the constructor
 
     def __init__(self, vocab_size: int, hidden_size: int, initializer_range: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -229,6 +306,8 @@ def replace_variable(layer: Any, attribute: str, value: Any) -> Any:
 
 class Conv1D(keras.layers.Layer):
     """GPT-2's "Conv1D": a dense layer whose ``weight`` is ``[in, out]`` and whose ``bias`` is ``[1, out]``."""
+
+    builds_without_input_shape = True  # every size comes from the constructor
 
     def __init__(self, nf: int, nx: int, initializer_range: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)

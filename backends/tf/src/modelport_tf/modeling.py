@@ -31,6 +31,8 @@ from ._keras import keras, tf
 from .adapter import TFAdapter
 from .layers import (
     assign_in_place,
+    build_by_call,
+    build_from_declared_shapes,
     deferred_variables,
     expand_head_mask,
     initialize_deferred,
@@ -133,9 +135,16 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
                 for k, v in values.items()}
 
     def build_in_name_scope(self) -> None:
-        """Create every variable by one call on :attr:`dummy_inputs`."""
+        """Create every variable (transformers' name for building a model before its first call)."""
         if not self.built or not self.variables:
-            self(self.dummy_inputs, training=False)
+            self.build_variables()
+
+    def build_variables(self) -> None:
+        """Create every variable from the layers' declared shapes, with no call; by one call on
+        :attr:`dummy_inputs` when some custom layer declares none (see :func:`~modelport_tf.layers.build_from_declared_shapes`)."""
+        if not build_from_declared_shapes(self, {name: (None, None) for name in self.dummy_inputs}):
+            logger.debug("%s: a layer declares no input shape; building by a call on dummy inputs", type(self).__name__)
+            build_by_call(self)
 
     def get_config(self) -> dict[str, Any]:
         return self.config.to_dict()
@@ -258,7 +267,7 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         output_loading_info = found.options.get("output_loading_info", False)
         model = cls(config, *model_args, **kwargs)
         with deferred_variables():  # names and shapes now, memory only as the checkpoint fills them
-            model(model.dummy_inputs, training=False)
+            model.build_variables()
         try:
             info = model.load_checkpoint(ckpt, ignore_mismatched_sizes=ignore_mismatched_sizes)
         finally:

@@ -68,10 +68,13 @@ class TorchAdapter(Adapter):
     checkpoint_framework = "pt"
 
     def architectures(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        from .models import BertForMaskedLM, BertModel, GPT2LMHeadModel, GPT2Model
+        from modelport.models.decoders import add_decoder_classes
 
-        return ({"BertModel": BertModel, "BertForMaskedLM": BertForMaskedLM, "GPT2Model": GPT2Model,
-                 "GPT2LMHeadModel": GPT2LMHeadModel}, {"bert": BertModel, "gpt2": GPT2Model})
+        from .models import DECODER_CLASSES, BertForMaskedLM, BertModel, GPT2LMHeadModel, GPT2Model
+
+        by_name = {"BertModel": BertModel, "BertForMaskedLM": BertForMaskedLM, "GPT2Model": GPT2Model, "GPT2LMHeadModel": GPT2LMHeadModel}
+        by_type = {"bert": BertModel, "gpt2": GPT2Model}
+        return add_decoder_classes(by_name, by_type, DECODER_CLASSES, "")
 
     def model_tree(self, model_class: Any, config: Any) -> ParameterTree:
         """Names and shapes from a model built on the meta device: no weight memory."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from modelport.auto import AutoModelFactory
 
-from .models import BertForMaskedLM, BertModel, GPT2LMHeadModel, GPT2Model
+from .models import DECODER_CLASSES, BertForMaskedLM, BertModel, GPT2LMHeadModel, GPT2Model
 
-__all__ = ["AutoModel", "AutoModelForMaskedLM", "AutoModelForCausalLM"]
+__all__ = ["AutoModel", "AutoModelForMaskedLM", "AutoModelForCausalLM", "AutoModelForSequenceClassification"]
 
 
 class AutoModel(AutoModelFactory):
-    _mapping = {"bert": BertModel, "gpt2": GPT2Model}
+    _mapping = {"bert": BertModel, "gpt2": GPT2Model, **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
 
 
 class AutoModelForMaskedLM(AutoModelFactory):
@@ -18,4 +18,8 @@ class AutoModelForMaskedLM(AutoModelFactory):
 
 
 class AutoModelForCausalLM(AutoModelFactory):
-    _mapping = {"gpt2": GPT2LMHeadModel}
+    _mapping = {"gpt2": GPT2LMHeadModel, **{t: classes[1] for t, classes in DECODER_CLASSES.items()}}
+
+
+class AutoModelForSequenceClassification(AutoModelFactory):
+    _mapping = {t: classes[2] for t, classes in DECODER_CLASSES.items()}

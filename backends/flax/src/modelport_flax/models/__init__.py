@@ -1,6 +1,34 @@
-"""Reference models: BERT and GPT-2 in Flax linen with transformers 4.x's parameter trees and outputs."""
+"""Reference models: BERT, GPT-2 and the Llama family in Flax linen with transformers 4.x's parameter trees and outputs."""
 
 from .bert import FlaxBertForMaskedLM, FlaxBertModel
 from .gpt2 import FlaxGPT2LMHeadModel, FlaxGPT2Model
+from .llama import (
+    DECODER_CLASSES,
+    FlaxGemmaForCausalLM,
+    FlaxGemmaForSequenceClassification,
+    FlaxGemmaModel,
+    FlaxLlamaForCausalLM,
+    FlaxLlamaForSequenceClassification,
+    FlaxLlamaModel,
+    FlaxMistralForCausalLM,
+    FlaxMistralForSequenceClassification,
+    FlaxMistralModel,
+    FlaxQwen2ForCausalLM,
+    FlaxQwen2ForSequenceClassification,
+    FlaxQwen2Model,
+)
 
-__all__ = ["FlaxBertModel", "FlaxBertForMaskedLM", "FlaxGPT2Model", "FlaxGPT2LMHeadModel"]
+__all__ = ["FlaxBertModel", "FlaxBertForMaskedLM", "FlaxGPT2Model", "FlaxGPT2LMHeadModel", "DECODER_CLASSES",
+           "FlaxLlamaModel",
+           "FlaxLlamaForCausalLM",
+           "FlaxLlamaForSequenceClassification",
+           "FlaxMistralModel",
+           "FlaxMistralForCausalLM",
+           "FlaxMistralForSequenceClassification",
+           "FlaxQwen2Model",
+           "FlaxQwen2ForCausalLM",
+           "FlaxQwen2ForSequenceClassification",
+           "FlaxGemmaModel",
+           "FlaxGemmaForCausalLM",
+           "FlaxGemmaForSequenceClassification",
+]

@@ -1,6 +1,34 @@
-"""Reference models with transformers 4.x's TF names and outputs."""
+"""Reference models: BERT, GPT-2 and the Llama family on Keras 3 with transformers 4.x's TF variable names and outputs."""
 
 from .bert import TFBertForMaskedLM, TFBertModel
 from .gpt2 import TFGPT2LMHeadModel, TFGPT2Model
+from .llama import (
+    DECODER_CLASSES,
+    TFGemmaForCausalLM,
+    TFGemmaForSequenceClassification,
+    TFGemmaModel,
+    TFLlamaForCausalLM,
+    TFLlamaForSequenceClassification,
+    TFLlamaModel,
+    TFMistralForCausalLM,
+    TFMistralForSequenceClassification,
+    TFMistralModel,
+    TFQwen2ForCausalLM,
+    TFQwen2ForSequenceClassification,
+    TFQwen2Model,
+)
 
-__all__ = ["TFBertModel", "TFBertForMaskedLM", "TFGPT2Model", "TFGPT2LMHeadModel"]
+__all__ = ["TFBertModel", "TFBertForMaskedLM", "TFGPT2Model", "TFGPT2LMHeadModel", "DECODER_CLASSES",
+           "TFLlamaModel",
+           "TFLlamaForCausalLM",
+           "TFLlamaForSequenceClassification",
+           "TFMistralModel",
+           "TFMistralForCausalLM",
+           "TFMistralForSequenceClassification",
+           "TFQwen2Model",
+           "TFQwen2ForCausalLM",
+           "TFQwen2ForSequenceClassification",
+           "TFGemmaModel",
+           "TFGemmaForCausalLM",
+           "TFGemmaForSequenceClassification",
+]

@@ -15,7 +15,6 @@ from ..layers import (
     dense,
     expand_head_mask,
     layer_norm,
-    normal,
     replace_variable,
     shape_list,
 )
@@ -36,7 +35,7 @@ class TFBertEmbeddings(keras.layers.Layer):
         self.token_type_embeddings = WeightEmbedding(c.type_vocab_size, c.hidden_size, c.initializer_range, name="token_type_embeddings")
         self.position_embeddings = WeightEmbedding(c.max_position_embeddings, c.hidden_size, c.initializer_range,
                                                    name="position_embeddings")
-        self.LayerNorm = layer_norm(c.layer_norm_eps, "LayerNorm")
+        self.LayerNorm = layer_norm(c.layer_norm_eps, "LayerNorm", c.hidden_size)
         self.dropout = keras.layers.Dropout(c.hidden_dropout_prob)
 
     def call(self, input_ids: Any, token_type_ids: Any, position_ids: Any, training: bool = False) -> Any:
@@ -50,9 +49,9 @@ class TFBertSelfAttention(keras.layers.Layer):
         self.num_heads = config.num_attention_heads
         self.head_size = config.hidden_size // config.num_attention_heads
         self.all_head_size = self.num_heads * self.head_size
-        self.query = dense(self.all_head_size, config.initializer_range, "query")
-        self.key = dense(self.all_head_size, config.initializer_range, "key")
-        self.value = dense(self.all_head_size, config.initializer_range, "value")
+        self.query = dense(self.all_head_size, config.initializer_range, "query", config.hidden_size)
+        self.key = dense(self.all_head_size, config.initializer_range, "key", config.hidden_size)
+        self.value = dense(self.all_head_size, config.initializer_range, "value", config.hidden_size)
         self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
 
     def call(self, hidden: Any, attention_bias: Any, head_mask: Any, training: bool = False) -> Any:
@@ -73,10 +72,12 @@ class TFBertSelfAttention(keras.layers.Layer):
 
 
 class TFBertSelfOutput(keras.layers.Layer):
-    def __init__(self, config: BertConfig, **kwargs: Any) -> None:
+    """Project back to the hidden size, add the residual, normalise: after attention and after the MLP."""
+
+    def __init__(self, config: BertConfig, input_width: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.dense = dense(config.hidden_size, config.initializer_range, "dense")
-        self.LayerNorm = layer_norm(config.layer_norm_eps, "LayerNorm")
+        self.dense = dense(config.hidden_size, config.initializer_range, "dense", input_width)
+        self.LayerNorm = layer_norm(config.layer_norm_eps, "LayerNorm", config.hidden_size)
         self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
 
     def call(self, hidden: Any, residual: Any = None, training: bool = False) -> Any:
@@ -87,7 +88,7 @@ class TFBertAttention(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.self_attention = TFBertSelfAttention(config, name="self")
-        self.dense_output = TFBertSelfOutput(config, name="output")
+        self.dense_output = TFBertSelfOutput(config, config.hidden_size, name="output")
 
     def call(self, hidden: Any, attention_bias: Any, head_mask: Any, training: bool = False) -> Any:
         context, probs = self.self_attention(hidden, attention_bias=attention_bias, head_mask=head_mask, training=training)
@@ -97,7 +98,7 @@ class TFBertAttention(keras.layers.Layer):
 class TFBertIntermediate(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.dense = dense(config.intermediate_size, config.initializer_range, "dense")
+        self.dense = dense(config.intermediate_size, config.initializer_range, "dense", config.hidden_size)
         self.act = activation(config.hidden_act)
 
     def call(self, hidden: Any) -> Any:
@@ -109,7 +110,7 @@ class TFBertLayer(keras.layers.Layer):
         super().__init__(**kwargs)
         self.attention = TFBertAttention(config, name="attention")
         self.intermediate = TFBertIntermediate(config, name="intermediate")
-        self.bert_output = TFBertSelfOutput(config, name="output")
+        self.bert_output = TFBertSelfOutput(config, config.intermediate_size, name="output")
 
     def call(self, hidden: Any, attention_bias: Any, head_mask: Any, training: bool = False) -> Any:
         attended, probs = self.attention(hidden, attention_bias=attention_bias, head_mask=head_mask, training=training)
@@ -134,8 +135,7 @@ class TFBertEncoder(keras.layers.Layer):
 class TFBertPooler(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.dense = keras.layers.Dense(config.hidden_size, activation="tanh", name="dense",
-                                        kernel_initializer=normal(config.initializer_range))
+        self.dense = dense(config.hidden_size, config.initializer_range, "dense", config.hidden_size, activation="tanh")
 
     def call(self, hidden: Any) -> Any:
         return self.dense(hidden[:, 0])
@@ -206,6 +206,8 @@ class TFBertModel(TFBertPreTrainedModel):
 class TFBertLMPredictionHead(keras.layers.Layer):
     """Transform, then project onto the (tied) word embeddings plus an output ``bias``."""
 
+    builds_without_input_shape = True  # the bias is sized by the vocabulary
+
     def __init__(self, config: BertConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.vocab_size = config.vocab_size
@@ -237,9 +239,9 @@ class TFBertLMPredictionHead(keras.layers.Layer):
 class TFBertPredictionHeadTransform(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.dense = dense(config.hidden_size, config.initializer_range, "dense")
+        self.dense = dense(config.hidden_size, config.initializer_range, "dense", config.hidden_size)
         self.act = activation(config.hidden_act)
-        self.LayerNorm = layer_norm(config.layer_norm_eps, "LayerNorm")
+        self.LayerNorm = layer_norm(config.layer_norm_eps, "LayerNorm", config.hidden_size)
 
     def call(self, hidden: Any) -> Any:
         return self.LayerNorm(self.act(self.dense(hidden)))

@@ -75,9 +75,9 @@ class TFGPT2MLP(keras.layers.Layer):
 class TFGPT2Block(keras.layers.Layer):
     def __init__(self, config: GPT2Config, layer_idx: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.ln_1 = layer_norm(config.layer_norm_epsilon, "ln_1")
+        self.ln_1 = layer_norm(config.layer_norm_epsilon, "ln_1", config.n_embd)
         self.attn = TFGPT2Attention(config, layer_idx, name="attn")
-        self.ln_2 = layer_norm(config.layer_norm_epsilon, "ln_2")
+        self.ln_2 = layer_norm(config.layer_norm_epsilon, "ln_2", config.n_embd)
         self.mlp = TFGPT2MLP(config, name="mlp")
 
     def call(self, hidden: Any, attention_bias: Any, head_mask: Any, training: bool = False) -> Any:
@@ -96,7 +96,7 @@ class TFGPT2MainLayer(keras.layers.Layer):
         self.wpe = WeightEmbedding(config.n_positions, config.n_embd, config.initializer_range, name="wpe")
         self.drop = keras.layers.Dropout(config.embd_pdrop)
         self.h = [TFGPT2Block(config, i, name=f"h_._{i}") for i in range(config.n_layer)]
-        self.ln_f = layer_norm(config.layer_norm_epsilon, "ln_f")
+        self.ln_f = layer_norm(config.layer_norm_epsilon, "ln_f", config.n_embd)
 
     def get_input_embeddings(self) -> WeightEmbedding:
         return self.wte

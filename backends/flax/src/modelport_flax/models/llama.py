@@ -1,0 +1,333 @@
+"""The Llama-family decoder in Flax linen, with transformers 4.x's parameter tree and outputs.
+
+One implementation serves Llama, Mistral, Qwen2 and Gemma: their differences
+come from the core's :mod:`modelport.models.decoders`, the rotary frequencies
+from :func:`modelport.models.rope.rope_parameters`. Parameter paths are those
+of transformers' Flax Llama (``model/layers/0/self_attn/q_proj/kernel``,
+``model/norm/weight``, ``lm_head/kernel``); a tied model has no ``lm_head``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from modelport import GemmaConfig, LlamaConfig, MistralConfig, PretrainedConfig, Qwen2Config
+from modelport.models.decoders import decoder_facts
+from modelport.models.rope import ROPE_SCALINGS, rope_parameters, rope_type
+
+from ..modeling import FlaxPreTrainedModel, activation
+
+__all__ = ["FlaxDecoderModule", "FlaxDecoderForCausalLMModule", "FlaxDecoderForSequenceClassificationModule", "decoder_mask",
+           "rotary_tables", "DECODER_CLASSES"] + [f"Flax{family}{kind}" for family in ("Llama", "Mistral", "Qwen2", "Gemma")
+                                                  for kind in ("Model", "ForCausalLM", "ForSequenceClassification")]
+
+
+class FlaxRMSNorm(nn.Module):
+    """RMS norm in float32; the scale is ``offset + weight`` (Gemma: offset 1, weight from 0)."""
+
+    size: int
+    eps: float
+    offset: float = 0.0
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        init = jax.nn.initializers.zeros if self.offset else jax.nn.initializers.ones
+        weight = self.param("weight", init, (self.size,))
+        variance = jnp.mean(jnp.square(x.astype(jnp.float32)), axis=-1, keepdims=True)
+        normed = x.astype(jnp.float32) * jax.lax.rsqrt(variance + self.eps)
+        if self.offset:
+            return (normed * (self.offset + weight.astype(jnp.float32))).astype(self.dtype)
+        return weight.astype(self.dtype) * normed.astype(self.dtype)
+
+
+def rotary_tables(config: PretrainedConfig, position_ids: Any, dtype: Any) -> tuple[Any, Any]:
+    """cos and sin ``[batch, seq, head_dim]`` for ``position_ids``, computed in float32 from the core's frequencies.
+
+    Dynamic scaling depends on the longest position: the core computes its
+    frequencies on the host (``jax.pure_callback``), so jitted calls work too.
+    """
+    inv_freq, scaling = rope_parameters(config)
+    frequencies: Any = jnp.asarray(inv_freq)
+    if ROPE_SCALINGS[rope_type(config)].grows_with_length:
+        def for_length(longest: Any) -> np.ndarray:
+            return rope_parameters(config, int(longest))[0]
+
+        frequencies = jax.pure_callback(for_length, jax.ShapeDtypeStruct(inv_freq.shape, jnp.float32), jnp.max(position_ids) + 1)
+    freqs = position_ids[..., None].astype(jnp.float32) * frequencies
+    angles = jnp.concatenate([freqs, freqs], axis=-1)
+    return (jnp.cos(angles) * scaling).astype(dtype), (jnp.sin(angles) * scaling).astype(dtype)
+
+
+def _rotate_half(x):
+    first, second = jnp.split(x, 2, axis=-1)
+    return jnp.concatenate([-second, first], axis=-1)
+
+
+def decoder_mask(attention_mask: Any, length: int, window: int | None) -> Any:
+    """``[batch, 1, q, k]`` booleans: causal, within ``window`` when set, not padding; a row with nothing allowed
+    (a left-padding position, never read later) allows everything rather than giving NaN."""
+    q = jnp.arange(length)[:, None]
+    k = jnp.arange(length)[None, :]
+    allowed = k <= q
+    if window is not None:
+        allowed = allowed & (k > q - window)
+    allowed = allowed[None, None] & (attention_mask[:, None, None, :] > 0)
+    return allowed | ~jnp.any(allowed, axis=-1, keepdims=True)
+
+
+def _dense(features: int, bias: bool, config: PretrainedConfig, dtype: Any, name: str) -> nn.Dense:
+    return nn.Dense(features, use_bias=bias, dtype=dtype, name=name,
+                    kernel_init=jax.nn.initializers.normal(config.initializer_range))
+
+
+class FlaxDecoderAttention(nn.Module):
+    config: PretrainedConfig
+    layer: int
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        facts, c = decoder_facts(self.config), self.config
+        self.head_dim = facts.head_dim(c)
+        self.window = facts.sliding_window(c, self.layer)
+        qkv_bias = facts.qkv_bias(c)
+        self.q_proj = _dense(c.num_attention_heads * self.head_dim, qkv_bias, c, self.dtype, "q_proj")
+        self.k_proj = _dense(c.num_key_value_heads * self.head_dim, qkv_bias, c, self.dtype, "k_proj")
+        self.v_proj = _dense(c.num_key_value_heads * self.head_dim, qkv_bias, c, self.dtype, "v_proj")
+        self.o_proj = _dense(c.hidden_size, facts.output_bias(c), c, self.dtype, "o_proj")
+
+    def __call__(self, hidden, cos, sin, attention_mask, deterministic: bool = True, output_attentions: bool = False):
+        c = self.config
+        b, s = hidden.shape[:2]
+        q = self.q_proj(hidden).reshape(b, s, c.num_attention_heads, self.head_dim)
+        k = self.k_proj(hidden).reshape(b, s, c.num_key_value_heads, self.head_dim)
+        v = self.v_proj(hidden).reshape(b, s, c.num_key_value_heads, self.head_dim)
+        q = q * cos[:, :, None] + _rotate_half(q) * sin[:, :, None]
+        k = k * cos[:, :, None] + _rotate_half(k) * sin[:, :, None]
+        mask = decoder_mask(attention_mask, s, self.window)
+        groups = c.num_attention_heads // c.num_key_value_heads
+        if output_attentions:  # the maps themselves, computed explicitly
+            k, v = jnp.repeat(k, groups, axis=2), jnp.repeat(v, groups, axis=2)
+            scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) * self.head_dim**-0.5
+            scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
+            weights = jax.nn.softmax(scores.astype(jnp.float32), axis=-1).astype(self.dtype)
+            out = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+        else:  # fused, with grouped key/value heads
+            out, weights = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=self.head_dim**-0.5), None
+        return self.o_proj(out.reshape(b, s, c.num_attention_heads * self.head_dim)), weights
+
+
+class FlaxDecoderMLP(nn.Module):
+    config: PretrainedConfig
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        c, bias = self.config, decoder_facts(self.config).mlp_bias(self.config)
+        self.gate_proj = _dense(c.intermediate_size, bias, c, self.dtype, "gate_proj")
+        self.up_proj = _dense(c.intermediate_size, bias, c, self.dtype, "up_proj")
+        self.down_proj = _dense(c.hidden_size, bias, c, self.dtype, "down_proj")
+
+    def __call__(self, x):
+        return self.down_proj(activation(self.config.hidden_act)(self.gate_proj(x)) * self.up_proj(x))
+
+
+class FlaxDecoderLayer(nn.Module):
+    config: PretrainedConfig
+    layer: int
+    dtype: Any = jnp.float32
+
+    def setup(self) -> None:
+        c, offset = self.config, decoder_facts(self.config).norm_offset
+        self.input_layernorm = FlaxRMSNorm(c.hidden_size, c.rms_norm_eps, offset, self.dtype)
+        self.self_attn = FlaxDecoderAttention(c, self.layer, dtype=self.dtype)
+        self.post_attention_layernorm = FlaxRMSNorm(c.hidden_size, c.rms_norm_eps, offset, self.dtype)
+        self.mlp = FlaxDecoderMLP(c, dtype=self.dtype)
+
+    def __call__(self, hidden, cos, sin, attention_mask, deterministic: bool = True, output_attentions: bool = False):
+        attended, weights = self.self_attn(self.input_layernorm(hidden), cos, sin, attention_mask, deterministic, output_attentions)
+        hidden = hidden + attended
+        return hidden + self.mlp(self.post_attention_layernorm(hidden)), weights
+
+
+class FlaxDecoderLayerCollection(nn.Module):
+    config: PretrainedConfig
+    dtype: Any = jnp.float32
+    gradient_checkpointing: bool = False
+
+    def setup(self) -> None:
+        layer = nn.remat(FlaxDecoderLayer, static_argnums=(5, 6)) if self.gradient_checkpointing else FlaxDecoderLayer
+        self.blocks = [layer(self.config, i, dtype=self.dtype, name=str(i)) for i in range(self.config.num_hidden_layers)]
+
+    def __call__(self, hidden, cos, sin, attention_mask, deterministic: bool = True, output_attentions: bool = False):
+        states, attentions = [hidden], []
+        for block in self.blocks:
+            hidden, weights = block(hidden, cos, sin, attention_mask, deterministic, output_attentions)
+            states.append(hidden)
+            attentions.append(weights)
+        return hidden, states, tuple(attentions)
+
+
+class FlaxDecoderModule(nn.Module):
+    """The bare decoder (``embed_tokens``, ``layers``, ``norm``): ``last_hidden_state`` after the final norm."""
+
+    config: PretrainedConfig
+    dtype: Any = jnp.float32
+    gradient_checkpointing: bool = False
+
+    def setup(self) -> None:
+        c = self.config
+        self.embed_tokens = nn.Embed(c.vocab_size, c.hidden_size, dtype=self.dtype,
+                                     embedding_init=jax.nn.initializers.normal(c.initializer_range))
+        self.layers = FlaxDecoderLayerCollection(c, dtype=self.dtype, gradient_checkpointing=self.gradient_checkpointing)
+        self.norm = FlaxRMSNorm(c.hidden_size, c.rms_norm_eps, decoder_facts(c).norm_offset, self.dtype)
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
+                 output_hidden_states: bool = False, output_attentions: bool = False):
+        hidden = self.embed_tokens(input_ids.astype("i4"))
+        if decoder_facts(self.config).scales_embeddings:
+            hidden = hidden * jnp.asarray(self.config.hidden_size**0.5, dtype=hidden.dtype)
+        if attention_mask is None:
+            attention_mask = jnp.ones(input_ids.shape, dtype="i4")
+        if position_ids is None:  # 0..s-1 in every row, as transformers' forward (generation derives them from the mask)
+            position_ids = jnp.broadcast_to(jnp.arange(input_ids.shape[-1]), input_ids.shape)
+        cos, sin = rotary_tables(self.config, position_ids, hidden.dtype)
+        hidden, states, attentions = self.layers(hidden, cos, sin, attention_mask, deterministic, output_attentions)
+        hidden = self.norm(hidden)
+        out = {"last_hidden_state": hidden}
+        if output_hidden_states:
+            out["hidden_states"] = (*states[:-1], hidden)  # the last one after the final norm, as transformers reports it
+        if output_attentions:
+            out["attentions"] = attentions
+        return out
+
+
+class FlaxDecoderForCausalLMModule(nn.Module):
+    config: PretrainedConfig
+    dtype: Any = jnp.float32
+    gradient_checkpointing: bool = False
+
+    def setup(self) -> None:
+        self.model = FlaxDecoderModule(self.config, dtype=self.dtype, gradient_checkpointing=self.gradient_checkpointing)
+        if not self.config.tie_word_embeddings:  # tied: the head is the embedding table (no lm_head parameter)
+            self.lm_head = _dense(self.config.vocab_size, False, self.config, self.dtype, "lm_head")
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
+                 output_hidden_states: bool = False, output_attentions: bool = False):
+        out = self.model(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states,
+                         output_attentions)
+        hidden = out.pop("last_hidden_state")
+        if self.config.tie_word_embeddings:
+            logits = hidden @ self.model.variables["params"]["embed_tokens"]["embedding"].T.astype(self.dtype)
+        else:
+            logits = self.lm_head(hidden)
+        # transformers' fields first; last_hidden_state is modelport's addition, after them
+        return {"logits": logits, **out, "last_hidden_state": hidden}
+
+
+class FlaxDecoderForSequenceClassificationModule(nn.Module):
+    """A ``score`` head on each row's last token that is not ``pad_token_id`` (the rightmost one)."""
+
+    config: PretrainedConfig
+    dtype: Any = jnp.float32
+    gradient_checkpointing: bool = False
+
+    def setup(self) -> None:
+        self.model = FlaxDecoderModule(self.config, dtype=self.dtype, gradient_checkpointing=self.gradient_checkpointing)
+        self.score = _dense(self.config.num_labels, False, self.config, self.dtype, "score")
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
+                 output_hidden_states: bool = False, output_attentions: bool = False):
+        out = self.model(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states,
+                         output_attentions)
+        logits = self.score(out.pop("last_hidden_state"))
+        pad = self.config.pad_token_id
+        if pad is None:
+            last = jnp.full(input_ids.shape[:1], input_ids.shape[-1] - 1)
+        else:
+            last = jnp.argmax(jnp.arange(input_ids.shape[-1]) * (input_ids != pad).astype("i4"), axis=-1)
+        return {"logits": logits[jnp.arange(logits.shape[0]), last], **out}
+
+
+class FlaxDecoderPreTrainedModel(FlaxPreTrainedModel):
+    base_model_prefix = "model"
+
+    def dummy_inputs(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
+        return {"input_ids": jnp.zeros(input_shape, dtype="i4"), "attention_mask": jnp.ones(input_shape, dtype="i4")}
+
+
+class FlaxLlamaPreTrainedModel(FlaxDecoderPreTrainedModel):
+    config_class = LlamaConfig
+
+
+class FlaxLlamaModel(FlaxLlamaPreTrainedModel):
+    module_class = FlaxDecoderModule
+
+
+class FlaxLlamaForCausalLM(FlaxLlamaPreTrainedModel):
+    module_class = FlaxDecoderForCausalLMModule
+
+
+class FlaxLlamaForSequenceClassification(FlaxLlamaPreTrainedModel):
+    module_class = FlaxDecoderForSequenceClassificationModule
+
+
+class FlaxMistralPreTrainedModel(FlaxDecoderPreTrainedModel):
+    config_class = MistralConfig
+
+
+class FlaxMistralModel(FlaxMistralPreTrainedModel):
+    module_class = FlaxDecoderModule
+
+
+class FlaxMistralForCausalLM(FlaxMistralPreTrainedModel):
+    module_class = FlaxDecoderForCausalLMModule
+
+
+class FlaxMistralForSequenceClassification(FlaxMistralPreTrainedModel):
+    module_class = FlaxDecoderForSequenceClassificationModule
+
+
+class FlaxQwen2PreTrainedModel(FlaxDecoderPreTrainedModel):
+    config_class = Qwen2Config
+
+
+class FlaxQwen2Model(FlaxQwen2PreTrainedModel):
+    module_class = FlaxDecoderModule
+
+
+class FlaxQwen2ForCausalLM(FlaxQwen2PreTrainedModel):
+    module_class = FlaxDecoderForCausalLMModule
+
+
+class FlaxQwen2ForSequenceClassification(FlaxQwen2PreTrainedModel):
+    module_class = FlaxDecoderForSequenceClassificationModule
+
+
+class FlaxGemmaPreTrainedModel(FlaxDecoderPreTrainedModel):
+    config_class = GemmaConfig
+
+
+class FlaxGemmaModel(FlaxGemmaPreTrainedModel):
+    module_class = FlaxDecoderModule
+
+
+class FlaxGemmaForCausalLM(FlaxGemmaPreTrainedModel):
+    module_class = FlaxDecoderForCausalLMModule
+
+
+class FlaxGemmaForSequenceClassification(FlaxGemmaPreTrainedModel):
+    module_class = FlaxDecoderForSequenceClassificationModule
+
+
+#: the Llama family's classes by model_type: (bare, causal LM, sequence classification)
+DECODER_CLASSES = {
+    "llama": (FlaxLlamaModel, FlaxLlamaForCausalLM, FlaxLlamaForSequenceClassification),
+    "mistral": (FlaxMistralModel, FlaxMistralForCausalLM, FlaxMistralForSequenceClassification),
+    "qwen2": (FlaxQwen2Model, FlaxQwen2ForCausalLM, FlaxQwen2ForSequenceClassification),
+    "gemma": (FlaxGemmaModel, FlaxGemmaForCausalLM, FlaxGemmaForSequenceClassification),
+}
