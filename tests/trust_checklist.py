@@ -14,7 +14,7 @@ when the checked-in page is stale. Regenerate it with::
     python tests/trust_checklist.py --write
 
 The row titles are short summaries of the catalogue in the project's shared
-design notes (BAD-INPUTS.md); groups A to F and H are required, G, I and J are
+design notes (BAD-INPUTS.md); groups A to F, H and K are required, G, I and J are
 listed where tests exist.
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "trust-checklist.md"
 TEST_DIRS = ["tests", "backends/torch/tests", "backends/tf/tests", "backends/flax/tests", "conformance/tests"]
-REQUIRED_GROUPS = "ABCDEFH"
+REQUIRED_GROUPS = "ABCDEFHK"
 
 GROUPS = {
     "A": "safetensors files",
@@ -41,6 +41,7 @@ GROUPS = {
     "H": "disk faults",
     "I": "concurrency",
     "J": "cross-framework conversion",
+    "K": "GGUF files (llama.cpp)",
 }
 
 ROWS = {
@@ -151,6 +152,14 @@ ROWS = {
     "J1": "dtype the target cannot hold",
     "J3": "tied weights",
     "J5": "layout transposes applied once, round trips bit-exact",
+    "K1": "wrong magic, unknown version, truncated header",
+    "K2": "counts and lengths near 2**64, past the end of the file",
+    "K3": "tensor data out of range, misaligned or overlapping",
+    "K4": "unknown or unsupported quantization type, rows not whole blocks",
+    "K5": "shape overflowing or disagreeing with the stored bytes",
+    "K6": "metadata of the wrong type, missing architecture keys",
+    "K7": "duplicate tensor names or metadata keys",
+    "K8": "a damaged block scale: exactly what llama.cpp computes, nothing invented",
 }
 
 

@@ -11,6 +11,25 @@ from .models import BertConfig, GemmaConfig, GPT2Config, LlamaConfig, MistralCon
 
 __all__ = ["AutoConfig", "AutoModelFactory", "CONFIG_MAPPING", "model_class_for", "resolve_config"]
 
+_HUB_OPTIONS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
+
+
+def gguf_file_path(name_or_path: str | os.PathLike[str], gguf_file: str, subfolder: str = "", **hub: Any) -> str:
+    """Where ``gguf_file`` is: in the local folder, or downloaded from the Hub repo (cached)."""
+    from .hub import download_file, is_local
+
+    if is_local(name_or_path):
+        return os.path.join(os.fspath(name_or_path), subfolder, gguf_file)
+    return download_file(os.fspath(name_or_path), gguf_file, subfolder=subfolder, **{k: v for k, v in hub.items() if v is not None})
+
+
+def gguf_config_values(name_or_path: str | os.PathLike[str], gguf_file: str, **hub: Any) -> dict[str, Any]:
+    """The config values (``model_type`` included) that a GGUF file's metadata gives."""
+    from .checkpoint import Checkpoint
+
+    return Checkpoint.open(gguf_file_path(name_or_path, gguf_file, **hub), format="gguf").gguf_config
+
+
 #: model_type -> config class; extended with :meth:`AutoConfig.register`
 CONFIG_MAPPING: dict[str, type[PretrainedConfig]] = {
     "bert": BertConfig,
@@ -54,8 +73,13 @@ class AutoConfig:
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike[str], **kwargs: Any) -> Any:
         """Load ``config.json`` and build the class its ``model_type`` names.
 
-        Takes the same arguments as :meth:`PretrainedConfig.from_pretrained`.
+        Takes the same arguments as :meth:`PretrainedConfig.from_pretrained`; with ``gguf_file=`` the config
+        comes from that GGUF file's metadata instead (keyword arguments override it).
         """
+        gguf_file = kwargs.pop("gguf_file", None)
+        if gguf_file is not None:
+            hub = {k: kwargs.pop(k) for k in _HUB_OPTIONS if k in kwargs}
+            return cls.for_model(**{**gguf_config_values(pretrained_model_name_or_path, gguf_file, **hub), **kwargs})
         config_file, config_dict, remaining = PretrainedConfig._locate_and_read(pretrained_model_name_or_path, **kwargs)
         config_class = cls._class_for(config_dict.get("model_type"), os.fspath(config_file))
         config_class._check_value_types(config_dict, os.fspath(config_file))
@@ -113,9 +137,9 @@ class AutoModelFactory:
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike[str], *model_args: Any, **kwargs: Any) -> Any:
         config = kwargs.pop("config", None)
         if not isinstance(config, PretrainedConfig):
-            hub = {
-                k: kwargs[k] for k in ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder") if k in kwargs
-            }
+            hub = {k: kwargs[k] for k in _HUB_OPTIONS if k in kwargs}
+            if kwargs.get("gguf_file") is not None and config is None:
+                hub["gguf_file"] = kwargs["gguf_file"]
             config = AutoConfig.from_pretrained(config or pretrained_model_name_or_path, **hub)
         return cls._class_for(config).from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
 

@@ -21,6 +21,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -124,6 +125,14 @@ class Checkpoint:
             for name in source.infos:
                 self._where[name] = source
 
+    @property
+    def gguf_config(self) -> dict[str, Any]:
+        """A GGUF file's config values from its metadata (``model_type``, sizes, token ids, ties)."""
+        if self.format != "gguf":
+            raise FormatError("only a GGUF file carries its config in the weights", where=os.fspath(self.path),
+                              received=self.format, fix="Read config.json with AutoConfig.from_pretrained instead.")
+        return dict(self._sources[0].reader.config)  # type: ignore[attr-defined]
+
     # -- opening ---------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, format: str | None = None, variant: str | None = None) -> Checkpoint:
@@ -150,7 +159,7 @@ class Checkpoint:
 
     @classmethod
     def _open_folder(cls, target: Path, format: str | None, variant: str | None) -> Checkpoint:
-        for fmt in [format] if format else list(formats.FORMATS):
+        for fmt in [format] if format else [name for name, spec in formats.FORMATS.items() if spec.in_folders]:
             formats.get(fmt, where="Checkpoint.open")
             name = variant_name(WEIGHTS_NAMES[fmt], variant)
             single, indexed = target / name, target / index_name(WEIGHTS_NAMES[fmt], variant)
@@ -163,11 +172,13 @@ class Checkpoint:
                 return cls._open_file(single, fmt, folder=target)
             if indexed.is_file():
                 return cls._open_sharded(target, indexed, fmt)
+        ggufs = sorted(p.name for p in target.glob("*.gguf"))
         raise CheckpointNotFoundError(
             "no checkpoint weights found in the folder",
             where=os.fspath(target),
             expected="one of " + ", ".join(variant_name(n, variant) for n in WEIGHTS_NAMES.values()) + " (or its .index.json)",
-            fix="Point at the folder that holds the weights (or pass the weights file itself).",
+            fix=f"It holds GGUF files ({', '.join(ggufs[:3])}): pass one, or gguf_file='{ggufs[0]}' to from_pretrained."
+            if ggufs else "Point at the folder that holds the weights (or pass the weights file itself).",
         )
 
     @classmethod

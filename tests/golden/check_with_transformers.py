@@ -95,6 +95,7 @@ def main() -> int:
         check_tf_models(out)
         check_conversions(out)
         check_untied_heads(out)
+        check_llama_family(out)
     print(f"{len(failures)} failed")
     return 1 if failures else 0
 
@@ -298,3 +299,50 @@ def check_weights(out: Path) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _family_logits(model, framework: str, inputs: dict) -> np.ndarray:
+    if framework == "pt":
+        import torch
+
+        with torch.no_grad():
+            return model(**{k: torch.from_numpy(v) for k, v in inputs.items()}).logits.numpy()
+    if framework == "tf":
+        import tensorflow as tf
+
+        return model(**{k: tf.constant(v) for k, v in inputs.items()}, training=False).logits.numpy()
+    return np.asarray(model(**inputs).logits)
+
+
+def check_llama_family(out: Path) -> None:
+    """9. The Llama family: modelport's conversions of each golden PyTorch checkpoint into transformers' native formats
+    load in transformers' own class of that framework (PyTorch; Flax Llama, Mistral, Gemma; TF Mistral) and give
+    exactly the logits that class gives on the original weights (their own behaviour, quirks included)."""
+    import json
+
+    folder = GOLDEN / "llama-family"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    flax_classes = {"LlamaForCausalLM": "FlaxLlamaForCausalLM", "MistralForCausalLM": "FlaxMistralForCausalLM",
+                    "GemmaForCausalLM": "FlaxGemmaForCausalLM"}
+    tf_classes = {"MistralForCausalLM": "TFMistralForCausalLM"}
+    count, worst = 0, 0.0
+    for case, spec in manifest["cases"].items():
+        source = folder / case / "pt-safetensors"
+        inputs = dict(np.load(folder / case / "inputs.npz"))
+        targets = [("pt", spec["class"], "native"), ("pt", spec["class"], "safetensors")]
+        for framework, classes in (("flax", flax_classes), ("tf", tf_classes)):  # where transformers' class holds the model
+            if spec["class"] in classes and not spec["other_frameworks"].get(framework, "").startswith("skipped"):
+                targets.append((framework, classes[spec["class"]], "native"))
+        for to, class_name, fmt in targets:
+            target = out / "llama-family" / case / f"{to}-{fmt}"
+            report = modelport.convert(source, target, to=to, format=fmt, progress=False)
+            cls = getattr(transformers, class_name)
+            kwargs = {} if to == "pt" else {"from_pt": True}
+            reference = _family_logits(cls.from_pretrained(source, **kwargs), to, inputs)
+            loaded = cls.from_pretrained(target)
+            got = _family_logits(loaded.eval() if to == "pt" else loaded, to, inputs)
+            diff = float(np.abs(got - reference).max())
+            worst, count = max(worst, diff), count + 1
+            if not (report.ok and diff == 0.0):
+                check(f"llama family {case} -> {to} {fmt} in {class_name}", False, f"max |diff| {diff:.2e} {report.summary()}")
+    check(f"transformers loads {count} Llama-family conversions with identical logits", count >= 20, f"max |diff| {worst:.2e}")

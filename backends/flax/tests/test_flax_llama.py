@@ -111,3 +111,14 @@ def test_dynamic_rope_scaling_works_jitted_beyond_the_context():
     logits = np.asarray(jitted(model.params, batch["input_ids"], batch["attention_mask"]))
     reference = np.load(GOLDEN / "llama-dynamic" / "outputs-pt.npz")["masked/logits"]
     assert _max_diff(logits, reference, batch["attention_mask"]) <= TOLERANCE
+
+
+def test_the_smollm2_gguf_file_gives_transformers_logits():
+    """A real Q4_1 GGUF file: llama.cpp's names and blocks, dequantized; transformers' logits within 1e-4."""
+    from _support.gguf import assert_transformers_logits, input_ids, smollm2_file
+
+    path = smollm2_file()
+    model = FlaxAutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name)
+    assert type(model).__name__.endswith("LlamaForCausalLM") and model.config.tie_word_embeddings
+    logits = np.asarray(model(input_ids())["logits"])
+    assert_transformers_logits(logits)

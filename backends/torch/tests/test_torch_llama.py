@@ -135,3 +135,15 @@ def test_sliding_window_matters_for_mistral():
     for layer in model.model.layers:
         layer.self_attn.window = None
     assert float(np.abs(_run(model, batch, False)["logits"] - windowed).max()) > 1e-3
+
+
+def test_the_smollm2_gguf_file_gives_transformers_logits():
+    """A real Q4_1 GGUF file: llama.cpp's names and blocks, dequantized; transformers' logits within 1e-4."""
+    from _support.gguf import assert_transformers_logits, input_ids, smollm2_file
+
+    path = smollm2_file()
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name)
+    assert type(model).__name__.endswith("LlamaForCausalLM") and model.config.tie_word_embeddings
+    with torch.no_grad():
+        logits = model(torch.from_numpy(input_ids())).logits.numpy()
+    assert_transformers_logits(logits)

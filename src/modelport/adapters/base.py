@@ -213,9 +213,15 @@ class Adapter:
         return None
 
     def load_model(self, folder: Any) -> Any:
-        """The model of ``folder``'s architecture with its weights, ready for :meth:`run_model`."""
+        """The model of ``folder``'s architecture with its weights, ready for :meth:`run_model` (or of a GGUF file)."""
+        from pathlib import Path
+
         from ..auto import AutoConfig
 
+        path = Path(folder)
+        if path.suffix == ".gguf" and path.is_file():  # the file carries its config
+            config = AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
+            return self.model_class(config).from_pretrained(path.parent, gguf_file=path.name, config=config)
         return self.model_class(AutoConfig.from_pretrained(folder)).from_pretrained(folder)
 
     def run_model(self, model: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

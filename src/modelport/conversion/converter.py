@@ -112,8 +112,8 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
             bar.phase("verifying: running both models")
             verifying = time.perf_counter()
             report.tolerance = tolerance if tolerance is not None else default_tolerance(cast)
-            report.verification = verify_conversion(opened.folder, report.source_framework, report.destination, to,
-                                                    report.tolerance)
+            checked = opened.checkpoint.path if opened.checkpoint.format == "gguf" else opened.folder  # GGUF: the file itself
+            report.verification = verify_conversion(checked, report.source_framework, report.destination, to, report.tolerance)
             report.verify_seconds = time.perf_counter() - verifying
         if push:
             from ..hub import upload_folder
@@ -137,8 +137,7 @@ def _convert_opened(opened: Source, source: str | os.PathLike[str], out: Path, t
         raise ConversionError("the destination would overwrite the source's weights", where=str(out),
                               fix="Write to another folder, or choose another format.")
     check_destination(out, folder, overwrite)
-    config_file = folder / "config.json"
-    config = AutoConfig.from_pretrained(folder) if config_file.is_file() else None
+    config = _source_config(folder, ckpt)
     if config is None and target.names_like != "pt":
         raise ConversionError(f"converting to {to} needs config.json (the target architecture)", where=str(folder))
     bar.phase(f"building the {to} model's tree")
@@ -172,6 +171,9 @@ def _convert_opened(opened: Source, source: str | os.PathLike[str], out: Path, t
     write_seconds = time.perf_counter() - streaming
     bar.phase("copying configs and tokenizer files")
     copied, skipped = copy_companion_files(folder, out) if out.resolve() != folder.resolve() else ([], [])
+    if ckpt.format == "gguf" and config is not None:  # the GGUF metadata was the config: it travels as config.json
+        config.save_pretrained(out)
+        copied.append("config.json")
     written = [Path(f).name for f in result.files]
     if overwrite:
         remove_other_weights(out, written + ([Path(result.index_file).name] if result.index_file else []))
@@ -184,6 +186,13 @@ def _convert_opened(opened: Source, source: str | os.PathLike[str], out: Path, t
         copied=copied, skipped=skipped,
         unchanged=[name for name, lazy in tensors if isinstance(lazy, LazyTensor) and lazy.file_bytes is not None],
     )
+
+
+def _source_config(folder: Path, ckpt: Checkpoint) -> PretrainedConfig | None:
+    """The source's config: its config.json, or a GGUF file's metadata; None when neither exists."""
+    if ckpt.format == "gguf":
+        return AutoConfig.for_model(**ckpt.gguf_config)
+    return AutoConfig.from_pretrained(folder) if (folder / "config.json").is_file() else None
 
 
 def _dropped(plan: Plan, failed: set[str]) -> list[tuple[str, str]]:

@@ -65,9 +65,11 @@ def open_source(source: str | os.PathLike[str], revision: str | None, token: str
                 cache_dir: str | os.PathLike[str] | None, subfolder: str) -> Source:
     """Open a local folder, or download a Hub repo's weights (any framework) and the files that go with them."""
     if is_local(source):
+        local = Path(os.fspath(source)).expanduser() / subfolder
+        if local.is_file() and local.suffix == ".gguf":  # a GGUF file carries its config: the file is the checkpoint
+            return Source(local.parent, Checkpoint.open(local, format="gguf"))
         check_not_weights_file(source, "converting")
-        folder = Path(os.fspath(source)).expanduser() / subfolder
-        return Source(folder, Checkpoint.open(folder))
+        return Source(local, Checkpoint.open(local))
     from ..hub import download_file, list_repo_files
 
     repo_id = os.fspath(source)

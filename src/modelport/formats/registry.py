@@ -21,7 +21,7 @@ import numpy as np
 from ..dtypes import DTYPES
 from ..errors import FormatError
 from ..filenames import WEIGHTS_NAMES
-from . import flax_msgpack, keras_h5, torch_zip
+from . import flax_msgpack, gguf, keras_h5, torch_zip
 from . import safetensors as st
 from .base import TensorInfo, TensorLike
 
@@ -63,6 +63,8 @@ class FileFormat:
     #: a loader may memory-map tensors' bytes straight from the file (the bytes lie as arrays' do, and the
     #: file is parsed in this process); h5 is parsed in an isolation child and is never mapped
     mappable: bool = False
+    #: a folder is searched for it under ``weights_name``; GGUF files have no fixed name (pass the file, or gguf_file=)
+    in_folders: bool = True
 
     @property
     def extension(self) -> str:
@@ -172,10 +174,13 @@ FORMATS: dict[str, FileFormat] = {
                      prefetch=lambda paths: keras_h5.prefetch_layouts(paths),
                      tagged_dtypes=("bfloat16", "float8_e4m3fn", "float8_e5m2")),
     "msgpack": FileFormat("msgpack", WEIGHTS_NAMES["msgpack"], _FlaxMsgpack, _write_msgpack, "flax"),
+    # read only: llama.cpp's names and quantized blocks, presented as transformers' PyTorch names in float
+    "gguf": FileFormat("gguf", "model.gguf", gguf.GGUFReader, None, "pt", in_folders=False),
 }
 #: how a file's first 9 bytes tell its format, tried in this order (exact signatures first, msgpack's loose one last)
 _SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
     ("bin", lambda head: head[:4] == b"PK\x03\x04"),
+    ("gguf", lambda head: head[:4] == gguf.MAGIC),
     ("h5", lambda head: head[:8] == b"\x89HDF\r\n\x1a\n"),
     ("safetensors", _is_safetensors),
     # a bare pickle: the legacy torch.save format, which the .bin reader refuses clearly

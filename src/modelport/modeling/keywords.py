@@ -117,8 +117,8 @@ KEYWORDS: tuple[Keyword, ...] = (
             accepted_values="False"),
     Keyword("load_in_4bit", _LOAD, "no quantised models", actions=_all(REFUSED), accepts=lambda v: not v,
             accepted_values="False"),
-    Keyword("gguf_file", _LOAD, "GGUF files are not read yet (a later issue)", actions=_all(REFUSED),
-            accepts=lambda v: v is None, accepted_values="None"),
+    Keyword("gguf_file", _LOAD, "a llama.cpp GGUF file in the folder or repo: its metadata gives the config, its tensors are "
+            "dequantized to float32 with transformers' names (needs modelport[gguf])"),
     Keyword("key_mapping", _LOAD, "rename the checkpoint's tensors first (modelport convert reads transformers' "
             "names in every framework)", actions=_all(REFUSED), accepts=lambda v: not v, accepted_values="None"),
     Keyword("adapter_kwargs", _LOAD, "PEFT adapters are not loaded: load the base model, then apply the adapter with peft",

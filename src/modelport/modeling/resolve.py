@@ -71,6 +71,9 @@ def resolve_pretrained(model_class: Any, name_or_path: str | os.PathLike[str], f
     state_dict = kwargs.pop("state_dict", None)
     wanted = [tag for tag in frameworks.BUILTIN if kwargs.pop(f"from_{tag}", False)]
     config = kwargs.pop("config", None)
+    gguf_file = kwargs.pop("gguf_file", None)
+    if gguf_file is not None:
+        return _resolve_gguf(model_class, name_or_path, gguf_file, config, kwargs, options, hub, subfolder, where)
 
     commit = None
     if not is_local(name_or_path) and config is None and state_dict is None:
@@ -91,6 +94,26 @@ def resolve_pretrained(model_class: Any, name_or_path: str | os.PathLike[str], f
         _, source = find_checkpoint(name_or_path, order, subfolder=subfolder, variant=variant,
                                     use_safetensors=use_safetensors if order[0] == framework else None, **hub)
     return Pretrained(config, source, model_kwargs, options, commit)
+
+
+def _resolve_gguf(model_class: Any, name_or_path: str | os.PathLike[str], gguf_file: str, config: Any, kwargs: dict[str, Any],
+                  options: dict[str, Any], hub: dict[str, Any], subfolder: str, where: str) -> Pretrained:
+    """``gguf_file=``: the file from the folder or the Hub; its metadata is the config unless one is given."""
+    from ..auto import AutoConfig, gguf_file_path
+    from ..checkpoint import Checkpoint
+
+    path = gguf_file_path(name_or_path, gguf_file, subfolder, **hub)
+    checkpoint = Checkpoint.open(path, format="gguf")
+    if config is None:
+        attributes = {k: kwargs.pop(k) for k in list(kwargs) if not _is_constructor_keyword(model_class, k)}
+        config = AutoConfig.for_model(**{**checkpoint.gguf_config, **attributes})
+    config, model_kwargs = resolve_config(model_class.config_class, config, name_or_path, kwargs)
+    _check_constructor_keywords(model_class, model_kwargs, where)
+    return Pretrained(config, checkpoint, model_kwargs, options, None if is_local(name_or_path) else commit_of(path))
+
+
+def _is_constructor_keyword(model_class: Any, name: str) -> bool:
+    return name in inspect.signature(model_class.__init__).parameters
 
 
 def _check_constructor_keywords(model_class: Any, kwargs: dict[str, Any], where: str) -> None:
