@@ -231,3 +231,22 @@ def test_every_supported_type_reads_as_llama_cpp_dequantizes_it(tmp_path, type_n
     expected = gguf.quants.dequantize(raw, qtype)
     assert values.shape == (rows, row_values)
     np.testing.assert_array_equal(np.asarray(values, dtype=np.float32), np.asarray(expected, dtype=np.float32))
+
+
+def test_inspect_reads_the_model_from_the_metadata(tmp_path):
+    from modelport.inspection import local_report
+
+    report = local_report(_small(tmp_path / "m.gguf"))
+    assert (report["format"], report["model_type"], report["architectures"], report["config_error"]) == (
+        "gguf", "llama", ["LlamaForCausalLM"], None)
+
+
+def test_from_pretrained_keywords_override_the_metadata_and_typos_are_refused(tmp_path):
+    torch_models = pytest.importorskip("modelport_torch")
+    from modelport.errors import UnsupportedKeywordError
+
+    path = _write(tmp_path / "m.gguf", {"token_embd.weight": (_values(0, (8, 64)), Q8_0), "output_norm.weight": (_values(1, (64,)), F32)})
+    model = torch_models.LlamaModel.from_pretrained(tmp_path, gguf_file=path.name, rms_norm_eps=1e-3)
+    assert model.config.rms_norm_eps == 1e-3 and model.config.hidden_size == 64
+    with pytest.raises(UnsupportedKeywordError, match="rms_norm_epz"):
+        torch_models.LlamaModel.from_pretrained(tmp_path, gguf_file=path.name, rms_norm_epz=1e-3)

@@ -99,7 +99,8 @@ def local_report(path: str | os.PathLike[str], *, with_tensors: bool = False) ->
         "format": ckpt.format,
         "sharded": ckpt.index is not None,
         "files": files,
-        **_config_facts(lambda: read_json_file(config_file), str(config_file)),
+        **_config_facts((lambda: ckpt.gguf_config) if ckpt.format == "gguf" else (lambda: read_json_file(config_file)),
+                        str(ckpt.path) if ckpt.format == "gguf" else str(config_file)),
         **_summary([ckpt.info(n) for n in ckpt], with_tensors),
         "metadata": {k: str(v) for k, v in sorted(ckpt.metadata.items())},
     }

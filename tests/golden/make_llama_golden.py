@@ -44,6 +44,11 @@ CASES = {
     "qwen2": ("Qwen2ForCausalLM", lambda: transformers.Qwen2Config(**TINY, tie_word_embeddings=True, use_sliding_window=True,
                                                                    sliding_window=4, max_window_layers=1)),
     "gemma": ("GemmaForCausalLM", lambda: transformers.GemmaConfig(**{**TINY, "num_key_value_heads": 1}, head_dim=16)),
+    # the other way round for each family: tied Mistral, untied Qwen2 and Gemma
+    "mistral-tied": ("MistralForCausalLM", lambda: transformers.MistralConfig(**TINY, sliding_window=4, tie_word_embeddings=True)),
+    "qwen2-untied": ("Qwen2ForCausalLM", lambda: transformers.Qwen2Config(**TINY)),
+    "gemma-untied": ("GemmaForCausalLM", lambda: transformers.GemmaConfig(**{**TINY, "num_key_value_heads": 1}, head_dim=16,
+                                                                          tie_word_embeddings=False)),
     # dynamic NTK scaling on a sequence longer than max_position_embeddings (the frequencies are recomputed)
     "llama-dynamic": ("LlamaForCausalLM", lambda: transformers.LlamaConfig(**{**TINY, "max_position_embeddings": SEQ - 2},
                                                                            rope_scaling={"rope_type": "dynamic", "factor": 2.0})),

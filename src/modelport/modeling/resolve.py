@@ -105,15 +105,12 @@ def _resolve_gguf(model_class: Any, name_or_path: str | os.PathLike[str], gguf_f
     path = gguf_file_path(name_or_path, gguf_file, subfolder, **hub)
     checkpoint = Checkpoint.open(path, format="gguf")
     if config is None:
-        attributes = {k: kwargs.pop(k) for k in list(kwargs) if not _is_constructor_keyword(model_class, k)}
-        config = AutoConfig.for_model(**{**checkpoint.gguf_config, **attributes})
+        config = AutoConfig.for_model(**checkpoint.gguf_config)
+        for key in [k for k in kwargs if hasattr(config, k)]:  # as with config.json: attributes override, the rest is the model's
+            setattr(config, key, kwargs.pop(key))
     config, model_kwargs = resolve_config(model_class.config_class, config, name_or_path, kwargs)
     _check_constructor_keywords(model_class, model_kwargs, where)
     return Pretrained(config, checkpoint, model_kwargs, options, None if is_local(name_or_path) else commit_of(path))
-
-
-def _is_constructor_keyword(model_class: Any, name: str) -> bool:
-    return name in inspect.signature(model_class.__init__).parameters
 
 
 def _check_constructor_keywords(model_class: Any, kwargs: dict[str, Any], where: str) -> None:
