@@ -80,9 +80,10 @@ def test_jitted_call_gives_the_same_logits():
     np.testing.assert_allclose(np.asarray(jitted(model.params, batch["input_ids"], batch["attention_mask"])), eager, atol=1e-6)
 
 
-def test_a_bfloat16_checkpoint_keeps_bfloat16_params_and_computes_in_bfloat16():
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, "auto"])
+def test_a_bfloat16_checkpoint_keeps_bfloat16_params_and_computes_in_bfloat16(dtype):
     case = "llama"
-    model = FlaxAutoModelForCausalLM.from_pretrained(GOLDEN / case / "pt-safetensors-bf16", dtype=jnp.bfloat16)
+    model = FlaxAutoModelForCausalLM.from_pretrained(GOLDEN / case / "pt-safetensors-bf16", dtype=dtype)
     import jax
 
     assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(model.params)} == {jnp.dtype(jnp.bfloat16)}

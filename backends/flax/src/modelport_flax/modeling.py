@@ -190,7 +190,8 @@ class FlaxPreTrainedModel(PushToHubMixin):
                         revision: str = "main", **kwargs: Any) -> Any:
         """Load from a folder or Hub repo id, from any checkpoint format (Flax msgpack preferred).
 
-        ``dtype`` is the computation dtype; parameters keep the checkpoint's dtype.
+        ``dtype`` is the computation dtype (``"auto"``: the config's, else the checkpoint's); parameters keep the
+        checkpoint's dtype.
         ``_do_init=False`` returns ``(model, params)`` and allocates nothing but the loaded params.
         """
         found = resolve_pretrained(cls, pretrained_model_name_or_path, "flax", dict(
@@ -199,7 +200,10 @@ class FlaxPreTrainedModel(PushToHubMixin):
         do_init = found.options.get("_do_init", True)
         output_loading_info = found.options.get("output_loading_info", False)
         ignore_mismatched_sizes = found.options.get("ignore_mismatched_sizes", False)
-        model = cls(found.config, *model_args, dtype=found.options.get("dtype", dtype), _do_init=False, **found.model_kwargs)
+        dtype = found.options.get("dtype", dtype)
+        if isinstance(dtype, str) and dtype == "auto":  # compute in the config's dtype, else the checkpoint's
+            dtype = jnp.dtype(_checkpoint_dtype(found.config, found.source))
+        model = cls(found.config, *model_args, dtype=dtype, _do_init=False, **found.model_kwargs)
         ckpt = found.source
         params, info = model._load(ckpt, ignore_mismatched_sizes)
         if do_init:
@@ -239,6 +243,15 @@ class FlaxPreTrainedModel(PushToHubMixin):
             push_to_hub=push_to_hub, max_shard_size=max_shard_size, token=token, **kwargs),
             format="safetensors" if safe_serialization else "msgpack", tensor_framework="pt" if safe_serialization else "flax",
             architecture=type(self).__name__.removeprefix("Flax"))
+
+
+def _checkpoint_dtype(config: PretrainedConfig, source: Any) -> str:
+    """``dtype="auto"``: the config's ``dtype`` if it names one, else the checkpoint's first floating dtype."""
+    named = getattr(config, "dtype", None)
+    if isinstance(named, str) and named not in ("auto", ""):
+        return named
+    floating = (source.info(n).dtype for n in source)
+    return next((d for d in floating if d.startswith(("float", "bfloat"))), "float32")
 
 
 def load_flax_sharded_weights(shard_files: list[str | os.PathLike[str]]) -> dict:
