@@ -96,21 +96,26 @@ class TFDecoderAttention(keras.layers.Layer):
 
     def call(self, hidden: Any, cos: Any, sin: Any, biases: dict, output_attentions: bool = False, training: bool = False) -> Any:
         batch, length = tf.shape(hidden)[0], tf.shape(hidden)[1]
+        rows = tf.reshape(hidden, (-1, hidden.shape[-1]))  # 2-D projections: one GEMM each, not a batched matmul
 
         def heads(x: Any, count: int) -> Any:
             return tf.transpose(tf.reshape(x, (batch, length, count, self.head_dim)), [0, 2, 1, 3])
 
-        q, k, v = heads(self.q_proj(hidden), self.num_heads), heads(self.k_proj(hidden), self.num_kv_heads), heads(
-            self.v_proj(hidden), self.num_kv_heads)
+        q, k, v = heads(self.q_proj(rows), self.num_heads), heads(self.k_proj(rows), self.num_kv_heads), heads(
+            self.v_proj(rows), self.num_kv_heads)
         q = q * cos[:, None] + _rotate_half(q) * sin[:, None]
         k = k * cos[:, None] + _rotate_half(k) * sin[:, None]
+        # grouped-query attention without copying k and v: each key/value head serves `groups` query heads by broadcasting
         groups = self.num_heads // self.num_kv_heads
-        k, v = tf.repeat(k, groups, axis=1), tf.repeat(v, groups, axis=1)
-        scores = tf.matmul(q, k, transpose_b=True) * tf.cast(self.head_dim**-0.5, q.dtype) + biases[self.window]
+        q = tf.reshape(q, (batch, self.num_kv_heads, groups, length, self.head_dim))
+        k, v = k[:, :, None], v[:, :, None]
+        scores = tf.matmul(q, k, transpose_b=True) * tf.cast(self.head_dim**-0.5, q.dtype)
+        scores = tf.reshape(scores, (batch, self.num_heads, length, length)) + biases[self.window]
         probs = tf.cast(tf.nn.softmax(tf.cast(scores, tf.float32), axis=-1), q.dtype)
-        out = tf.matmul(self.dropout(probs, training=training), v)
-        out = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), (batch, length, self.num_heads * self.head_dim))
-        return self.o_proj(out), (probs if output_attentions else None)
+        grouped = tf.reshape(self.dropout(probs, training=training), (batch, self.num_kv_heads, groups, length, length))
+        out = tf.reshape(tf.matmul(grouped, v), (batch, self.num_heads, length, self.head_dim))
+        out = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), (-1, self.num_heads * self.head_dim))
+        return tf.reshape(self.o_proj(out), (batch, length, -1)), (probs if output_attentions else None)
 
 
 class TFDecoderMLP(keras.layers.Layer):
@@ -123,7 +128,8 @@ class TFDecoderMLP(keras.layers.Layer):
         self.act = activation(c.hidden_act)
 
     def call(self, x: Any) -> Any:
-        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+        rows = tf.reshape(x, (-1, x.shape[-1]))  # 2-D: one GEMM per projection
+        return tf.reshape(self.down_proj(self.act(self.gate_proj(rows)) * self.up_proj(rows)), tf.shape(x))
 
 
 class TFDecoderLayer(keras.layers.Layer):

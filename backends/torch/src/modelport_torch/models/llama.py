@@ -68,13 +68,16 @@ def apply_rotary(x, cos, sin):
     return x * cos[:, None] + _rotate_half(x) * sin[:, None]
 
 
-def decoder_mask(attention_mask, length: int, window: int | None, device) -> torch.Tensor:
-    """``[batch or 1, 1, q, k]`` booleans: causal, within ``window`` positions when set, and not padding.
+def decoder_mask(attention_mask, length: int, window: int | None, device) -> torch.Tensor | None:
+    """``[batch or 1, 1, q, k]`` booleans: causal, within ``window`` positions when set, and not padding; None when
+    causality alone decides (no padding, no window shorter than the sequence): attention then runs SDPA's causal kernel.
 
     A query row with nothing to attend to (a left-padding position) may attend
     everywhere instead: its output is never used, and an all-masked row would
     give NaN, which later layers would spread through the padding keys.
     """
+    if (window is None or window >= length) and (attention_mask is None or bool(attention_mask.bool().all())):
+        return None
     q = torch.arange(length, device=device)[:, None]
     k = torch.arange(length, device=device)[None, :]
     allowed = k <= q
@@ -106,17 +109,20 @@ class DecoderAttention(nn.Module):
         v = self.v_proj(hidden).view(b, s, self.num_kv_heads, self.head_dim).transpose(1, 2)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         groups = self.num_heads // self.num_kv_heads
-        k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
         mask = masks[self.window]
         dropout = self.dropout if self.training else 0.0
         if output_attentions:  # the maps themselves: computed as transformers' eager attention does
+            k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+            if mask is None:
+                mask = torch.ones(s, s, dtype=torch.bool, device=hidden.device).tril()
             scores = (q @ k.transpose(-1, -2)) * self.head_dim**-0.5
             scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
             probs = nn.functional.dropout(scores.softmax(-1, dtype=torch.float32).to(q.dtype), dropout, self.training)
             out = probs @ v
-        else:
-            out, probs = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout,
-                                                                    scale=self.head_dim**-0.5), None
+        else:  # fused; grouped key/value heads shared without copies; the causal kernel when no mask is needed
+            out, probs = nn.functional.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=mask is None, scale=self.head_dim**-0.5,
+                enable_gqa=groups > 1), None
         return self.o_proj(out.transpose(1, 2).reshape(b, s, self.num_heads * self.head_dim)), probs
 
 
