@@ -107,7 +107,7 @@ class Checkpoint:
     Attributes:
         path: the folder (or file) opened.
         framework: ``"pt"``, ``"tf"`` or ``"flax"``: whose names are inside.
-        format: ``"safetensors"``, ``"bin"``, ``"h5"`` or ``"msgpack"``.
+        format: ``"safetensors"``, ``"bin"``, ``"h5"``, ``"msgpack"`` or ``"gguf"`` (a llama.cpp file, read only).
         files: the weights files, in order.
         index: the parsed ``*.index.json`` of a sharded checkpoint, else None.
         metadata: the safetensors ``__metadata__`` (or index ``metadata``).
