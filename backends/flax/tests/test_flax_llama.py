@@ -9,9 +9,6 @@ positions are not compared: no later position reads them.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -19,62 +16,52 @@ import pytest
 from modelport_flax import FlaxAutoModel, FlaxAutoModelForCausalLM, FlaxAutoModelForSequenceClassification
 from modelport_flax.models import DECODER_CLASSES
 
-GOLDEN = Path(__file__).resolve().parents[3] / "tests" / "golden" / "data" / "llama-family"
-MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())
-CASES = list(MANIFEST["cases"])
-TOLERANCE = 1e-5  # max absolute difference, float32
+from _support.llama_family import CASES, FOLDER, MANIFEST, TOLERANCE, inputs, loads, max_diff
+
 BF16_TOLERANCE = 0.05  # bfloat16 computation in XLA against PyTorch's bfloat16 kernels: a few bfloat16 ulps of logits near 1.5
-LOADS = [(case, folder) for case in CASES for folder in MANIFEST["cases"][case]["folders"]
-         if folder.startswith(("pt-safetensors", "pt-bin", "flax-msgpack")) and not folder.endswith("bf16")]
+LOADS = loads("pt-safetensors", "pt-bin", "flax-msgpack")
 
-
-def _inputs(case: str) -> dict[str, np.ndarray]:
-    return dict(np.load(GOLDEN / case / "inputs.npz"))
 
 
 def _auto(case: str):
     return FlaxAutoModelForSequenceClassification if case.endswith("seqcls") else FlaxAutoModelForCausalLM
 
 
-def _max_diff(got: np.ndarray, expected: np.ndarray, mask: np.ndarray) -> float:
-    keep = mask.astype(bool) if got.ndim >= 2 and got.shape[:2] == mask.shape else slice(None)
-    return float(np.abs(got[keep].astype(np.float32) - expected[keep]).max())
-
 
 @pytest.mark.parametrize("case, folder", LOADS, ids=[f"{c}-{f}" for c, f in LOADS])
 def test_golden_checkpoint_gives_transformers_outputs(case, folder):
-    model, info = _auto(case).from_pretrained(GOLDEN / case / folder, output_loading_info=True)
+    model, info = _auto(case).from_pretrained(FOLDER / case / folder, output_loading_info=True)
     assert type(model).__name__ == "Flax" + MANIFEST["cases"][case]["class"]
     assert info["missing_keys"] == [] and info["unexpected_keys"] == [] and info["mismatched_keys"] == []
-    batch = _inputs(case)
-    reference = np.load(GOLDEN / case / "outputs-pt.npz")  # the truth, whichever framework saved the weights
+    batch = inputs(case)
+    reference = np.load(FOLDER / case / "outputs-pt.npz")  # the truth, whichever framework saved the weights
     for masked, prefix in ((True, "masked"), (False, "nomask")):
         kwargs = {k: v for k, v in batch.items() if masked or k != "attention_mask"}
         out = model(**kwargs, output_hidden_states=True)
         mask = batch["attention_mask"] if masked else np.ones_like(batch["attention_mask"])
-        assert _max_diff(np.asarray(out["logits"]), reference[f"{prefix}/logits"], mask) <= TOLERANCE, prefix
+        assert max_diff(np.asarray(out["logits"]), reference[f"{prefix}/logits"], mask) <= TOLERANCE, prefix
         states = [k for k in reference.files if k.startswith(f"{prefix}/hidden_states/")]
         assert len(out["hidden_states"]) == len(states)
         for i, state in enumerate(out["hidden_states"]):
-            assert _max_diff(np.asarray(state), reference[f"{prefix}/hidden_states/{i}"], mask) <= TOLERANCE, (prefix, i)
+            assert max_diff(np.asarray(state), reference[f"{prefix}/hidden_states/{i}"], mask) <= TOLERANCE, (prefix, i)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.endswith("seqcls")])
 def test_the_bare_model_loads_the_causal_lm_checkpoint(case):
-    model, info = FlaxAutoModel.from_pretrained(GOLDEN / case / "pt-safetensors", output_loading_info=True)
+    model, info = FlaxAutoModel.from_pretrained(FOLDER / case / "pt-safetensors", output_loading_info=True)
     assert type(model) is DECODER_CLASSES[model.config.model_type][0]
     assert info["missing_keys"] == [] and info["mismatched_keys"] == []
-    batch = _inputs(case)
+    batch = inputs(case)
     hidden = np.asarray(model(**batch)["last_hidden_state"])
-    expected = np.load(GOLDEN / case / "outputs-pt.npz")["masked/last_hidden_state"]
-    assert _max_diff(hidden, expected, batch["attention_mask"]) <= TOLERANCE
+    expected = np.load(FOLDER / case / "outputs-pt.npz")["masked/last_hidden_state"]
+    assert max_diff(hidden, expected, batch["attention_mask"]) <= TOLERANCE
 
 
 def test_jitted_call_gives_the_same_logits():
     import jax
 
-    model = FlaxAutoModelForCausalLM.from_pretrained(GOLDEN / "mistral" / "pt-safetensors")
-    batch = _inputs("mistral")
+    model = FlaxAutoModelForCausalLM.from_pretrained(FOLDER / "mistral" / "pt-safetensors")
+    batch = inputs("mistral")
     jitted = jax.jit(lambda params, ids, mask: model(ids, attention_mask=mask, params=params)["logits"])
     eager = np.asarray(model(**batch)["logits"])
     np.testing.assert_allclose(np.asarray(jitted(model.params, batch["input_ids"], batch["attention_mask"])), eager, atol=1e-6)
@@ -83,35 +70,35 @@ def test_jitted_call_gives_the_same_logits():
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, "auto"])
 def test_a_bfloat16_checkpoint_keeps_bfloat16_params_and_computes_in_bfloat16(dtype):
     case = "llama"
-    model = FlaxAutoModelForCausalLM.from_pretrained(GOLDEN / case / "pt-safetensors-bf16", dtype=dtype)
+    model = FlaxAutoModelForCausalLM.from_pretrained(FOLDER / case / "pt-safetensors-bf16", dtype=dtype)
     import jax
 
     assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(model.params)} == {jnp.dtype(jnp.bfloat16)}
-    batch = _inputs(case)
+    batch = inputs(case)
     logits = np.asarray(model(**batch)["logits"])
     assert logits.dtype == jnp.bfloat16
-    reference = np.load(GOLDEN / case / "outputs-pt-bf16.npz")["masked/logits"]
-    assert _max_diff(logits, reference, batch["attention_mask"]) <= BF16_TOLERANCE
+    reference = np.load(FOLDER / case / "outputs-pt-bf16.npz")["masked/logits"]
+    assert max_diff(logits, reference, batch["attention_mask"]) <= BF16_TOLERANCE
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_save_pretrained_and_reload_give_the_same_logits(case, tmp_path):
-    model = _auto(case).from_pretrained(GOLDEN / case / "pt-safetensors")
+    model = _auto(case).from_pretrained(FOLDER / case / "pt-safetensors")
     model.save_pretrained(tmp_path)
     again = _auto(case).from_pretrained(tmp_path)
-    batch = _inputs(case)
+    batch = inputs(case)
     np.testing.assert_array_equal(np.asarray(again(**batch)["logits"]), np.asarray(model(**batch)["logits"]))
 
 
 def test_dynamic_rope_scaling_works_jitted_beyond_the_context():
     import jax
 
-    model = FlaxAutoModelForCausalLM.from_pretrained(GOLDEN / "llama-dynamic" / "pt-safetensors")
-    batch = _inputs("llama-dynamic")
+    model = FlaxAutoModelForCausalLM.from_pretrained(FOLDER / "llama-dynamic" / "pt-safetensors")
+    batch = inputs("llama-dynamic")
     jitted = jax.jit(lambda params, ids, mask: model(ids, attention_mask=mask, params=params)["logits"])
     logits = np.asarray(jitted(model.params, batch["input_ids"], batch["attention_mask"]))
-    reference = np.load(GOLDEN / "llama-dynamic" / "outputs-pt.npz")["masked/logits"]
-    assert _max_diff(logits, reference, batch["attention_mask"]) <= TOLERANCE
+    reference = np.load(FOLDER / "llama-dynamic" / "outputs-pt.npz")["masked/logits"]
+    assert max_diff(logits, reference, batch["attention_mask"]) <= TOLERANCE
 
 
 def test_the_smollm2_gguf_file_gives_transformers_logits():

@@ -7,9 +7,6 @@ Golden data: ``tests/golden/make_llama_golden.py``. Left-padding positions are n
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -17,77 +14,67 @@ from modelport_tf import TFAutoModel, TFAutoModelForCausalLM, TFAutoModelForSequ
 from modelport_tf.layers import named_variables
 from modelport_tf.models import DECODER_CLASSES
 
-GOLDEN = Path(__file__).resolve().parents[3] / "tests" / "golden" / "data" / "llama-family"
-MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())
-CASES = list(MANIFEST["cases"])
-TOLERANCE = 1e-5  # max absolute difference, float32
-LOADS = [(case, folder) for case in CASES for folder in MANIFEST["cases"][case]["folders"]
-         if folder.startswith(("pt-safetensors", "pt-bin", "tf-h5", "flax-msgpack")) and not folder.endswith("bf16")]
+from _support.llama_family import CASES, FOLDER, MANIFEST, TOLERANCE, inputs, loads, max_diff
 
+LOADS = loads("pt-safetensors", "pt-bin", "tf-h5", "flax-msgpack")
 
-def _inputs(case: str) -> dict[str, np.ndarray]:
-    return dict(np.load(GOLDEN / case / "inputs.npz"))
 
 
 def _auto(case: str):
     return TFAutoModelForSequenceClassification if case.endswith("seqcls") else TFAutoModelForCausalLM
 
 
-def _max_diff(got: np.ndarray, expected: np.ndarray, mask: np.ndarray) -> float:
-    keep = mask.astype(bool) if got.ndim >= 2 and got.shape[:2] == mask.shape else slice(None)
-    return float(np.abs(got[keep] - expected[keep]).max())
-
 
 @pytest.mark.parametrize("case, folder", LOADS, ids=[f"{c}-{f}" for c, f in LOADS])
 def test_golden_checkpoint_gives_transformers_outputs(case, folder):
-    model, info = _auto(case).from_pretrained(GOLDEN / case / folder, output_loading_info=True)
+    model, info = _auto(case).from_pretrained(FOLDER / case / folder, output_loading_info=True)
     assert type(model).__name__ == "TF" + MANIFEST["cases"][case]["class"]
     assert info["missing_keys"] == [] and info["unexpected_keys"] == [] and info["mismatched_keys"] == []
-    batch = _inputs(case)
-    reference = np.load(GOLDEN / case / "outputs-pt.npz")  # the truth, whichever framework saved the weights
+    batch = inputs(case)
+    reference = np.load(FOLDER / case / "outputs-pt.npz")  # the truth, whichever framework saved the weights
     for masked, prefix in ((True, "masked"), (False, "nomask")):
         out = model({k: v for k, v in batch.items() if masked or k != "attention_mask"}, output_hidden_states=True)
         mask = batch["attention_mask"] if masked else np.ones_like(batch["attention_mask"])
-        assert _max_diff(np.asarray(out["logits"]), reference[f"{prefix}/logits"], mask) <= TOLERANCE, prefix
+        assert max_diff(np.asarray(out["logits"]), reference[f"{prefix}/logits"], mask) <= TOLERANCE, prefix
         assert len(out["hidden_states"]) == len([k for k in reference.files if k.startswith(f"{prefix}/hidden_states/")])
         for i, state in enumerate(out["hidden_states"]):
-            assert _max_diff(np.asarray(state), reference[f"{prefix}/hidden_states/{i}"], mask) <= TOLERANCE, (prefix, i)
+            assert max_diff(np.asarray(state), reference[f"{prefix}/hidden_states/{i}"], mask) <= TOLERANCE, (prefix, i)
 
 
 def test_variable_names_are_transformers_tf_mistral_names():
     from modelport.checkpoint import Checkpoint
 
-    model = TFAutoModelForCausalLM.from_pretrained(GOLDEN / "mistral" / "pt-safetensors")
-    theirs = Checkpoint.open(GOLDEN / "mistral" / "tf-h5")  # transformers' TFMistralForCausalLM save
+    model = TFAutoModelForCausalLM.from_pretrained(FOLDER / "mistral" / "pt-safetensors")
+    theirs = Checkpoint.open(FOLDER / "mistral" / "tf-h5")  # transformers' TFMistralForCausalLM save
     assert theirs.framework == "tf"
     assert set(named_variables(model)) == set(theirs)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.endswith("seqcls")])
 def test_the_bare_model_loads_the_causal_lm_checkpoint(case):
-    model, info = TFAutoModel.from_pretrained(GOLDEN / case / "pt-safetensors", output_loading_info=True)
+    model, info = TFAutoModel.from_pretrained(FOLDER / case / "pt-safetensors", output_loading_info=True)
     assert type(model) is DECODER_CLASSES[model.config.model_type][0]
     assert info["missing_keys"] == [] and info["mismatched_keys"] == []
-    batch = _inputs(case)
+    batch = inputs(case)
     hidden = np.asarray(model(batch)["last_hidden_state"])
-    expected = np.load(GOLDEN / case / "outputs-pt.npz")["masked/last_hidden_state"]
-    assert _max_diff(hidden, expected, batch["attention_mask"]) <= TOLERANCE
+    expected = np.load(FOLDER / case / "outputs-pt.npz")["masked/last_hidden_state"]
+    assert max_diff(hidden, expected, batch["attention_mask"]) <= TOLERANCE
 
 
 @pytest.mark.parametrize("case", ["mistral", "gemma", "llama-seqcls"])
 def test_save_pretrained_and_reload_give_the_same_logits(case, tmp_path):
-    model = _auto(case).from_pretrained(GOLDEN / case / "pt-safetensors")
+    model = _auto(case).from_pretrained(FOLDER / case / "pt-safetensors")
     model.save_pretrained(tmp_path)
     again = _auto(case).from_pretrained(tmp_path)
-    batch = _inputs(case)
+    batch = inputs(case)
     np.testing.assert_array_equal(np.asarray(again(batch)["logits"]), np.asarray(model(batch)["logits"]))
 
 
 def test_a_traced_call_gives_the_eager_logits():
     import tensorflow as tf
 
-    model = TFAutoModelForCausalLM.from_pretrained(GOLDEN / "qwen2" / "pt-safetensors")
-    batch = _inputs("qwen2")
+    model = TFAutoModelForCausalLM.from_pretrained(FOLDER / "qwen2" / "pt-safetensors")
+    batch = inputs("qwen2")
     traced = tf.function(lambda ids, mask: model({"input_ids": ids, "attention_mask": mask})["logits"])
     np.testing.assert_allclose(np.asarray(traced(batch["input_ids"], batch["attention_mask"])),
                                np.asarray(model(batch)["logits"]), atol=1e-6)
@@ -96,12 +83,12 @@ def test_a_traced_call_gives_the_eager_logits():
 def test_dynamic_rope_scaling_works_traced_beyond_the_context():
     import tensorflow as tf
 
-    model = TFAutoModelForCausalLM.from_pretrained(GOLDEN / "llama-dynamic" / "pt-safetensors")
-    batch = _inputs("llama-dynamic")
+    model = TFAutoModelForCausalLM.from_pretrained(FOLDER / "llama-dynamic" / "pt-safetensors")
+    batch = inputs("llama-dynamic")
     traced = tf.function(lambda ids, mask: model({"input_ids": ids, "attention_mask": mask})["logits"])
     logits = np.asarray(traced(batch["input_ids"], batch["attention_mask"]))
-    reference = np.load(GOLDEN / "llama-dynamic" / "outputs-pt.npz")["masked/logits"]
-    assert _max_diff(logits, reference, batch["attention_mask"]) <= TOLERANCE
+    reference = np.load(FOLDER / "llama-dynamic" / "outputs-pt.npz")["masked/logits"]
+    assert max_diff(logits, reference, batch["attention_mask"]) <= TOLERANCE
 
 
 def test_the_smollm2_gguf_file_gives_transformers_logits():

@@ -7,9 +7,6 @@ itself leaves them implementation-defined (fully masked attention rows).
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -17,16 +14,11 @@ import torch
 from modelport_torch import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 from modelport_torch.models import DECODER_CLASSES
 
-GOLDEN = Path(__file__).resolve().parents[3] / "tests" / "golden" / "data" / "llama-family"
-MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())
-CASES = list(MANIFEST["cases"])
-LOADS = [(case, folder) for case in CASES for folder in MANIFEST["cases"][case]["folders"] if not folder.endswith("bf16")]
-TOLERANCE = 1e-5  # max absolute difference, float32
+from _support.llama_family import CASES, FOLDER, MANIFEST, TOLERANCE, inputs, loads, max_diff
+
+LOADS = loads()
 BF16_TOLERANCE = 0.02  # bfloat16 keeps 8 bits of mantissa; the same ops in another order differ by a few of its ulps
 
-
-def _inputs(case: str) -> dict[str, np.ndarray]:
-    return dict(np.load(GOLDEN / case / "inputs.npz"))
 
 
 def _run(model, batch: dict[str, np.ndarray], masked: bool) -> dict[str, np.ndarray]:
@@ -47,10 +39,7 @@ def _assert_matches(got: dict[str, np.ndarray], reference, mask: np.ndarray, pre
     for name in names:
         if name not in got:
             continue
-        expected = reference[f"{prefix}/{name}"]
-        actual = got[name]
-        keep = mask.astype(bool) if actual.ndim >= 2 and actual.shape[:2] == mask.shape else slice(None)
-        diff = float(np.abs(actual[keep] - expected[keep]).max())
+        diff = max_diff(got[name], reference[f"{prefix}/{name}"], mask)
         assert diff <= tolerance, (name, prefix, diff)
 
 
@@ -59,63 +48,61 @@ def test_golden_checkpoint_gives_transformers_outputs(case, folder):
     """Every save, transformers' own TF and Flax ones included, against transformers' PyTorch outputs (the truth)."""
     cls = AutoModelForSequenceClassification if case.endswith("seqcls") else AutoModelForCausalLM
     kwargs = {"from_tf": True} if folder.startswith("tf") else {"from_flax": True} if folder.startswith("flax") else {}
-    model, info = cls.from_pretrained(GOLDEN / case / folder, output_loading_info=True, **kwargs)
+    model, info = cls.from_pretrained(FOLDER / case / folder, output_loading_info=True, **kwargs)
     assert type(model).__name__ == MANIFEST["cases"][case]["class"]
     assert info["missing_keys"] == [] and info["unexpected_keys"] == [] and info["mismatched_keys"] == []
-    batch = _inputs(case)
-    reference = np.load(GOLDEN / case / "outputs-pt.npz")
+    batch = inputs(case)
+    reference = np.load(FOLDER / case / "outputs-pt.npz")
     _assert_matches(_run(model, batch, True), reference, batch["attention_mask"], "masked", TOLERANCE)
     _assert_matches(_run(model, batch, False), reference, np.ones_like(batch["attention_mask"]), "nomask", TOLERANCE)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if MANIFEST["cases"][c]["class"].endswith("ForCausalLM")])
 def test_the_bare_model_loads_the_causal_lm_checkpoint(case):
-    model, info = AutoModel.from_pretrained(GOLDEN / case / "pt-safetensors", output_loading_info=True)
+    model, info = AutoModel.from_pretrained(FOLDER / case / "pt-safetensors", output_loading_info=True)
     assert type(model) is DECODER_CLASSES[model.config.model_type][0]
     assert info["missing_keys"] == [] and info["mismatched_keys"] == [] and info["unexpected_keys"] == ["lm_head.weight"] * (
         not model.config.tie_word_embeddings)
-    batch = _inputs(case)
+    batch = inputs(case)
     with torch.no_grad():
         hidden = model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state.numpy()
-    expected = np.load(GOLDEN / case / "outputs-pt.npz")["masked/last_hidden_state"]
-    keep = batch["attention_mask"].astype(bool)
-    assert float(np.abs(hidden[keep] - expected[keep]).max()) <= TOLERANCE
+    expected = np.load(FOLDER / case / "outputs-pt.npz")["masked/last_hidden_state"]
+    assert max_diff(hidden, expected, batch["attention_mask"]) <= TOLERANCE
 
 
 def test_a_bfloat16_checkpoint_stays_bfloat16_and_gives_transformers_bfloat16_outputs():
     case = "llama"
-    model = AutoModelForCausalLM.from_pretrained(GOLDEN / case / "pt-safetensors-bf16", dtype="auto")
+    model = AutoModelForCausalLM.from_pretrained(FOLDER / case / "pt-safetensors-bf16", dtype="auto")
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
-    batch = _inputs(case)
+    batch = inputs(case)
     got = _run(model, batch, True)
-    reference = np.load(GOLDEN / case / "outputs-pt-bf16.npz")
-    keep = batch["attention_mask"].astype(bool)
-    diff = float(np.abs(got["logits"][keep] - reference["masked/logits"][keep]).max())
+    reference = np.load(FOLDER / case / "outputs-pt-bf16.npz")
+    diff = max_diff(got["logits"], reference["masked/logits"], batch["attention_mask"])
     assert diff <= BF16_TOLERANCE, diff
-    float32 = np.load(GOLDEN / case / "outputs-pt.npz")["masked/logits"]
-    assert float(np.abs(got["logits"][keep] - float32[keep]).max()) > 0  # really computed in bfloat16
+    float32 = np.load(FOLDER / case / "outputs-pt.npz")["masked/logits"]
+    assert max_diff(got["logits"], float32, batch["attention_mask"]) > 0  # really computed in bfloat16
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_save_pretrained_writes_transformers_names_and_reloads_the_same(case, tmp_path):
     cls = AutoModelForSequenceClassification if case.endswith("seqcls") else AutoModelForCausalLM
-    model = cls.from_pretrained(GOLDEN / case / "pt-safetensors")
+    model = cls.from_pretrained(FOLDER / case / "pt-safetensors")
     model.save_pretrained(tmp_path)
     from safetensors import safe_open
 
-    with safe_open(GOLDEN / case / "pt-safetensors" / "model.safetensors", "np") as theirs, \
+    with safe_open(FOLDER / case / "pt-safetensors" / "model.safetensors", "np") as theirs, \
             safe_open(tmp_path / "model.safetensors", "np") as ours:
         assert sorted(ours.keys()) == sorted(theirs.keys())
         for key in theirs.keys():
             np.testing.assert_array_equal(ours.get_tensor(key), theirs.get_tensor(key))
     again = cls.from_pretrained(tmp_path)
-    batch = _inputs(case)
+    batch = inputs(case)
     np.testing.assert_array_equal(_run(again, batch, True)["logits"], _run(model, batch, True)["logits"])
 
 
 def test_the_causal_lm_loss_ignores_minus_100_labels():
-    model = AutoModelForCausalLM.from_pretrained(GOLDEN / "llama" / "pt-safetensors")
-    batch = _inputs("llama")
+    model = AutoModelForCausalLM.from_pretrained(FOLDER / "llama" / "pt-safetensors")
+    batch = inputs("llama")
     ids = torch.from_numpy(batch["input_ids"][:1])
     labels = ids.clone()
     labels[0, :4] = -100
@@ -128,8 +115,8 @@ def test_the_causal_lm_loss_ignores_minus_100_labels():
 
 def test_sliding_window_matters_for_mistral():
     """The golden sequence is longer than Mistral's window (4): without it, outputs move."""
-    model = AutoModelForCausalLM.from_pretrained(GOLDEN / "mistral" / "pt-safetensors")
-    batch = _inputs("mistral")
+    model = AutoModelForCausalLM.from_pretrained(FOLDER / "mistral" / "pt-safetensors")
+    batch = inputs("mistral")
     windowed = _run(model, batch, False)["logits"]
     model.config.sliding_window = None
     for layer in model.model.layers:

@@ -12,6 +12,7 @@ the permutation are registered data per architecture (:data:`ARCHITECTURES`).
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import re
@@ -23,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from ..dtypes import DTYPES
 from ..errors import FormatError
 from .base import TensorInfo, read_array
 
 __all__ = ["MAGIC", "GGUFHeader", "GGUFTensor", "GGUFArchitecture", "ARCHITECTURES", "register_architecture", "read_header",
-           "read_tensor", "config_values", "transformers_names"]
+           "read_tensor", "config_values", "transformers_names", "permutations"]
 
 MAGIC = b"GGUF"
 VERSIONS = (2, 3)
@@ -79,7 +81,6 @@ class GGUFHeader:
     metadata: dict[str, Any]
     tensors: dict[str, GGUFTensor]
     data_start: int
-    file_size: int = 0
 
 
 class _Cursor:
@@ -171,9 +172,7 @@ def _parse(data: mmap.mmap, size: int, where: str) -> GGUFHeader:
     if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
         raise FormatError("general.alignment must be a power of two", where=where, received=alignment)
     data_start = -(-cursor.at // alignment) * alignment
-    header = GGUFHeader(where, version, metadata, {}, data_start, size)
-    header.tensors = _placed(tensors, data_start, alignment, size, where)
-    return header
+    return GGUFHeader(where, version, metadata, _placed(tensors, data_start, alignment, size, where), data_start)
 
 
 
@@ -208,9 +207,7 @@ def _placed(table: list[tuple[str, tuple[int, ...], int, int]], data_start: int,
         if type_name not in SUPPORTED_TYPES:
             raise FormatError("unsupported tensor type", where=f"{where}: {name}", received=type_name,
                               expected=", ".join(SUPPORTED_TYPES), fix="Requantize the model with one of these types.")
-        numel = 1
-        for d in shape:
-            numel *= d
+        numel = math.prod(shape)
         if numel == 0 or numel > size * block:  # more elements than the whole file could hold at this type
             raise FormatError("a tensor's shape does not fit the file", where=f"{where}: {name}", received=shape)
         if shape[-1] % block:
@@ -239,7 +236,7 @@ def read_tensor(header: GGUFHeader, tensor: GGUFTensor) -> np.ndarray:
         return read_array(header.path, tensor.offset, _PLAIN[tensor.type_id], tensor.shape, where=f"{header.path}: {tensor.name}")
     raw = read_array(header.path, tensor.offset, "uint8", (tensor.nbytes,), where=f"{header.path}: {tensor.name}")
     gguf = _gguf()
-    rows = int(np.prod(tensor.shape)) // tensor.shape[-1]  # ggml's rows: the fastest dimension is numpy's last
+    rows = math.prod(tensor.shape) // tensor.shape[-1]  # ggml's rows: the fastest dimension is numpy's last
     values = gguf.quants.dequantize(raw.reshape(rows, tensor.nbytes // rows), gguf.GGMLQuantizationType(tensor.type_id))
     return np.ascontiguousarray(values, dtype=np.float32).reshape(tensor.shape)
 
@@ -338,11 +335,10 @@ def transformers_names(header: GGUFHeader) -> dict[str, str]:
     return mapped
 
 
-def permutation_for(header: GGUFHeader, transformers_name: str) -> Callable[[np.ndarray, dict[str, Any]], np.ndarray] | None:
-    for pattern, undo in architecture_of(header).permuted.items():
-        if _compiled(pattern).match(transformers_name):
-            return undo
-    return None
+def permutations(header: GGUFHeader, names: list[str]) -> dict[str, Callable[[np.ndarray, dict[str, Any]], np.ndarray]]:
+    """transformers name -> how to undo llama.cpp's permutation, for the tensors it permuted."""
+    rules = [(_compiled(pattern), undo) for pattern, undo in architecture_of(header).permuted.items()]
+    return {name: undo for name in names for pattern, undo in rules if pattern.match(name)}
 
 
 def config_values(header: GGUFHeader) -> dict[str, Any]:
@@ -381,18 +377,16 @@ class GGUFReader:
         self.config = config_values(self.header)
         self.metadata = {"format": "pt", "gguf.architecture": str(self.header.metadata["general.architecture"])}
         self.infos = {name: self._info(name) for name in self.names}
+        self.undo = permutations(self.header, list(self.names))
 
     def _info(self, name: str) -> TensorInfo:
         tensor = self.header.tensors[self.names[name]]
         dtype = _PLAIN.get(tensor.type_id, "float32")
-        numel = int(np.prod(tensor.shape))
-        from ..dtypes import DTYPES
-
-        return TensorInfo(name, dtype, tensor.shape, self.header.path, numel * DTYPES[dtype].itemsize)
+        return TensorInfo(name, dtype, tensor.shape, self.header.path, math.prod(tensor.shape) * DTYPES[dtype].itemsize)
 
     def read(self, name: str) -> np.ndarray:
         values = read_tensor(self.header, self.header.tensors[self.names[name]])
-        undo = permutation_for(self.header, name)
+        undo = self.undo.get(name)
         return undo(values, self.config) if undo is not None else values
 
     def offset(self, name: str) -> int | None:

@@ -50,9 +50,10 @@ class RotaryEmbedding(nn.Module):
 
     def forward(self, x, position_ids):
         inv_freq, scaling = self.inv_freq, self.attention_scaling
-        longest = int(position_ids.max()) + 1
-        if self.grows and longest > self.config.max_position_embeddings:  # dynamic NTK stretches the base beyond it
-            inv_freq, scaling = rope_parameters(self.config, longest)
+        if self.grows:  # dynamic NTK stretches the base beyond max_position_embeddings (reading the max waits for the device)
+            longest = int(position_ids.max()) + 1
+            if longest > self.config.max_position_embeddings:
+                inv_freq, scaling = rope_parameters(self.config, longest)
         inv_freq = torch.from_numpy(inv_freq).to(x.device)
         freqs = position_ids[:, :, None].float() * inv_freq[None, None, :]
         angles = torch.cat((freqs, freqs), dim=-1)
