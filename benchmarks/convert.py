@@ -1,9 +1,11 @@
-"""Converting GPT-2-shaped checkpoints between frameworks, the whole command timed: throughput and depth scaling.
+"""Converting GPT-2- or Llama-shaped checkpoints between frameworks, the whole command timed: throughput and depth scaling.
 
-    python benchmarks/convert.py [--layers 1 12 24] [--shard-mb 100] [--repeat 3] [--cases pt:tf pt:flax tf:flax flax:tf]
+    python benchmarks/convert.py [--arch gpt2|llama] [--layers 1 12 24] [--shard-mb 100] [--repeat 3]
+                                 [--cases pt:tf pt:flax tf:flax flax:tf tf:pt flax:pt]
                                  [--transformers-python /path/to/golden/venv/bin/python]
 
-Checkpoints 1024 wide with a 50,257-token vocabulary that differ only in depth
+Checkpoints 1024 wide (``--arch``: GPT-2 with a 50,257-token vocabulary, or Llama with
+grouped-query attention and a 32,000-token vocabulary) that differ only in depth
 are written as PyTorch safetensors sharded at ``--shard-mb`` (and converted
 once, untimed, to TF h5 and Flax msgpack for the other sources). Every
 measurement is a whole command as a user runs it, in a fresh process after
@@ -46,6 +48,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 WEIGHT_SUFFIXES = (".safetensors", ".h5", ".msgpack", ".bin")
 COPY = r"""
@@ -112,7 +115,7 @@ def status_mb(field):
             return int(line.split()[1]) / 1024
 source, target, to = sys.argv[1:4]
 import transformers
-cls = {"tf": transformers.TFGPT2LMHeadModel, "flax": transformers.FlaxGPT2LMHeadModel}[to]
+cls = {"tf": transformers.TFAutoModelForCausalLM, "flax": transformers.FlaxAutoModelForCausalLM}[to]
 if to == "tf":
     import tensorflow as tf; tf.zeros(1)
 else:
@@ -131,25 +134,54 @@ print(json.dumps({"seconds": time.perf_counter() - start, "fixed_mb": fixed, "pe
 """
 
 
-def make_checkpoints(root: Path, depths: list[int], shard_mb: int, sources: set[str], with_bin: bool) -> dict[tuple[str, int], Path]:
+def gpt2_shapes(layers: int) -> tuple[Any, dict[str, tuple[int, ...]]]:
+    """GPT-2 1024 wide (16 heads), 50,257 tokens, tied head."""
+    from modelport import GPT2Config
+
+    config = GPT2Config(n_embd=1024, n_layer=layers, n_head=16, architectures=["GPT2LMHeadModel"])
+    shapes = {"transformer.wte.weight": (50257, 1024), "transformer.wpe.weight": (1024, 1024)}
+    for i in range(layers):
+        p = f"transformer.h.{i}."
+        shapes.update({p + "ln_1.weight": (1024,), p + "ln_1.bias": (1024,), p + "attn.c_attn.weight": (1024, 3072),
+                       p + "attn.c_attn.bias": (3072,), p + "attn.c_proj.weight": (1024, 1024), p + "attn.c_proj.bias": (1024,),
+                       p + "ln_2.weight": (1024,), p + "ln_2.bias": (1024,), p + "mlp.c_fc.weight": (1024, 4096),
+                       p + "mlp.c_fc.bias": (4096,), p + "mlp.c_proj.weight": (4096, 1024), p + "mlp.c_proj.bias": (1024,)})
+    shapes.update({"transformer.ln_f.weight": (1024,), "transformer.ln_f.bias": (1024,)})
+    return config, shapes
+
+
+def llama_shapes(layers: int) -> tuple[Any, dict[str, tuple[int, ...]]]:
+    """Llama 1024 wide, 16 heads and 4 key/value heads, intermediate 2816, 32,000 tokens, untied head."""
+    from modelport import LlamaConfig
+
+    config = LlamaConfig(hidden_size=1024, intermediate_size=2816, num_hidden_layers=layers, num_attention_heads=16,
+                         num_key_value_heads=4, vocab_size=32000, architectures=["LlamaForCausalLM"])
+    shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (32000, 1024)}
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        shapes.update({p + "self_attn.q_proj.weight": (1024, 1024), p + "self_attn.k_proj.weight": (256, 1024),
+                       p + "self_attn.v_proj.weight": (256, 1024), p + "self_attn.o_proj.weight": (1024, 1024),
+                       p + "mlp.gate_proj.weight": (2816, 1024), p + "mlp.up_proj.weight": (2816, 1024),
+                       p + "mlp.down_proj.weight": (1024, 2816), p + "input_layernorm.weight": (1024,),
+                       p + "post_attention_layernorm.weight": (1024,)})
+    shapes.update({"model.norm.weight": (1024,), "lm_head.weight": (32000, 1024)})
+    return config, shapes
+
+
+SHAPES = {"gpt2": gpt2_shapes, "llama": llama_shapes}
+
+
+def make_checkpoints(root: Path, arch: str, depths: list[int], shard_mb: int, sources: set[str],
+                     with_bin: bool) -> dict[tuple[str, int], Path]:
     """PyTorch safetensors checkpoints at each depth, and TF h5 / Flax msgpack copies when those are sources."""
     import modelport
-    from modelport import GPT2Config
     from modelport.formats.base import LazyTensor
     from modelport.saving import save_checkpoint
 
     rng = __import__("numpy").random.default_rng(0)
     folders = {}
     for layers in depths:
-        config = GPT2Config(n_embd=1024, n_layer=layers, n_head=16, architectures=["GPT2LMHeadModel"])
-        shapes = {"transformer.wte.weight": (50257, 1024), "transformer.wpe.weight": (1024, 1024)}
-        for i in range(layers):
-            p = f"transformer.h.{i}."
-            shapes.update({p + "ln_1.weight": (1024,), p + "ln_1.bias": (1024,), p + "attn.c_attn.weight": (1024, 3072),
-                           p + "attn.c_attn.bias": (3072,), p + "attn.c_proj.weight": (1024, 1024), p + "attn.c_proj.bias": (1024,),
-                           p + "ln_2.weight": (1024,), p + "ln_2.bias": (1024,), p + "mlp.c_fc.weight": (1024, 4096),
-                           p + "mlp.c_fc.bias": (4096,), p + "mlp.c_proj.weight": (4096, 1024), p + "mlp.c_proj.bias": (1024,)})
-        shapes.update({"transformer.ln_f.weight": (1024,), "transformer.ln_f.bias": (1024,)})
+        config, shapes = SHAPES[arch](layers)
         tensors = [(n, LazyTensor("float32", s, lambda s=s: (rng.standard_normal(s, dtype="float32") * 0.02))) for n, s in shapes.items()]
         folder = root / f"pt-{layers}"
         save_checkpoint(folder, tensors, format="safetensors", framework="pt", max_shard_size=f"{shard_mb}MB", durable=False)
@@ -215,7 +247,9 @@ def main() -> None:
     parser.add_argument("--layers", type=int, nargs="+", default=[1, 12, 24])
     parser.add_argument("--shard-mb", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--cases", nargs="+", default=["pt:tf", "pt:flax", "tf:flax", "flax:tf"])
+    parser.add_argument("--cases", nargs="+", default=["pt:tf", "pt:flax", "tf:flax", "flax:tf"],
+                        help="source:target pairs; tf:pt and flax:pt too")
+    parser.add_argument("--arch", choices=sorted(SHAPES), default="gpt2")
     parser.add_argument("--transformers-python", default=None)
     parser.add_argument("--root", default=None, help="scratch folder (default: a temporary one)")
     args = parser.parse_args()
@@ -223,9 +257,9 @@ def main() -> None:
     root = Path(args.root or tempfile.mkdtemp(prefix="modelport-convert-bench-"))
     depths = sorted(args.layers)
     try:
-        folders = make_checkpoints(root, depths, args.shard_mb, {s for s, _ in cases}, bool(args.transformers_python))
+        folders = make_checkpoints(root, args.arch, depths, args.shard_mb, {s for s, _ in cases}, bool(args.transformers_python))
         sizes = {k: sum(p.stat().st_size for p in v.iterdir() if p.is_file()) for k, v in folders.items()}
-        print(f"\nGPT-2 shape 1024 wide, {', '.join(map(str, depths))} layers, shards of <= {args.shard_mb} MB; "
+        print(f"\n{SHAPES[args.arch].__doc__} {', '.join(map(str, depths))} layers, shards of <= {args.shard_mb} MB; "
               f"{args.repeat} interleaved rounds, each run a fresh whole command")
         for source, to in cases:
             result = measure_case(source, to, folders, depths, args.repeat, args.shard_mb, root / "out")

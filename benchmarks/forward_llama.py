@@ -1,7 +1,7 @@
 """Forward throughput of the Llama family: modelport against transformers 4.57.6, side by side.
 
     python benchmarks/forward_llama.py [--rounds 5] [--frameworks pt flax tf]
-        [--transformers-python .nox/golden_check/bin/python] [--work DIR]
+        [--transformers-python .nox/golden_check/bin/python] [--modelport-python PYTHON] [--work DIR]
 
 One checkpoint, written by transformers 4.57.6: a randomly initialised
 ``LlamaForCausalLM`` of about 100M parameters (12 layers, width 768, 12 heads
@@ -17,6 +17,13 @@ Each round runs both sides once, alternating, in fresh processes. A side
 loads the model, runs three warm-up calls (compilation, caches), then times
 ``--calls`` calls and reports tokens per second. The figure is the median of
 the per-round ratios (modelport's throughput / transformers').
+
+Both sides run in the transformers environment by default (modelport and its
+adapters are installed there too), so they share one build of each framework:
+the golden environment pins jax 0.9.2, the test environment 0.10.2, and the
+newer jax alone made the same Flax graph about 5% slower.
+``--modelport-python`` runs modelport's side elsewhere; the table names the
+versions each side used.
 """
 
 from __future__ import annotations
@@ -39,6 +46,10 @@ torch.manual_seed(0)
 config = transformers.LlamaConfig(vocab_size=32000, hidden_size=768, intermediate_size=2048, num_hidden_layers=12,
                                   num_attention_heads=12, num_key_value_heads=4, max_position_embeddings=512)
 transformers.LlamaForCausalLM(config).save_pretrained(sys.argv[1])
+"""
+VERSIONS = """
+from importlib.metadata import version
+print(", ".join(f"{name} {version(name)}" for name in ("torch", "tensorflow-cpu", "keras", "jax", "flax")))
 """
 
 
@@ -107,19 +118,24 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--frameworks", nargs="+", default=["pt", "flax", "tf"], choices=["pt", "flax", "tf"])
     parser.add_argument("--transformers-python", default=str(ROOT / ".nox" / "golden_check" / "bin" / "python"))
+    parser.add_argument("--modelport-python", default=None, help="default: the transformers environment's python")
     parser.add_argument("--work", default="/tmp/modelport-bench-llama")
     args = parser.parse_args()
     folder = Path(args.work) / "llama-100m"
     if not folder.is_dir():
         subprocess.run([args.transformers_python, "-c", MAKE, str(folder)], check=True)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_USE_LEGACY_KERAS": "1"}
+    ours_python = args.modelport_python or args.transformers_python
+    for label, python in (("modelport", ours_python), ("transformers", args.transformers_python)):
+        versions = subprocess.run([python, "-c", VERSIONS], capture_output=True, text=True, env=env).stdout.strip()
+        print(f"{label}: {python} ({versions})")
     print("| framework | modelport tokens/s | transformers tokens/s | ratio (median of rounds) | rounds |")
     print("|---|---|---|---|---|")
     for framework in args.frameworks:
         source = _as_mistral(folder) if framework == "tf" else folder
         ours, theirs = [], []
         for _ in range(args.rounds):
-            for side, python, results in (("modelport", sys.executable, ours), ("transformers", args.transformers_python, theirs)):
+            for side, python, results in (("modelport", ours_python, ours), ("transformers", args.transformers_python, theirs)):
                 done = subprocess.run([python, __file__, "--child", side, framework, str(source), str(args.calls)],
                                       capture_output=True, text=True, env=env)
                 if done.returncode:

@@ -32,6 +32,29 @@ def test_demo_converts_to_tf_and_flax_and_the_embeddings_agree(embedded, tmp_pat
     assert (tmp_path / "tf" / "tokenizer.json").is_file() and (tmp_path / "flax" / "1_Pooling" / "config.json").is_file()
 
 
+def test_demo_gguf_turns_smollm2_into_three_frameworks_that_continue_the_prompt_alike(tmp_path, capsys):
+    import pytest
+
+    from modelport import adapters
+
+    from _support.gguf import smollm2_file
+
+    smollm2_file()  # skips without the file or the gguf reader
+    pytest.importorskip("tokenizers")
+    if not {"torch", "tf", "flax"} <= set(adapters.available()):
+        pytest.skip("the GGUF demo needs the three adapters")
+    assert main(["demo", "--gguf", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"llama architecture, \d+ tensors stored as", out) and "49,152 tokens, 48,900 merges, pre-tokenizer 'smollm'" in out
+    assert "'The capital of France is' -> 5 tokens" in out
+    continuations = re.findall(r"^  (?:PyTorch|TensorFlow|Flax) +'(The capital of France is[^']*)'", out, re.M)
+    assert len(continuations) == 3 and len(set(continuations)) == 1 and len(continuations[0]) > len("The capital of France is")
+    worst = float(re.search(r"within 1e-03 \(worst (\S+)\); the same text in all three", out).group(1))
+    assert worst <= 1e-3
+    for framework in ("pt", "tf", "flax"):
+        assert (tmp_path / framework / "tokenizer.json").is_file() and (tmp_path / framework / "config.json").is_file()
+
+
 def test_errors_become_exit_status_2_with_the_message(tmp_path, capsys):
     assert main(["demo", str(tmp_path)]) == 2
     assert f"{tmp_path}/config.json" in capsys.readouterr().err

@@ -3,6 +3,8 @@ verification that catches a corrupted weight, the command line and the Hub."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -162,6 +164,9 @@ def test_a_gguf_file_converts_to_safetensors_with_its_config(tmp_path):
 
     report = modelport.convert(smollm2_file(), tmp_path / "pt", to="pt", format="safetensors", progress=False)
     assert report.ok and report.missing == [] and report.unexpected == [] and "config.json" in report.copied
+    # the tokenizer travels too, built from the metadata (tests/test_tokenization.py checks its ids)
+    assert {"tokenizer.json", "tokenizer_config.json"} <= set(report.copied)
+    assert json.loads((tmp_path / "pt" / "tokenizer_config.json").read_text())["eos_token"] == "<|im_end|>"
     assert modelport.AutoConfig.from_pretrained(tmp_path / "pt").num_hidden_layers == 30
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "pt")
     with torch.no_grad():

@@ -111,6 +111,16 @@ def test_a_folder_is_never_searched_for_gguf_files(tmp_path):
     assert "gguf_file='model.gguf'" in str(info.value)
 
 
+def test_a_file_whose_tokenizer_modelport_cannot_build_still_converts_and_says_so(tmp_path):
+    """No ``tokenizer.ggml.*`` here: the weights and config convert; the tokenizer files are reported as not built."""
+    import modelport
+
+    report = modelport.convert(_small(tmp_path / "m.gguf"), tmp_path / "out", to="pt", format="safetensors", progress=False)
+    assert "config.json" in report.copied and not (tmp_path / "out" / "tokenizer.json").exists()
+    reasons = dict(report.skipped)
+    assert "carries no tokenizer" in reasons["tokenizer.json"] and "tokenizer_config.json" in reasons
+
+
 # -- hostile and damaged files (BAD-INPUTS K1-K7) --------------------------------------------------------
 def _field(data: bytes, name: str) -> int:
     """Where ``name``'s tensor-table entry continues after the name (n_dims, dims, type, offset follow)."""

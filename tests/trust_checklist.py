@@ -160,6 +160,7 @@ ROWS = {
     "K6": "metadata of the wrong type, missing architecture keys",
     "K7": "duplicate tensor names or metadata keys",
     "K8": "a damaged block scale: exactly what llama.cpp computes, nothing invented",
+    "K9": "tokenizer metadata: duplicate tokens, merges outside the vocabulary, ids out of range, unknown pre-tokenizer",
 }
 
 

@@ -90,6 +90,31 @@ def test_save_pretrained_and_reload_give_the_same_logits(case, tmp_path):
     np.testing.assert_array_equal(np.asarray(again(**batch)["logits"]), np.asarray(model(**batch)["logits"]))
 
 
+@pytest.mark.parametrize("case", ["llama", "llama-dynamic"])
+def test_positions_given_or_not_take_the_graph_or_host_tables_and_agree(case):
+    """Without position_ids the rotary tables are host constants; with them, computed in the graph."""
+    model = FlaxAutoModelForCausalLM.from_pretrained(FOLDER / case / "pt-safetensors")
+    batch = inputs(case)
+    positions = np.broadcast_to(np.arange(batch["input_ids"].shape[1]), batch["input_ids"].shape)
+    host = np.asarray(model(**batch)["logits"])
+    graph = np.asarray(model(**batch, position_ids=positions)["logits"])
+    np.testing.assert_allclose(graph, host, atol=1e-5)  # cos/sin by numpy or by XLA: a few float32 ulps apart
+    reference = np.load(FOLDER / case / "outputs-pt.npz")["masked/logits"]
+    assert max_diff(graph, reference, batch["attention_mask"]) <= TOLERANCE
+
+
+def test_the_fused_attention_path_gives_the_explicit_paths_logits(monkeypatch):
+    """On a GPU the attention is jax.nn.dot_product_attention (cuDNN); it is checked here on CPU against the explicit one."""
+    import modelport_flax.models.llama as llama
+
+    model = FlaxAutoModelForCausalLM.from_pretrained(FOLDER / "mistral" / "pt-safetensors")
+    batch = inputs("mistral")
+    explicit = np.asarray(model(**batch)["logits"])
+    monkeypatch.setattr(llama, "_has_fused_attention", lambda: True)
+    fused = np.asarray(model(**batch)["logits"])
+    np.testing.assert_allclose(fused, explicit, atol=1e-5)
+
+
 def test_dynamic_rope_scaling_works_jitted_beyond_the_context():
     import jax
 

@@ -17,6 +17,7 @@ from modelport_tf.models import DECODER_CLASSES
 from _support.llama_family import CASES, FOLDER, MANIFEST, TOLERANCE, inputs, loads, max_diff
 
 LOADS = loads("pt-safetensors", "pt-bin", "tf-h5", "flax-msgpack")
+BF16_TOLERANCE = 0.05  # bfloat16 computation with TF's kernels against PyTorch's: a few bfloat16 ulps of logits near 1.5
 
 
 
@@ -68,6 +69,36 @@ def test_save_pretrained_and_reload_give_the_same_logits(case, tmp_path):
     again = _auto(case).from_pretrained(tmp_path)
     batch = inputs(case)
     np.testing.assert_array_equal(np.asarray(again(batch)["logits"]), np.asarray(model(batch)["logits"]))
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "auto"])
+def test_a_bfloat16_checkpoint_keeps_bfloat16_variables_and_computes_in_bfloat16(dtype):
+    import tensorflow as tf
+
+    case = "llama"
+    model = TFAutoModelForCausalLM.from_pretrained(FOLDER / case / "pt-safetensors-bf16", dtype=dtype)
+    assert {v.dtype for v in model.weights} == {"bfloat16"} and model.config.dtype == "bfloat16"
+    batch = inputs(case)
+    logits = model(**batch)["logits"]
+    assert logits.dtype == tf.bfloat16
+    reference = np.load(FOLDER / case / "outputs-pt-bf16.npz")["masked/logits"]
+    logits = np.asarray(tf.cast(logits, tf.float32))
+    assert max_diff(logits, reference, batch["attention_mask"]) <= BF16_TOLERANCE
+    float32 = np.load(FOLDER / case / "outputs-pt.npz")["masked/logits"]
+    assert max_diff(logits, float32, batch["attention_mask"]) > 0  # really computed in bfloat16
+
+
+def test_dtype_casts_a_float32_checkpoint_and_the_default_stays_float32():
+    import tensorflow as tf
+
+    folder = FOLDER / "mistral" / "pt-safetensors"
+    assert {v.dtype for v in TFAutoModelForCausalLM.from_pretrained(folder).weights} == {"float32"}
+    half = TFAutoModelForCausalLM.from_pretrained(folder, dtype=tf.float16)
+    assert {v.dtype for v in half.weights} == {"float16"}
+    reference = np.load(FOLDER / "mistral" / "outputs-pt.npz")["masked/logits"]
+    batch = inputs("mistral")
+    logits = np.asarray(tf.cast(half(**batch)["logits"], tf.float32))
+    assert np.isfinite(logits).all() and max_diff(logits, reference, batch["attention_mask"]) <= 0.05
 
 
 def test_a_traced_call_gives_the_eager_logits():

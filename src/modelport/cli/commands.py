@@ -44,9 +44,16 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", help="a checkpoint folder instead of the embedded one")
     parser.add_argument("--core", action="store_true", help="only the core's part (no framework): rewrite and compare")
     parser.add_argument("--out", default=None, help="keep the converted checkpoints in this folder")
+    parser.add_argument("--gguf", action="store_true",
+                        help="the LLM part: a GGUF file (the embedded SmolLM2-135M-Instruct, or PATH) into all three "
+                             "frameworks with its tokenizer, and text generated in each")
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.gguf:
+        from ..demo_gguf import run_gguf_demo
+
+        return run_gguf_demo(args.path, out=args.out)
     from ..demo import run_demo
 
     return run_demo(args.path, core_only=args.core, out=args.out)
@@ -181,7 +188,8 @@ def _env(args: argparse.Namespace) -> int:
 
 
 COMMANDS = (
-    Command("demo", "run the main job on the embedded all-MiniLM-L6-v2 checkpoint", _demo_arguments, _demo),
+    Command("demo", "run the main job on the embedded all-MiniLM-L6-v2 checkpoint (--gguf: on the embedded SmolLM2 GGUF file)",
+            _demo_arguments, _demo),
     Command("convert", "convert a checkpoint to another framework, streaming, optionally verified", _convert_arguments, _convert),
     Command("inspect", "describe a checkpoint folder, weights file or Hub repo from its headers", _inspect_arguments, _inspect),
     Command("download", "fetch the config and the weights one framework needs from the Hub", _download_arguments, _download),

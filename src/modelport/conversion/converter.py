@@ -25,7 +25,7 @@ from ..auto import AutoConfig
 from ..checkpoint import Checkpoint
 from ..config import PretrainedConfig
 from ..dtypes import DTYPES, canonical_dtype
-from ..errors import AdapterError, ConversionError
+from ..errors import AdapterError, ConversionError, ModelportError
 from ..formats import registry as file_formats
 from ..formats._buffers import ScratchBuffers
 from ..formats._streaming import PREFETCH_AHEAD
@@ -174,6 +174,7 @@ def _convert_opened(opened: Source, source: str | os.PathLike[str], out: Path, t
     if ckpt.format == "gguf" and config is not None:  # the GGUF metadata was the config: it travels as config.json
         config.save_pretrained(out)
         copied.append("config.json")
+        _write_gguf_tokenizer(ckpt, out, copied, skipped)
     written = [Path(f).name for f in result.files]
     if overwrite:
         remove_other_weights(out, written + ([Path(result.index_file).name] if result.index_file else []))
@@ -186,6 +187,20 @@ def _convert_opened(opened: Source, source: str | os.PathLike[str], out: Path, t
         copied=copied, skipped=skipped,
         unchanged=[name for name, lazy in tensors if isinstance(lazy, LazyTensor) and lazy.file_bytes is not None],
     )
+
+
+def _write_gguf_tokenizer(ckpt: Checkpoint, out: Path, copied: list[str], skipped: list[tuple[str, str]]) -> None:
+    """The tokenizer the GGUF metadata carries, as tokenizer.json and tokenizer_config.json, unless the file's folder
+    shipped its own (copied already). One modelport cannot build is reported, and the weights still convert."""
+    from ..tokenization import TOKENIZER_FILES, write_gguf_tokenizer
+
+    if "tokenizer.json" in copied:
+        return
+    try:
+        copied.extend(write_gguf_tokenizer(ckpt.path, out))
+    except ModelportError as exc:
+        logger.warning("%s: no tokenizer written: %s", ckpt.path, exc)
+        skipped.extend((name, f"not built from the GGUF metadata: {exc.problem}") for name in TOKENIZER_FILES)
 
 
 def _source_config(folder: Path, ckpt: Checkpoint) -> PretrainedConfig | None:

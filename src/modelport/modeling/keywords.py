@@ -89,8 +89,8 @@ KEYWORDS: tuple[Keyword, ...] = (
             "copy-on-write (default True; MODELPORT_MMAP=0 does the same)", actions=_only("pt"),
             accepts=lambda v: v is None, accepted_values="None"),
     Keyword("dtype", _LOAD, "PyTorch: the parameters' dtype ('auto': the config's or the checkpoint's); Flax: the "
-            "computation dtype ('auto' likewise; params keep the checkpoint's); TensorFlow: cast the model after loading instead",
-            actions={"pt": HONOURED, "flax": HONOURED, "tf": REFUSED}, accepts=lambda v: v is None, accepted_values="None"),
+            "computation dtype ('auto' likewise; params keep the checkpoint's); TensorFlow: every layer's Keras dtype "
+            "policy, variables and computation ('auto' likewise)"),
     Keyword("torch_dtype", _LOAD, "the legacy name of dtype", actions={"pt": ALIAS, "tf": REFUSED, "flax": REFUSED},
             alias_of="dtype", accepts=lambda v: v is None, accepted_values="None"),
     Keyword("_do_init", _LOAD, "False: return (model, params) without random initialisation", actions=_only("flax")),

@@ -20,6 +20,7 @@ from typing import Any
 from .. import frameworks
 from ..auto import resolve_config
 from ..config import PretrainedConfig
+from ..dtypes import canonical_dtype
 from ..errors import UnsupportedKeywordError
 from ..hub import commit_of, download_file, find_checkpoint, is_local
 from .keywords import check_keywords
@@ -45,6 +46,14 @@ class Pretrained:
     options: dict[str, Any] = field(default_factory=dict)
     #: the Hub commit config and weights came from (None for local folders)
     commit: str | None = None
+
+    def auto_dtype(self) -> str:
+        """What ``dtype="auto"`` means: the config's ``dtype`` if it names one, else the checkpoint's first floating dtype."""
+        named = getattr(self.config, "dtype", None)
+        if isinstance(named, str) and named not in ("auto", ""):
+            return canonical_dtype(named)
+        floating = (self.source.info(name).dtype for name in self.source)
+        return next((dtype for dtype in floating if dtype.startswith(("float", "bfloat"))), "float32")
 
 
 def resolve_pretrained(model_class: Any, name_or_path: str | os.PathLike[str], framework: str, kwargs: dict[str, Any],

@@ -202,7 +202,7 @@ class FlaxPreTrainedModel(PushToHubMixin):
         ignore_mismatched_sizes = found.options.get("ignore_mismatched_sizes", False)
         dtype = found.options.get("dtype", dtype)
         if isinstance(dtype, str) and dtype == "auto":  # compute in the config's dtype, else the checkpoint's
-            dtype = jnp.dtype(_checkpoint_dtype(found.config, found.source))
+            dtype = jnp.dtype(found.auto_dtype())
         model = cls(found.config, *model_args, dtype=dtype, _do_init=False, **found.model_kwargs)
         ckpt = found.source
         params, info = model._load(ckpt, ignore_mismatched_sizes)
@@ -243,15 +243,6 @@ class FlaxPreTrainedModel(PushToHubMixin):
             push_to_hub=push_to_hub, max_shard_size=max_shard_size, token=token, **kwargs),
             format="safetensors" if safe_serialization else "msgpack", tensor_framework="pt" if safe_serialization else "flax",
             architecture=type(self).__name__.removeprefix("Flax"))
-
-
-def _checkpoint_dtype(config: PretrainedConfig, source: Any) -> str:
-    """``dtype="auto"``: the config's ``dtype`` if it names one, else the checkpoint's first floating dtype."""
-    named = getattr(config, "dtype", None)
-    if isinstance(named, str) and named not in ("auto", ""):
-        return named
-    floating = (source.info(n).dtype for n in source)
-    return next((d for d in floating if d.startswith(("float", "bfloat"))), "float32")
 
 
 def load_flax_sharded_weights(shard_files: list[str | os.PathLike[str]]) -> dict:

@@ -21,6 +21,7 @@ __all__ = [
     "named_variables",
     "normal",
     "deferred_variables",
+    "dtype_policy",
     "initialize_deferred",
     "forget_deferred",
     "dense",
@@ -81,6 +82,22 @@ def deferred_variables() -> Iterator[None]:
             yield
     finally:
         _deferring = before
+
+
+@contextlib.contextmanager
+def dtype_policy(dtype: str) -> Iterator[None]:
+    """Layers constructed inside take ``dtype`` as their Keras dtype policy: variables and computation in it.
+
+    Keras gives a layer the global policy when it is constructed and no dtype
+    is passed, and sub-layers do not inherit their parent's; setting the
+    global policy for the construction reaches every layer of a model.
+    """
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
 
 
 _deferring = False  # inside deferred_variables(): a build by call must be traced, since the variables hold no values
@@ -227,7 +244,7 @@ class WeightEmbedding(keras.layers.Layer):
 
     def attend(self, hidden: Any) -> Any:
         """``hidden @ table.T``: the tied output projection of language-model heads."""
-        return tf.matmul(hidden, self.weight, transpose_b=True)
+        return _rows_matmul(hidden, self.weight, transpose_b=True)
 
     def resize(self, new_num_tokens: int) -> None:
         """Replace the table by one of ``new_num_tokens`` rows, keeping the old rows (new ones drawn like init)."""
@@ -237,6 +254,13 @@ class WeightEmbedding(keras.layers.Layer):
         value = tf.concat([old.value[:keep], tf.cast(fresh[keep:], old.dtype)], axis=0)
         replace_variable(self, "weight", value)
         self.vocab_size = new_num_tokens
+
+
+def _rows_matmul(hidden: Any, matrix: Any, transpose_b: bool = False) -> Any:
+    """``hidden @ matrix`` over the last axis as one 2-D GEMM: TF runs a 3-D operand as a batched matmul,
+    about 12% slower for a language-model head (8 x 128 tokens, 768 x 32,000)."""
+    rows = tf.matmul(tf.reshape(hidden, (-1, hidden.shape[-1])), matrix, transpose_b=transpose_b)
+    return tf.reshape(rows, tf.concat([tf.shape(hidden)[:-1], tf.shape(rows)[-1:]], axis=0))
 
 
 class OutputProjection(keras.layers.Layer):
@@ -257,7 +281,7 @@ class OutputProjection(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, hidden: Any) -> Any:
-        return tf.matmul(hidden, tf.cast(self.kernel, hidden.dtype))
+        return _rows_matmul(hidden, tf.cast(self.kernel, hidden.dtype))
 
     def resize(self, new_num_tokens: int) -> None:
         """Keep the old columns; new ones are drawn like at initialisation."""

@@ -20,6 +20,7 @@ import numpy as np
 
 from modelport import AutoConfig, PretrainedConfig
 from modelport.adapters import ParameterTree
+from modelport.dtypes import canonical_dtype
 from modelport.errors import AdapterError, ConfigError
 from modelport.hub import PushToHubMixin
 from modelport.modeling.loading import load_weights
@@ -34,6 +35,7 @@ from .layers import (
     build_by_call,
     build_from_declared_shapes,
     deferred_variables,
+    dtype_policy,
     expand_head_mask,
     initialize_deferred,
     named_variables,
@@ -256,6 +258,9 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         TF checkpoints (safetensors, then ``tf_model.h5``) are preferred, then
         PyTorch, then Flax; ``from_pt=True`` / ``from_flax=True`` pick one.
         ``subfolder`` applies to the config, the weights and every shard.
+        ``dtype`` (a name, a ``tf.DType`` or ``"auto"``: the config's, else the
+        checkpoint's) is the Keras dtype policy of every layer: variables and
+        computation in that dtype (float32 by default).
         """
         # the checkpoint first: a missing or malformed file is reported before the model costs anything
         found = resolve_pretrained(cls, pretrained_model_name_or_path, "tf", dict(
@@ -265,9 +270,14 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         ignore_mismatched_sizes = found.options.get("ignore_mismatched_sizes", False)
         config, ckpt, kwargs = found.config, found.source, found.model_kwargs
         output_loading_info = found.options.get("output_loading_info", False)
-        model = cls(config, *model_args, **kwargs)
-        with deferred_variables():  # names and shapes now, memory only as the checkpoint fills them
-            model.build_variables()
+        dtype = found.options.get("dtype")
+        dtype = found.auto_dtype() if dtype == "auto" else "float32" if dtype is None else canonical_dtype(
+            dtype.name if isinstance(dtype, tf.DType) else dtype)
+        with dtype_policy(dtype):  # every layer made here computes in dtype and keeps its variables in it
+            model = cls(config, *model_args, **kwargs)
+            with deferred_variables():  # names and shapes now, memory only as the checkpoint fills them
+                model.build_variables()
+        config.dtype = dtype
         try:
             info = model.load_checkpoint(ckpt, ignore_mismatched_sizes=ignore_mismatched_sizes)
         finally:

@@ -386,10 +386,7 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
             use_safetensors=use_safetensors, **kwargs), to_numpy=_ADAPTER.to_numpy)
         dtype = found.options.get("dtype")
         model = build_on_meta(cls, found.config, *model_args, **found.model_kwargs)  # memory comes with the weights
-        target_dtype = cls._target_dtype(dtype, found.config)
-        if dtype == "auto" and getattr(found.config, "dtype", None) is None:  # the checkpoint's first floating dtype
-            infos = (found.source.info(n) for n in found.source)
-            target_dtype = torch_dtype(next((i.dtype for i in infos if i.dtype.startswith(("float", "bfloat"))), "float32"))
+        target_dtype = torch_dtype(found.auto_dtype()) if dtype == "auto" else cls._target_dtype(dtype)
         if target_dtype != torch.float32:
             model.to(target_dtype)
             for name, module in model.named_modules():
@@ -407,11 +404,9 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         return (model, info) if found.options.get("output_loading_info") else model
 
     @staticmethod
-    def _target_dtype(dtype: Any, config: PretrainedConfig) -> torch.dtype:
+    def _target_dtype(dtype: Any) -> torch.dtype:
         if dtype is None:
             return torch.float32
-        if dtype == "auto":
-            return torch_dtype(config.dtype) if getattr(config, "dtype", None) not in (None, "auto") else torch.float32
         return torch_dtype(dtype if not isinstance(dtype, torch.dtype) else str(dtype))
 
     def _load_weights(self, source: Any, ignore_mismatched_sizes: bool, mapped: bool = False) -> dict[str, list]:

@@ -46,12 +46,23 @@ class FlaxRMSNorm(nn.Module):
         return weight.astype(self.dtype) * normed.astype(self.dtype)
 
 
-def rotary_tables(config: PretrainedConfig, position_ids: Any, dtype: Any) -> tuple[Any, Any]:
-    """cos and sin ``[batch, seq, head_dim]`` for ``position_ids``, computed in float32 from the core's frequencies.
+def rotary_tables(config: PretrainedConfig, position_ids: Any, length: int, dtype: Any) -> tuple[Any, Any]:
+    """cos and sin ``[batch or 1, seq, head_dim]`` in float32 from the core's frequencies, then cast to ``dtype``.
 
-    Dynamic scaling depends on the longest position: the core computes its
-    frequencies on the host (``jax.pure_callback``), so jitted calls work too.
+    Without ``position_ids`` (positions ``0..length-1``) the tables are
+    computed on the host when the call is traced and enter the graph as
+    constants. Computed in the graph instead, XLA fuses cos and sin into each
+    layer's rotation, once per head: 1.15x the whole forward's time on CPU
+    (docs/development.md, session 9). Given ``position_ids``, they are
+    computed in the graph; dynamic scaling then asks the core for its
+    frequencies on the host (``jax.pure_callback``), so jitted calls work.
     """
+    if position_ids is None:
+        inv_freq, scaling = rope_parameters(config, length)
+        angles = np.arange(length, dtype=np.float32)[:, None] * inv_freq
+        angles = np.concatenate([angles, angles], axis=-1)[None]
+        return (jnp.asarray(np.cos(angles) * np.float32(scaling), dtype=dtype),
+                jnp.asarray(np.sin(angles) * np.float32(scaling), dtype=dtype))
     inv_freq, scaling = rope_parameters(config)
     frequencies: Any = jnp.asarray(inv_freq)
     if ROPE_SCALINGS[rope_type(config)].grows_with_length:
@@ -79,6 +90,26 @@ def decoder_mask(attention_mask: Any, length: int, window: int | None) -> Any:
         allowed = allowed & (k > q - window)
     allowed = allowed[None, None] & (attention_mask[:, None, None, :] > 0)
     return allowed | ~jnp.any(allowed, axis=-1, keepdims=True)
+
+
+def _has_fused_attention() -> bool:
+    """Whether ``jax.nn.dot_product_attention`` has a fused kernel here (cuDNN on GPUs).
+
+    Elsewhere it composes XLA ops in a grouped ``(kv heads, groups)`` layout
+    that costs transposes: on CPU, 12 layers of 8 x 128 tokens took 205 ms
+    that way and 92 ms with the explicit computation below (``/tmp`` micro
+    benchmark, docs/development.md, session 9).
+    """
+    return jax.default_backend() == "gpu"
+
+
+def _explicit_attention(q, k, v, mask, groups: int, scale: float, dtype: Any) -> tuple[Any, Any]:
+    """Softmax attention with the maps (``[batch, heads, q, k]``), key/value heads repeated for grouped queries."""
+    k, v = jnp.repeat(k, groups, axis=2), jnp.repeat(v, groups, axis=2)
+    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) * scale
+    scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
+    weights = jax.nn.softmax(scores.astype(jnp.float32), axis=-1).astype(dtype)
+    return jnp.einsum("bhqk,bkhd->bqhd", weights, v), weights
 
 
 def _dense(features: int, bias: bool, config: PretrainedConfig, dtype: Any, name: str) -> nn.Dense:
@@ -111,13 +142,10 @@ class FlaxDecoderAttention(nn.Module):
         k = k * cos[:, :, None] + _rotate_half(k) * sin[:, :, None]
         mask = decoder_mask(attention_mask, s, self.window)
         groups = c.num_attention_heads // c.num_key_value_heads
-        if output_attentions:  # the maps themselves, computed explicitly
-            k, v = jnp.repeat(k, groups, axis=2), jnp.repeat(v, groups, axis=2)
-            scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) * self.head_dim**-0.5
-            scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
-            weights = jax.nn.softmax(scores.astype(jnp.float32), axis=-1).astype(self.dtype)
-            out = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
-        else:  # fused, with grouped key/value heads
+        if output_attentions or not _has_fused_attention():
+            out, weights = _explicit_attention(q, k, v, mask, groups, self.head_dim**-0.5, self.dtype)
+            weights = weights if output_attentions else None
+        else:  # a fused kernel (cuDNN), with grouped key/value heads
             out, weights = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=self.head_dim**-0.5), None
         return self.o_proj(out.reshape(b, s, c.num_attention_heads * self.head_dim)), weights
 
@@ -193,9 +221,8 @@ class FlaxDecoderModule(nn.Module):
             hidden = hidden * jnp.asarray(self.config.hidden_size**0.5, dtype=hidden.dtype)
         if attention_mask is None:
             attention_mask = jnp.ones(input_ids.shape, dtype="i4")
-        if position_ids is None:  # 0..s-1 in every row, as transformers' forward (generation derives them from the mask)
-            position_ids = jnp.broadcast_to(jnp.arange(input_ids.shape[-1]), input_ids.shape)
-        cos, sin = rotary_tables(self.config, position_ids, hidden.dtype)
+        # without position_ids: 0..s-1 in every row, as transformers' forward (generation derives them from the mask)
+        cos, sin = rotary_tables(self.config, position_ids, input_ids.shape[-1], hidden.dtype)
         hidden, states, attentions = self.layers(hidden, cos, sin, attention_mask, deterministic, output_attentions)
         hidden = self.norm(hidden)
         out = {"last_hidden_state": hidden}

@@ -78,7 +78,7 @@ def decoder_bias(attention_mask: Any, length: Any, window: int | None, dtype: An
         allowed = allowed & (k > q - window)
     allowed = allowed[None, None] & (tf.cast(attention_mask, tf.int32)[:, None, None, :] > 0)
     allowed = allowed | ~tf.reduce_any(allowed, axis=-1, keepdims=True)
-    return tf.where(allowed, tf.zeros((), dtype), tf.constant(np.finfo(np.float32).min, dtype))
+    return tf.where(allowed, tf.zeros((), dtype), tf.constant(tf.as_dtype(dtype).min, dtype))
 
 
 class TFDecoderAttention(keras.layers.Layer):
@@ -107,9 +107,10 @@ class TFDecoderAttention(keras.layers.Layer):
         k = k * cos[:, None] + _rotate_half(k) * sin[:, None]
         # grouped-query attention without copying k and v: each key/value head serves `groups` query heads by broadcasting
         groups = self.num_heads // self.num_kv_heads
-        q = tf.reshape(q, (batch, self.num_kv_heads, groups, length, self.head_dim))
+        # the scale on q, not on the scores: fewer elements whenever the sequence is longer than a head
+        q = tf.reshape(q * tf.cast(self.head_dim**-0.5, q.dtype), (batch, self.num_kv_heads, groups, length, self.head_dim))
         k, v = k[:, :, None], v[:, :, None]
-        scores = tf.matmul(q, k, transpose_b=True) * tf.cast(self.head_dim**-0.5, q.dtype)
+        scores = tf.matmul(q, k, transpose_b=True)
         scores = tf.reshape(scores, (batch, self.num_heads, length, length)) + biases[self.window]
         probs = tf.cast(tf.nn.softmax(tf.cast(scores, tf.float32), axis=-1), q.dtype)
         grouped = tf.reshape(self.dropout(probs, training=training), (batch, self.num_kv_heads, groups, length, length))
