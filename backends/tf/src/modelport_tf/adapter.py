@@ -46,6 +46,7 @@ class TFAdapter(Adapter):
         native_formats=("safetensors", "h5"),
         reference_models=True,
         hub=True,
+        dtype_keywords={"dtype": "parameters"},  # the Keras dtype policy: variables (and computation) in that dtype
     )
     checkpoint_framework = "tf"
 
