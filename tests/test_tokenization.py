@@ -123,6 +123,8 @@ def test_a_small_valid_vocabulary_runs():
     ({"tokenizer.ggml.merges": ["a b c"]}, "a BPE merge is not two vocabulary tokens"),
     ({"tokenizer.ggml.merges": ["Ġ b"]}, "a BPE merge is not two vocabulary tokens"),
     ({"tokenizer.ggml.token_type": [1, 1]}, "one entry per token"),
+    ({"tokenizer.ggml.token_type": ["3", "1", "1", "1", "1", "1"]}, "not an array of integers"),
+    ({"tokenizer.ggml.token_type": 7}, "not an array of integers"),
     ({"tokenizer.ggml.bos_token_id": 6}, "is not a token id"),
     ({"tokenizer.ggml.bos_token_id": "0"}, "is not a token id"),
     ({"tokenizer.ggml.add_bos_token": True, "tokenizer.ggml.bos_token_id": None}, "names no bos token"),

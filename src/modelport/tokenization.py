@@ -106,6 +106,16 @@ def _merges(merges: list[str], vocab: Mapping[str, int], where: str) -> list[lis
     return pairs
 
 
+def _token_types(value: Any, count: int, where: str) -> list[int]:
+    """llama.cpp's type of each token (all normal when the key is absent)."""
+    if value is None:
+        return [_NORMAL] * count
+    kinds = list(value) if not isinstance(value, (str, bytes, int, float)) else None
+    if kinds is None or any(isinstance(kind, (str, bytes, float)) for kind in kinds):
+        raise _fail("tokenizer.ggml.token_type is not an array of integers", where, received=type(value).__name__)
+    return [int(kind) for kind in kinds]
+
+
 def _pre_tokenizer(metadata: Mapping[str, Any], where: str) -> dict[str, Any]:
     name = metadata.get("tokenizer.ggml.pre", "default")
     known = GGUF_PRE_TOKENIZERS.get(name) if isinstance(name, str) else None
@@ -135,8 +145,7 @@ def gguf_tokenizer_json(metadata: Mapping[str, Any], where: str = "GGUF metadata
     tokens = _strings(metadata, "tokenizer.ggml.tokens", where)
     vocab = _vocabulary(tokens, where)
     merges = _merges(_strings(metadata, "tokenizer.ggml.merges", where), vocab, where)
-    types = metadata.get("tokenizer.ggml.token_type")
-    types = [_NORMAL] * len(tokens) if types is None else [int(t) for t in types]
+    types = _token_types(metadata.get("tokenizer.ggml.token_type"), len(tokens), where)
     if len(types) != len(tokens):
         raise _fail("tokenizer.ggml.token_type does not have one entry per token", where, expected=len(tokens), received=len(types))
     added = [{"id": i, "content": tokens[i], "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
