@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from modelport.errors import FormatError, ModelportError
+from modelport.errors import ModelportError
 from modelport.formats.gguf import read_header
 from modelport.tokenization import (
     GGUF_PRE_TOKENIZERS,
@@ -132,8 +132,7 @@ def test_a_small_valid_vocabulary_runs():
 def test_bad_tokenizer_metadata_is_refused_by_name(changes, message):
     with pytest.raises(ModelportError, match=message) as caught:
         gguf_tokenizer_json(_small_metadata(**changes), "model.gguf")
-    assert caught.value.where == "model.gguf"
-    assert isinstance(caught.value, FormatError) or "tokenizer.ggml" in str(caught.value)
+    assert caught.value.where == "model.gguf" and "model.gguf" in str(caught.value)
 
 
 def test_registered_pre_tokenizers_say_where_they_were_checked():

@@ -22,10 +22,8 @@ BF16_TOLERANCE = 0.05  # bfloat16 computation in XLA against PyTorch's bfloat16 
 LOADS = loads("pt-safetensors", "pt-bin", "flax-msgpack")
 
 
-
 def _auto(case: str):
     return FlaxAutoModelForSequenceClassification if case.endswith("seqcls") else FlaxAutoModelForCausalLM
-
 
 
 @pytest.mark.parametrize("case, folder", LOADS, ids=[f"{c}-{f}" for c, f in LOADS])
@@ -105,13 +103,19 @@ def test_positions_given_or_not_take_the_graph_or_host_tables_and_agree(case):
 
 def test_the_fused_attention_path_gives_the_explicit_paths_logits(monkeypatch):
     """On a GPU the attention is jax.nn.dot_product_attention (cuDNN); it is checked here on CPU against the explicit one."""
+    import jax
+
     import modelport_flax.models.llama as llama
 
     model = FlaxAutoModelForCausalLM.from_pretrained(FOLDER / "mistral" / "pt-safetensors")
     batch = inputs("mistral")
     explicit = np.asarray(model(**batch)["logits"])
+    fused_calls = []
+    real = jax.nn.dot_product_attention
     monkeypatch.setattr(llama, "_has_fused_attention", lambda: True)
+    monkeypatch.setattr(jax.nn, "dot_product_attention", lambda *a, **k: fused_calls.append(1) or real(*a, **k))
     fused = np.asarray(model(**batch)["logits"])
+    assert len(fused_calls) == model.config.num_hidden_layers  # the fused path really ran, once per layer
     np.testing.assert_allclose(fused, explicit, atol=1e-5)
 
 

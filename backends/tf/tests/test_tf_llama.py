@@ -20,10 +20,8 @@ LOADS = loads("pt-safetensors", "pt-bin", "tf-h5", "flax-msgpack")
 BF16_TOLERANCE = 0.05  # bfloat16 computation with TF's kernels against PyTorch's: a few bfloat16 ulps of logits near 1.5
 
 
-
 def _auto(case: str):
     return TFAutoModelForSequenceClassification if case.endswith("seqcls") else TFAutoModelForCausalLM
-
 
 
 @pytest.mark.parametrize("case, folder", LOADS, ids=[f"{c}-{f}" for c, f in LOADS])

@@ -20,7 +20,6 @@ LOADS = loads()
 BF16_TOLERANCE = 0.02  # bfloat16 keeps 8 bits of mantissa; the same ops in another order differ by a few of its ulps
 
 
-
 def _run(model, batch: dict[str, np.ndarray], masked: bool) -> dict[str, np.ndarray]:
     kwargs = {k: torch.from_numpy(v) for k, v in batch.items() if masked or k != "attention_mask"}
     with torch.no_grad():

@@ -270,9 +270,7 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         ignore_mismatched_sizes = found.options.get("ignore_mismatched_sizes", False)
         config, ckpt, kwargs = found.config, found.source, found.model_kwargs
         output_loading_info = found.options.get("output_loading_info", False)
-        dtype = found.options.get("dtype")
-        dtype = found.auto_dtype() if dtype == "auto" else "float32" if dtype is None else canonical_dtype(
-            dtype.name if isinstance(dtype, tf.DType) else dtype)
+        dtype = _policy_dtype(found)
         with dtype_policy(dtype):  # every layer made here computes in dtype and keeps its variables in it
             model = cls(config, *model_args, **kwargs)
             with deferred_variables():  # names and shapes now, memory only as the checkpoint fills them
@@ -339,3 +337,14 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         for endpoint, fn in signatures.items():
             archive.add_endpoint(name=endpoint, fn=fn, input_signature=[self.input_signature])
         archive.write_out(os.fspath(path), verbose=False)
+
+
+def _policy_dtype(found: Any) -> str:
+    """The canonical dtype ``from_pretrained``'s ``dtype`` asks for: float32 by default, ``"auto"``: the config's or the
+    checkpoint's, else a name or a ``tf.DType``."""
+    asked = found.options.get("dtype")
+    if asked is None:
+        return "float32"
+    if isinstance(asked, tf.DType):
+        return canonical_dtype(asked.name)
+    return found.auto_dtype() if asked == "auto" else canonical_dtype(asked)

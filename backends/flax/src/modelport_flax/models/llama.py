@@ -59,10 +59,8 @@ def rotary_tables(config: PretrainedConfig, position_ids: Any, length: int, dtyp
     """
     if position_ids is None:
         inv_freq, scaling = rope_parameters(config, length)
-        angles = np.arange(length, dtype=np.float32)[:, None] * inv_freq
-        angles = np.concatenate([angles, angles], axis=-1)[None]
-        return (jnp.asarray(np.cos(angles) * np.float32(scaling), dtype=dtype),
-                jnp.asarray(np.sin(angles) * np.float32(scaling), dtype=dtype))
+        cos, sin = _cos_sin(np, np.arange(length, dtype=np.float32)[None], inv_freq, scaling)
+        return jnp.asarray(cos, dtype=dtype), jnp.asarray(sin, dtype=dtype)
     inv_freq, scaling = rope_parameters(config)
     frequencies: Any = jnp.asarray(inv_freq)
     if ROPE_SCALINGS[rope_type(config)].grows_with_length:
@@ -70,9 +68,15 @@ def rotary_tables(config: PretrainedConfig, position_ids: Any, length: int, dtyp
             return rope_parameters(config, int(longest))[0]
 
         frequencies = jax.pure_callback(for_length, jax.ShapeDtypeStruct(inv_freq.shape, jnp.float32), jnp.max(position_ids) + 1)
-    freqs = position_ids[..., None].astype(jnp.float32) * frequencies
-    angles = jnp.concatenate([freqs, freqs], axis=-1)
-    return (jnp.cos(angles) * scaling).astype(dtype), (jnp.sin(angles) * scaling).astype(dtype)
+    cos, sin = _cos_sin(jnp, position_ids.astype(jnp.float32), frequencies, scaling)
+    return cos.astype(dtype), sin.astype(dtype)
+
+
+def _cos_sin(xp: Any, positions: Any, frequencies: Any, scaling: float) -> tuple[Any, Any]:
+    """float32 cos and sin of each position times each frequency (both halves of a head), by numpy or jax.numpy."""
+    freqs = positions[..., None] * frequencies
+    angles = xp.concatenate([freqs, freqs], axis=-1)
+    return xp.cos(angles) * xp.float32(scaling), xp.sin(angles) * xp.float32(scaling)
 
 
 def _rotate_half(x):
