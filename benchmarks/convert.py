@@ -1,8 +1,9 @@
 """Converting GPT-2- or Llama-shaped checkpoints between frameworks, the whole command timed: throughput and depth scaling.
 
     python benchmarks/convert.py [--arch gpt2|llama] [--layers 1 12 24] [--shard-mb 100] [--repeat 3]
-                                 [--cases pt:tf pt:flax tf:flax flax:tf tf:pt flax:pt]
+                                 [--cases pt:tf pt:flax tf:flax flax:tf tf:pt flax:pt tf:pt:safetensors]
                                  [--transformers-python /path/to/golden/venv/bin/python]
+                                 [--cold-trees] [--json runs.json] [--root FOLDER]
 
 Checkpoints 1024 wide (``--arch``: GPT-2 with a 50,257-token vocabulary, or Llama with
 grouped-query attention and a 32,000-token vocabulary) that differ only in depth
@@ -12,11 +13,16 @@ measurement is a whole command as a user runs it, in a fresh process after
 ``os.sync()``:
 
 * modelport: ``modelport convert SRC OUT --to X --format native --max-shard-size
-  ...`` (durable: every file and the folder fsynced). Interpreter start, the
-  framework import, the target's parameter tree, reading, transforming and
-  writing are all inside the time. The parent polls OUT every 5 ms and notes
+  ...`` (a case ``source:target:safetensors`` writes safetensors), durable:
+  every file and the folder fsynced. Interpreter start, the framework import,
+  the target's parameter tree, reading, transforming and writing are all
+  inside the time. The parent polls OUT every 5 ms and notes
   when the first byte of weights appears (the time before the first byte);
-  the child's peak RSS is its ``VmHWM``, read at each poll;
+  the child's peak RSS is its ``VmHWM``, read at each poll. The conversions
+  share a tree cache (``MODELPORT_CACHE``) warmed by one untimed conversion,
+  as a user's second conversion of an architecture finds it; with
+  ``--cold-trees`` each gets an empty one (the target's framework is then
+  imported and its tree built inside the time);
 * baseline: a durable copy of the same files (read, write, fsync of each file
   and the folder) by a fresh Python process.
 
@@ -64,13 +70,14 @@ fd = os.open(target, os.O_RDONLY); os.fsync(fd); os.close(fd)
 """
 
 
-def command(argv: list[str], out: Path) -> dict:
+def command(argv: list[str], out: Path, env: dict[str, str] | None = None) -> dict:
     """Run ``argv`` to completion in a fresh process: wall seconds, seconds before the first weights byte in ``out``,
     peak RSS (MiB), after ``os.sync()``."""
     shutil.rmtree(out, ignore_errors=True)
     os.sync()
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
     first, peak = None, 0.0
     while True:
         pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
@@ -183,14 +190,16 @@ def make_checkpoints(root: Path, arch: str, depths: list[int], shard_mb: int, so
     for layers in depths:
         config, shapes = SHAPES[arch](layers)
         tensors = [(n, LazyTensor("float32", s, lambda s=s: (rng.standard_normal(s, dtype="float32") * 0.02))) for n, s in shapes.items()]
-        folder = root / f"pt-{layers}"
-        save_checkpoint(folder, tensors, format="safetensors", framework="pt", max_shard_size=f"{shard_mb}MB", durable=False)
-        config.save_pretrained(folder)
+        folder = root / f"{arch}-{shard_mb}mb-pt-{layers}"
+        if not (folder / "config.json").is_file():  # a kept --root reuses the checkpoints of an earlier run
+            save_checkpoint(folder, tensors, format="safetensors", framework="pt", max_shard_size=f"{shard_mb}MB", durable=False)
+            config.save_pretrained(folder)
         folders[("pt", layers)] = folder
         for other in sorted(sources - {"pt"}) + (["bin"] if with_bin else []):
-            target = root / f"{other}-{layers}"
-            modelport.convert(folder, target, to="pt" if other == "bin" else other, format="native",
-                              max_shard_size=f"{shard_mb}MB", progress=False, durable=False)
+            target = root / f"{arch}-{shard_mb}mb-{other}-{layers}"
+            if not (target / "config.json").is_file():
+                modelport.convert(folder, target, to="pt" if other == "bin" else other, format="native",
+                                  max_shard_size=f"{shard_mb}MB", progress=False, durable=False, overwrite=True)
             folders[(other, layers)] = target
     return folders
 
@@ -203,27 +212,46 @@ def marginal(deep: dict, shallow: dict) -> float:
     return (deep["bytes"] - shallow["bytes"]) / (deep["seconds"] - shallow["seconds"]) / 1e6
 
 
-def measure_case(source: str, to: str, folders: dict, depths: list[int], repeat: int, shard_mb: int, out: Path) -> dict:
-    """``repeat`` rounds; in each, every depth converted and copied (fresh processes, interleaved)."""
+def _throughput(runs: list[dict]) -> float:
+    """MB/s from the least-squares slope of whole-command seconds against bytes written."""
+    slope = statistics.linear_regression([r["bytes"] for r in runs], [r["seconds"] for r in runs]).slope
+    return 1 / slope / 1e6
+
+
+def _streamed(deep: dict, shallow: dict) -> float:
+    """Marginal MB/s of the part of each command after its first byte of weights."""
+    seconds = (deep["seconds"] - deep["first_byte"]) - (shallow["seconds"] - shallow["first_byte"])
+    return (deep["bytes"] - shallow["bytes"]) / seconds / 1e6
+
+
+def measure_case(source: str, to: str, fmt: str, folders: dict, depths: list[int], repeat: int, shard_mb: int, out: Path,
+                 trees: Path | None) -> dict:
+    """``repeat`` rounds; in each, every depth converted and copied (fresh processes, interleaved). ``trees``: the
+    tree cache every conversion shares (warmed by an untimed first conversion), or None for an empty one each time."""
     cli = str(Path(sys.executable).with_name("modelport"))
+    argv = [cli, "convert", "SRC", str(out), "--to", to, "--format", fmt, "--max-shard-size", f"{shard_mb}MB", "--no-progress"]
+    for depth in depths if trees is not None else []:  # one tree per depth up to the two layers built, then one for all
+        command([a if a != "SRC" else str(folders[(source, depth)]) for a in argv], out, {"MODELPORT_CACHE": str(trees)})
     rounds = []
     for _ in range(repeat):
         runs, copies = {}, {}
         for depth in depths:
             src = folders[(source, depth)]
-            runs[depth] = command([cli, "convert", str(src), str(out), "--to", to, "--format", "native",
-                                   "--max-shard-size", f"{shard_mb}MB", "--no-progress"], out)
+            cache = str(trees) if trees is not None else tempfile.mkdtemp(prefix="modelport-cold-trees-")
+            runs[depth] = command([a if a != "SRC" else str(src) for a in argv], out, {"MODELPORT_CACHE": cache})
+            if trees is None:
+                shutil.rmtree(cache, ignore_errors=True)
             copies[depth] = command([sys.executable, "-c", COPY, str(src), str(out)], out)
             copies[depth]["bytes"] = runs[depth]["bytes"]  # the same payload: what the conversion wrote
         rounds.append((runs, copies))
     return {"rounds": rounds}
 
 
-def report_case(source: str, to: str, depths: list[int], result: dict, sizes: dict) -> None:
+def report_case(source: str, to: str, fmt: str, depths: list[int], result: dict, sizes: dict) -> None:
     rounds = result["rounds"]
     med = {d: {k: statistics.median(r[0][d][k] for r in rounds) for k in ("seconds", "first_byte", "peak_mb")} for d in depths}
     copy = {d: statistics.median(r[1][d]["seconds"] for r in rounds) for d in depths}
-    print(f"\n{source} -> {to} (native), medians of {len(rounds)} rounds:\n")
+    print(f"\n{source} -> {to} ({fmt}), medians of {len(rounds)} rounds:\n")
     print("| layers | source GB | written GB | whole command s | before first byte s | durable copy s | peak RSS MB |")
     print("|---|---|---|---|---|---|---|")
     for d in depths:
@@ -237,6 +265,18 @@ def report_case(source: str, to: str, depths: list[int], result: dict, sizes: di
         print(f"- marginal throughput {shallow} -> {deep} layers: {statistics.median(p[0] for p in pairs):.0f} MB/s, durable copy "
               f"{statistics.median(p[1] for p in pairs):.0f} MB/s: ratio {median_ratio(pairs):.2f} "
               f"(rounds {', '.join(f'{x:.2f}' for x in ratios)}; target >= 0.5)")
+    for shallow, deep in zip(depths, depths[1:]):
+        # the same, with each command's wait before its first byte taken out: that wait is shown flat below, and
+        # its noise (mostly the framework import, +-1 s) would otherwise swamp a second or two of streaming
+        pairs = [(_streamed(r[0][deep], r[0][shallow]), marginal(r[1][deep], r[1][shallow])) for r in rounds]
+        print(f"- after the first byte, {shallow} -> {deep} layers: {statistics.median(p[0] for p in pairs):.0f} MB/s: ratio "
+              f"{median_ratio(pairs):.2f} (rounds {', '.join(f'{a / b:.2f}' for a, b in sorted(pairs, key=lambda p: p[0] / p[1]))})")
+    # every run of every depth at once: the slope of a least-squares line through (bytes, seconds) is the marginal
+    # cost per byte; a slow spell in one run moves it far less than it moves a difference of two runs
+    ours = _throughput([r[0][d] for r in rounds for d in depths])
+    theirs = _throughput([{**r[1][d], "bytes": r[0][d]["bytes"]} for r in rounds for d in depths])
+    print(f"- least squares over all {len(rounds) * len(depths)} runs: {ours:.0f} MB/s, durable copy {theirs:.0f} MB/s: "
+          f"ratio {ours / theirs:.2f} (target >= 0.5)")
     firsts = [med[d]["first_byte"] for d in depths]
     print(f"- before the first byte: {', '.join(f'{f:.2f}' for f in firsts)} s at {', '.join(map(str, depths))} layers: "
           f"max / min {max(firsts) / min(firsts):.2f} (target <= 1.2)")
@@ -248,22 +288,31 @@ def main() -> None:
     parser.add_argument("--shard-mb", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cases", nargs="+", default=["pt:tf", "pt:flax", "tf:flax", "flax:tf"],
-                        help="source:target pairs; tf:pt and flax:pt too")
+                        help="source:target pairs (tf:pt and flax:pt too), each with :safetensors for that format")
     parser.add_argument("--arch", choices=sorted(SHAPES), default="gpt2")
     parser.add_argument("--transformers-python", default=None)
     parser.add_argument("--root", default=None, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--json", default=None, help="also write every run's figures to this file")
+    parser.add_argument("--cold-trees", action="store_true",
+                        help="an empty tree cache for every conversion (the first conversion of an architecture)")
     args = parser.parse_args()
-    cases = [tuple(c.split(":")) for c in args.cases]
+    cases = [(*c.split(":")[:2], c.split(":")[2] if c.count(":") == 2 else "native") for c in args.cases]
     root = Path(args.root or tempfile.mkdtemp(prefix="modelport-convert-bench-"))
     depths = sorted(args.layers)
     try:
-        folders = make_checkpoints(root, args.arch, depths, args.shard_mb, {s for s, _ in cases}, bool(args.transformers_python))
+        folders = make_checkpoints(root, args.arch, depths, args.shard_mb, {s for s, _, _ in cases}, bool(args.transformers_python))
         sizes = {k: sum(p.stat().st_size for p in v.iterdir() if p.is_file()) for k, v in folders.items()}
         print(f"\n{SHAPES[args.arch].__doc__} {', '.join(map(str, depths))} layers, shards of <= {args.shard_mb} MB; "
-              f"{args.repeat} interleaved rounds, each run a fresh whole command")
-        for source, to in cases:
-            result = measure_case(source, to, folders, depths, args.repeat, args.shard_mb, root / "out")
-            report_case(source, to, depths, result, sizes)
+              f"{args.repeat} interleaved rounds, each run a fresh whole command; "
+              f"{'an empty tree cache each time' if args.cold_trees else 'the tree cache warm'}")
+        raw = {}
+        for source, to, fmt in cases:
+            trees = None if args.cold_trees else root / "tree-cache"
+            result = measure_case(source, to, fmt, folders, depths, args.repeat, args.shard_mb, root / "out", trees)
+            report_case(source, to, fmt, depths, result, sizes)
+            raw[f"{source}:{to}:{fmt}"] = result
+            if args.json:
+                Path(args.json).write_text(json.dumps({"arch": args.arch, "depths": depths, "cases": raw}, indent=1))
         if args.transformers_python:
             deepest = depths[-1]
             print(f"\ntransformers 4.57.6, {deepest} layers, from the .bin copy (`from_pretrained(from_pt=True)` + `save_pretrained`):\n")

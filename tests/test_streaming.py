@@ -18,7 +18,7 @@ from modelport.errors import FormatError
 from modelport.formats import flax_msgpack, keras_h5
 from modelport.formats._buffers import ScratchBuffers, aligned_copy
 from modelport.formats._streaming import PREFETCH_AHEAD, prefetched
-from modelport.formats.base import FileBytes, LazyTensor, write_array
+from modelport.formats.base import FileBytes, LazyTensor, read_transposed, write_array
 from modelport.saving import save_checkpoint
 
 
@@ -186,14 +186,13 @@ def test_file_bytes_are_offered_only_where_the_file_holds_plain_little_endian_by
     save_checkpoint(tmp_path / "st", tensors)
     save_checkpoint(tmp_path / "h5", tensors, format="h5", framework="tf")
     save_checkpoint(tmp_path / "mp", tensors, format="msgpack", framework="flax")
-    for folder in ("st", "h5"):
+    for folder in ("st", "h5", "mp"):
         ckpt = Checkpoint.open(tmp_path / folder)
         found = ckpt.file_bytes("f")
         with open(found.path, "rb") as fh:
             fh.seek(found.offset)
             assert fh.read(found.nbytes) == tensors[0][1].tobytes()
         assert ckpt.file_bytes("b") is None  # bool bytes are checked (0 or 1) on the way: read, never copied
-    assert Checkpoint.open(tmp_path / "mp").file_bytes("f") is None
 
 
 def test_h5_datasets_written_by_offset_read_back_in_libhdf5(tmp_path):
@@ -220,6 +219,52 @@ def test_chunked_msgpack_arrays_match_flax_bytes_from_arrays_and_from_file_bytes
     lazy = LazyTensor("float32", kernel.shape, lambda: pytest.fail("copied bytes must not be loaded"), file_bytes=source)
     flax_msgpack.write(tmp_path / "b.msgpack", [("layer/kernel", lazy), ("layer/bias", np.ones(3, np.float32))])
     assert (tmp_path / "b.msgpack").read_bytes() == expected
+    ckpt = Checkpoint.open(tmp_path / "b.msgpack")
+    assert ckpt.file_bytes("layer/kernel") is None  # its bytes lie in two places: read, never copied
+    assert ckpt.file_bytes("layer/bias") is not None and np.array_equal(ckpt["layer/kernel"], kernel)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "int64", "uint8"])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (40, 70000), (1030, 3000), (4096, 600)])
+def test_a_matrix_read_transposed_in_bands_equals_a_read_then_a_transpose(tmp_path, shape, dtype):
+    from modelport.dtypes import DTYPES
+    from modelport.formats._buffers import is_aligned
+
+    # (40, 70000): bands of the fewest rows; (1030, 3000) float32: two threads, rows not a multiple of the band
+    array = np.random.default_rng(5).integers(0, 250, size=shape).astype(DTYPES[dtype].numpy)
+    source = _raw_file(tmp_path / "m.bin", array.tobytes())
+    out = read_transposed(source, dtype, shape, where="m.bin (tensor 'w')")
+    assert out.dtype == array.dtype and out.shape == shape[::-1] and is_aligned(out)
+    assert out.tobytes() == np.ascontiguousarray(array.T).tobytes()
+
+
+@pytest.mark.parametrize("kept", [0.3, 0.8])  # the first thread's half fails, or only the second's
+def test_a_truncated_matrix_read_transposed_is_a_format_error_naming_the_tensor(tmp_path, kept):
+    array = np.ones((1030, 3000), np.float32)  # 12 MB: read on two threads
+    path = tmp_path / "m.bin"
+    path.write_bytes(array.tobytes()[: int(array.nbytes * kept)])
+    with pytest.raises(FormatError, match="ends before the tensor's data") as caught:
+        read_transposed(FileBytes(str(path), 0, array.nbytes), "float32", array.shape, where=f"{path} (tensor 'w')")
+    assert str(path) in str(caught.value) and "'w'" in str(caught.value)
+
+
+@pytest.mark.skipif(not {"tf", "flax"} <= set(__import__("modelport").adapters.available()), reason="needs the tf and flax adapters")
+@pytest.mark.parametrize("source,to", [("gpt2/flax-msgpack", "tf"), ("gpt2/tf-h5", "flax"), ("bert/pt-safetensors", "tf")])
+def test_the_converter_transposes_matrices_as_it_reads_them(golden, tmp_path, monkeypatch, source, to):
+    import modelport
+
+    whole_reads: list[str] = []
+    read = Checkpoint.__getitem__
+    monkeypatch.setattr(Checkpoint, "__getitem__", lambda self, name: whole_reads.append(name) or read(self, name))
+    modelport.convert(golden / source, tmp_path, to=to, progress=False)
+    monkeypatch.undo()
+    theirs, ours = Checkpoint.open(golden / source), Checkpoint.open(tmp_path)
+    written = {ours[name].tobytes() for name in ours}
+    matrices = [name for name in theirs if len(theirs.info(name).shape) == 2]
+    transposed = [name for name in matrices if np.ascontiguousarray(theirs[name].T).tobytes() in written
+                  and theirs[name].tobytes() not in written]
+    assert transposed, "the case must have matrices to transpose"
+    assert not set(whole_reads) & set(transposed)  # each was read straight into its transpose
 
 
 @pytest.mark.parametrize("source,sfw,target,tfw,ndim,order", [

@@ -191,9 +191,15 @@ class Adapter:
     def parameter_tree(self, config: Any) -> ParameterTree:
         """The architecture's weights and shapes (with the ties ``config`` makes), without allocating weight memory."""
         from ..modeling.depth import tree_at_depth
+        from ..modeling.tree_cache import cached_tree
 
         # A deep model costs what two layers cost: the rest repeat the second one's names (registered architectures).
-        tree = tree_at_depth(config, self.checkpoint_framework or "pt", lambda c: self.model_tree(self.model_class(c), c))
+        # A tree built before for this adapter code, framework version and config is read from disk, without
+        # importing the framework.
+        def build(shallow: Any) -> ParameterTree:
+            return cached_tree(self, shallow, lambda: self.model_tree(self.model_class(shallow), shallow))
+
+        tree = tree_at_depth(config, self.checkpoint_framework or "pt", build)
         return tree.with_config_facts(config)
 
     def model_tree(self, model_class: Any, config: Any) -> ParameterTree:

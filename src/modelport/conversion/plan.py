@@ -27,7 +27,7 @@ from .rules import (
     to_canonical,
 )
 
-__all__ = ["Step", "Check", "Plan", "plan_conversion", "redundancy_failures", "transform", "keeps_bytes"]
+__all__ = ["Step", "Check", "Plan", "plan_conversion", "redundancy_failures", "transform", "swaps_matrix", "keeps_bytes"]
 
 
 @dataclass(frozen=True)
@@ -178,6 +178,12 @@ def transform(step: Step, array: np.ndarray, source_framework: str, target_frame
     if order is not None:
         array = aligned_copy(array.transpose(order))
     return reconcile_shape(step.tree_name, array, step.shape)  # TF's [1, n] biases: size-1 axes only
+
+
+def swaps_matrix(step: Step, ndim: int, source_framework: str, target_framework: str) -> bool:
+    """True when :func:`transform` is one matrix transpose (a Dense kernel to or from PyTorch's layout), which
+    :func:`~modelport.formats.base.read_transposed` can do while reading."""
+    return ndim == 2 and layout_permutation(step.source, source_framework, step.tree_name, target_framework, ndim) == (1, 0)
 
 
 def keeps_bytes(step: Step, ndim: int, source_framework: str, target_framework: str) -> bool:

@@ -101,8 +101,8 @@ def aligned_copy(array: np.ndarray) -> np.ndarray:
         # in a conversion the writing thread mostly waits for this one (1.3x on 2 cores, session 6).
         rows = array.shape[0]
         middle = rows // 2 // _TILE_ROWS * _TILE_ROWS
-        if middle and array.nbytes > _PARALLEL_BYTES:
-            half = _transpose_pool().submit(_copy_tiles, out, array, middle, rows)
+        if middle and array.nbytes > PARALLEL_BYTES:
+            half = transpose_pool().submit(_copy_tiles, out, array, middle, rows)
             _copy_tiles(out, array, 0, middle)
             half.result()
         else:
@@ -112,11 +112,11 @@ def aligned_copy(array: np.ndarray) -> np.ndarray:
     return out
 
 
-_PARALLEL_BYTES = 8 << 20  # smaller matrices are not worth a hand-off
+PARALLEL_BYTES = 8 << 20  # smaller matrices are not worth a hand-off
 _POOL: list[ThreadPoolExecutor] = []
 
 
-def _transpose_pool() -> ThreadPoolExecutor:
+def transpose_pool() -> ThreadPoolExecutor:
     if not _POOL:
         _POOL.append(ThreadPoolExecutor(1, thread_name_prefix="modelport-transpose"))
     return _POOL[0]

@@ -141,7 +141,10 @@ class _FlaxMsgpack:
         return flax_msgpack.read_tensor(self.path, name, layout=self.layout)
 
     def offset(self, name: str) -> int | None:
-        return None
+        # flax.serialization stores an array's bytes as tobytes() gives them: C order, taken as little-endian
+        # here as read() takes them. A chunked array's bytes lie in several places.
+        segments = self.layout.arrays[name].segments
+        return segments[0].offset if len(segments) == 1 else None
 
     def aliases(self) -> dict[str, str]:
         return {}
