@@ -26,6 +26,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -147,21 +148,30 @@ def _save_attr_list(obj, name: str, values: list[str]) -> None:
         obj.attrs[f"{name}{i}"] = part
 
 
-def _check_inside(f, dataset_path: str, where: str) -> None:
-    """The path must name a dataset reached through hard links only (no external or soft links)."""
+def _check_inside(f, dataset_path: str, where: str, groups: dict[str, Any] | None = None) -> None:
+    """The path must name a dataset reached through hard links only (no external or soft links).
+
+    ``groups`` (one dict per file) remembers the groups already checked: a shard's weights share most of their
+    path, and each step costs several calls into libhdf5.
+    """
     import h5py
 
-    node = f
+    groups = {} if groups is None else groups
     parts = dataset_path.split("/")
-    for i, part in enumerate(parts):
+    known = next((i for i in range(len(parts) - 1, 0, -1) if "/".join(parts[:i]) in groups), 0)
+    node = groups["/".join(parts[:known])] if known else f
+    for i in range(known, len(parts)):
+        part = parts[i]
         link = node.get(part, getlink=True)
         if link is None:
             raise FormatError("a listed weight has no dataset", where=where, received=dataset_path)
         if not isinstance(link, h5py.HardLink):
             raise FormatError("weights must not be links to other objects or files", where=where, received=dataset_path)
         node = node[part]
-        if i < len(parts) - 1 and not isinstance(node, h5py.Group):
-            raise FormatError("a weight path runs through a dataset", where=where, received=dataset_path)
+        if i < len(parts) - 1:
+            if not isinstance(node, h5py.Group):
+                raise FormatError("a weight path runs through a dataset", where=where, received=dataset_path)
+            groups["/".join(parts[: i + 1])] = node
     if not isinstance(node, h5py.Dataset):
         raise FormatError("a listed weight is not a dataset", where=where, received=dataset_path)
 
@@ -173,9 +183,10 @@ def _layout(f, path: str) -> H5Layout:
     datasets: dict[str, str] = {}
     scope: str | None = None
     sharded = bool(names) and all(isinstance(f.get(n), h5py.Dataset) for n in names)
+    groups: dict[str, Any] = {}  # checked groups, for _check_inside
     if sharded:
         for name in names:
-            _check_inside(f, name, path)
+            _check_inside(f, name, path, groups)
             datasets.setdefault(name, name)
         return H5Layout(path, datasets, None, True)
     for layer in names:
@@ -188,7 +199,7 @@ def _layout(f, path: str) -> H5Layout:
             if full.startswith("/") or ".." in full.split("/"):
                 raise FormatError("a weight name must stay inside its layer group", where=f"{path} (layer {layer!r})", received=full)
             dataset_path = f"{layer}/{full}"
-            _check_inside(f, dataset_path, f"{path} (layer {layer!r})")
+            _check_inside(f, dataset_path, f"{path} (layer {layer!r})", groups)
             head, sep, stripped = full.partition("/")
             if not sep:
                 stripped = full
