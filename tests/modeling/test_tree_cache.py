@@ -11,9 +11,10 @@ import textwrap
 
 import pytest
 
-from modelport import AutoConfig, adapters
+from modelport import AutoConfig, GPT2Config, adapters
+from modelport.adapters.base import ParameterTree
 from modelport.modeling import tree_cache
-from modelport.modeling.tree_cache import CACHE_ENV, cache_folder
+from modelport.modeling.tree_cache import CACHE_ENV, cache_folder, cached_tree
 
 from _support.architectures import CONFIGS, FRAMEWORK_ADAPTERS, architectures
 
@@ -59,27 +60,43 @@ def test_a_second_conversion_into_tf_does_not_import_tensorflow_and_writes_the_s
     assert (tmp_path / "first" / "tf_model.h5").read_bytes() == (tmp_path / "second" / "tf_model.h5").read_bytes()
 
 
+class Builds:
+    """A build the cache mechanics are tested with (in the core alone too): a fixed tree, and how often it ran."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> ParameterTree:
+        self.count += 1
+        return ParameterTree("tf", {"h_._0/w:0": (3, 4), "h_._0/b:0": (4,)}, base_model_prefix="transformer",
+                             model_class="TFGPT2Model")
+
+
+CORE = adapters.get("numpy")  # an adapter whose code is modelport's own files
+
+
+def _config(**changes) -> GPT2Config:
+    return GPT2Config(**{"n_layer": 2, "n_embd": 8, "n_head": 2, **changes})
+
+
 @pytest.mark.parametrize("damage", ["", "{not json", '{"shapes": [["a", [-1]]], "framework": "pt", "base_model_prefix": "",'
                                     ' "model_class": "X"}', '{"shapes": 3}', "[]"])
 def test_a_damaged_entry_is_built_and_written_again(cache, damage):
-    adapter = adapters.get(FRAMEWORK_ADAPTERS[0])
-    config = CONFIGS["gpt2"](2)
-    built = adapter.parameter_tree(config)
+    build = Builds()
+    first = cached_tree(CORE, _config(), build)
+    assert build.count == 1 and cached_tree(CORE, _config(), build).shapes == first.shapes and build.count == 1
     (entry,) = _entries(cache)
     entry.write_text(damage)
-    again = adapter.parameter_tree(config)
-    assert list(again.shapes.items()) == list(built.shapes.items())
-    assert json.loads(entry.read_text())["shapes"][0][0] == next(iter(built.shapes))  # written again, whole
+    again = cached_tree(CORE, _config(), build)
+    assert build.count == 2 and list(again.shapes.items()) == list(first.shapes.items())
+    assert json.loads(entry.read_text())["shapes"][0][0] == next(iter(first.shapes))  # written again, whole
 
 
 def test_the_key_follows_the_config_and_the_code(cache, tmp_path):
-    adapter = adapters.get(FRAMEWORK_ADAPTERS[0])
-    adapter.parameter_tree(CONFIGS["gpt2"](2))
-    adapter.parameter_tree(CONFIGS["bert"](2))
-    wider = CONFIGS["gpt2"](2)
-    wider.n_embd = 32
-    adapter.parameter_tree(wider)
-    assert len(_entries(cache)) == 3
+    build = Builds()
+    for config in (_config(), _config(n_embd=16), _config(architectures=["GPT2LMHeadModel"])):
+        cached_tree(CORE, config, build)
+    assert len(_entries(cache)) == 3 and build.count == 3
     package = tmp_path / "package"
     package.mkdir()
     (package / "layers.py").write_text("x = 1\n")
@@ -90,31 +107,35 @@ def test_the_key_follows_the_config_and_the_code(cache, tmp_path):
 
 
 def test_off_keeps_nothing_and_an_unwritable_folder_only_costs_a_build(tmp_path, monkeypatch):
-    adapter = adapters.get(FRAMEWORK_ADAPTERS[0])
+    build = Builds()
     monkeypatch.setenv(CACHE_ENV, "off")
     assert cache_folder() is None
-    assert adapter.parameter_tree(CONFIGS["gpt2"](2)).shapes
+    cached_tree(CORE, _config(), build)
+    cached_tree(CORE, _config(), build)
+    assert build.count == 2
     blocked = tmp_path / "file"
     blocked.write_text("a file where the folder would go")
     monkeypatch.setenv(CACHE_ENV, str(blocked))
-    assert adapter.parameter_tree(CONFIGS["gpt2"](2)).shapes
+    assert cached_tree(CORE, _config(), build).shapes and build.count == 3
     monkeypatch.delenv(CACHE_ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_folder() == tmp_path / "xdg" / "modelport" / "trees"
 
 
 def test_code_without_files_of_its_own_keeps_no_trees(cache):
-    adapter_class = type(adapters.get(FRAMEWORK_ADAPTERS[0]))
-    made_here = type("MadeHere", (adapter_class,), {"__module__": "__main__"})()
-    assert made_here.parameter_tree(CONFIGS["gpt2"](2)).shapes and not _entries(cache)
+    made_here = type("MadeHere", (type(CORE),), {"__module__": "__main__"})()
+    build = Builds()
+    cached_tree(made_here, _config(), build)
+    cached_tree(made_here, _config(), build)
+    assert build.count == 2 and not _entries(cache)
     assert tree_cache._code_fingerprint("") == ""
     module_file = tree_cache._code_location(__name__)  # a test module outside any package: its own file
     assert module_file.endswith("test_tree_cache.py") and tree_cache._code_fingerprint(module_file)
 
 
 def test_one_model_read_from_two_folders_has_one_entry(cache, tmp_path):
-    adapter = adapters.get(FRAMEWORK_ADAPTERS[0])
+    build = Builds()
     for folder in ("a", "b"):
-        CONFIGS["gpt2"](2).save_pretrained(tmp_path / folder)
-        adapter.parameter_tree(AutoConfig.from_pretrained(tmp_path / folder))  # its _name_or_path is the folder
-    assert len(_entries(cache)) == 1
+        _config().save_pretrained(tmp_path / folder)
+        cached_tree(CORE, AutoConfig.from_pretrained(tmp_path / folder), build)  # its _name_or_path is the folder
+    assert len(_entries(cache)) == 1 and build.count == 1
