@@ -10,7 +10,7 @@ architecture and config reads it instead of importing the framework.
 * The key holds every ``.py`` file of the adapter's package and of modelport
   (path, size and modification time: an edited or upgraded install never
   matches an old entry), the framework's installed copy (its top module
-  file's path, size and time) and the whole config.
+  file's path, size and time) and the config.
 * The folder is ``$MODELPORT_CACHE/trees`` (default ``$XDG_CACHE_HOME/modelport``,
   else ``~/.cache/modelport``); ``MODELPORT_CACHE=off`` turns the cache off.
 * An entry that cannot be read or does not have the expected form is ignored
@@ -66,30 +66,27 @@ def _code_fingerprint(location: str) -> str:
     return digest.hexdigest()
 
 
-def _code_location(module_name: str) -> str:
-    """The folder of the package holding ``module_name``, or the file of a module outside any package."""
+def _spec(module_name: str) -> Any:
     import importlib.util
 
     with contextlib.suppress(ImportError, ValueError):
-        spec = importlib.util.find_spec(module_name.split(".", 1)[0])
-        if spec is not None:
-            if spec.submodule_search_locations:
-                return list(spec.submodule_search_locations)[0]
-            return spec.origin or ""
-    return ""
+        return importlib.util.find_spec(module_name)
+    return None
+
+
+def _code_location(module_name: str) -> str:
+    """The folder of the package holding ``module_name``, or the file of a module outside any package."""
+    spec = _spec(module_name.split(".", 1)[0])
+    if spec is None:
+        return ""
+    return list(spec.submodule_search_locations)[0] if spec.submodule_search_locations else spec.origin or ""
 
 
 def _installed_stamp(module_name: str) -> str:
-    """The framework's installed copy, by its top module file's path, size and time (package metadata would take
-    half a second to search): another version or install of it changes this."""
-    import importlib.util
-
-    with contextlib.suppress(ImportError, ValueError, OSError):
-        spec = importlib.util.find_spec(module_name)
-        if spec is not None and spec.origin:
-            stat = os.stat(spec.origin)
-            return f"{spec.origin}\0{stat.st_size}\0{stat.st_mtime_ns}"
-    return ""
+    """The framework's installed copy, by its top module file alone (its whole package would be thousands of files,
+    and package metadata takes half a second to search): another version or install of it changes this."""
+    spec = _spec(module_name)
+    return _code_fingerprint(spec.origin) if spec is not None and spec.origin else ""
 
 
 def _key(adapter: Any, config: Any) -> str | None:
