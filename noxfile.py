@@ -12,6 +12,8 @@
     nox -s golden_llama   rebuild the Llama-family golden checkpoints and outputs with transformers 4.57.6
     nox -s golden_gguf   rebuild what transformers 4.57.6 reads from the SmolLM2 GGUF file
     nox -s golden_check   load what modelport writes back into transformers 4.57.6
+    nox -s golden_rescue   rebuild the architecture tables (TF/Flax -> PyTorch exceptions) with transformers 4.57.6
+    nox -s rescue    every TF and Flax class of transformers 4.57.6 converted into PyTorch and checked there
     nox -s conformance_references   rebuild the conformance suite's reference models with transformers 4.57.6
 """
 
@@ -52,12 +54,15 @@ COINSTALL_TESTS = ["tests/test_hub.py", "tests/test_hub_faults.py", "tests/test_
 
 @nox.session(python=PYTHON)
 def coinstall(session: nox.Session) -> None:
-    """modelport, its adapters and transformers 4.57.6 in one environment resolved by pip; the Hub and golden tests there."""
+    """modelport, its adapters and transformers 4.57.6 in one environment resolved by pip; the Hub and golden tests there,
+    and the rescue check's quick set (transformers' TF classes need tf-keras, which declares a TF it does not need)."""
     session.install("-c", "constraints/coinstall.txt", "transformers", ".[test]", *ADAPTERS, "./conformance")
     session.run("python", "-c", "import huggingface_hub, transformers; print('huggingface_hub', huggingface_hub.__version__, "
                 "'transformers', transformers.__version__)")
     session.run("python", "-m", "pip", "check")
-    session.run("pytest", *COINSTALL_TESTS, *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+    session.install("--no-deps", "tf-keras==2.21.0")  # after the check: it requires `tensorflow`, and tensorflow-cpu is here
+    session.run("pytest", *COINSTALL_TESTS, "tests/rescue", *session.posargs,
+                env={"TF_CPP_MIN_LOG_LEVEL": "2", "MODELPORT_RESCUE": "quick"})
 
 
 @nox.session(python=PYTHON)
@@ -159,6 +164,31 @@ def conformance_references(session: nox.Session) -> None:
     """Rebuild the conformance suite's reference models and outputs with transformers 4.57.6."""
     _golden_env(session)
     session.run("python", "conformance/make_references.py", *session.posargs)
+
+
+def _golden_env_with_modelport(session: nox.Session) -> None:
+    _golden_env(session)
+    session.install("--no-deps", ".", "./backends/torch", "./backends/tf", "./backends/flax", "./conformance")
+    session.install("ml_dtypes", "msgpack", "pytest")  # the local Hub server (conformance) serves the rescue PR test
+
+
+@nox.session(python=PYTHON)
+def golden_rescue(session: nox.Session) -> None:
+    """Rebuild src/modelport/conversion/architectures (what names alone cannot say) from transformers 4.57.6's classes."""
+    _golden_env_with_modelport(session)
+    session.run("python", "tests/golden/make_rescue_tables.py", *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+@nox.session(python=PYTHON)
+def rescue(session: nox.Session) -> None:
+    """Every TF and Flax class of transformers 4.57.6, converted into PyTorch, loaded and run there (about 20 minutes).
+
+    Results go to build/rescue.jsonl as well (docs/conversion.md's table)."""
+    _golden_env_with_modelport(session)
+    results = "build/rescue.jsonl"
+    session.run("rm", "-f", results, external=True)
+    session.run("pytest", "-p", "no:cacheprovider", "tests/rescue", *session.posargs,
+                env={"TF_CPP_MIN_LOG_LEVEL": "2", "MODELPORT_RESCUE_RESULTS": results})
 
 
 @nox.session(python=PYTHON)

@@ -86,6 +86,12 @@ class AutoConfig:
         return config_class.from_dict(config_dict, **remaining)
 
     @staticmethod
+    def knows(pretrained_model_name_or_path: str | os.PathLike[str], **kwargs: Any) -> bool:
+        """True when ``config.json``'s ``model_type`` has a registered config class."""
+        _, config_dict, _ = PretrainedConfig._locate_and_read(pretrained_model_name_or_path, **kwargs)
+        return isinstance(config_dict.get("model_type"), str) and config_dict["model_type"] in CONFIG_MAPPING
+
+    @staticmethod
     def register(model_type: str, config: type[PretrainedConfig], exist_ok: bool = False) -> None:
         """Map ``model_type`` to a config class (whose own ``model_type`` must agree)."""
         if not (isinstance(config, type) and issubclass(config, PretrainedConfig)):

@@ -597,6 +597,27 @@ def upload_folder(
         raise _wrap(exc, repo_id, revision) from exc
 
 
+def add_files(repo_id: str, files: dict[str, Path], *, commit_message: str, commit_description: str | None = None,
+              create_pr: bool = False, parent_commit: str | None = None, token: str | bool | None = None) -> Any:
+    """Add ``files`` (path in the repo -> local file) to an existing repo in one commit, touching nothing else; with
+    ``create_pr`` the commit opens a pull request (``refs/pr/N``) and ``main`` is left alone. ``parent_commit`` makes
+    the Hub refuse the commit if the branch moved since that commit (the one the files were made from)."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    if offline_mode():
+        raise HubOfflineError("uploading needs the Hub, and offline mode is on (HF_HUB_OFFLINE)", where=repo_id,
+                              fix="Unset HF_HUB_OFFLINE (or set it to 0) for the upload.")
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in sorted(files.items())]
+    try:
+        return HfApi(token=token).create_commit(repo_id, operations, commit_message=commit_message,
+                                                commit_description=commit_description, create_pr=create_pr,
+                                                parent_commit=parent_commit)
+    except ModelportError:
+        raise
+    except _hf_errors() as exc:
+        raise _wrap(exc, repo_id, None) from exc
+
+
 class PushToHubMixin:
     """``push_to_hub`` with transformers 4.x's signature, for anything with ``save_pretrained``."""
 

@@ -72,7 +72,9 @@ def _convert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tolerance", type=float, default=None, help="max |diff| --verify accepts (default 1e-4)")
     parser.add_argument("--overwrite", action="store_true",
                         help="write into a folder that holds weights already, leaving only the converted ones")
-    parser.add_argument("--push", default=None, metavar="REPO_ID", help="upload the result to this Hub repo")
+    parser.add_argument("--push", default=None, metavar="REPO_ID",
+                        help="upload the result to this Hub repo; to the source repo itself, only the converted weights are added")
+    parser.add_argument("--create-pr", action="store_true", help="with --push, open a pull request instead of committing to main")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (docs/cli.md)")
     _hub_options(parser, revision="the source's branch, tag or commit (Hub sources)")
@@ -81,8 +83,16 @@ def _convert_arguments(parser: argparse.ArgumentParser) -> None:
 def _convert(args: argparse.Namespace) -> int:
     from ..conversion.converter import convert
 
+    if args.create_pr and not args.push:
+        from ..errors import ConversionError
+
+        raise ConversionError("--create-pr opens a pull request on the --push repo", where="modelport convert",
+                              expected="--push REPO_ID beside --create-pr", received="--create-pr alone",
+                              fix="Add --push REPO_ID (the source repo itself, for a rescue pull request).")
+
     report = convert(args.source, args.destination, to=args.to, format=args.format, max_shard_size=args.max_shard_size,
-                     dtype=args.dtype, verify=args.verify, tolerance=args.tolerance, push=args.push, revision=args.revision,
+                     dtype=args.dtype, verify=args.verify, tolerance=args.tolerance, push=args.push, create_pr=args.create_pr,
+                     revision=args.revision,
                      token=args.token, cache_dir=args.cache_dir, progress=False if args.no_progress else None,
                      overwrite=args.overwrite)
     if args.json:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import re
@@ -32,14 +33,14 @@ from ..formats import registry as file_formats
 from ..formats._buffers import ScratchBuffers
 from ..formats._streaming import PREFETCH_AHEAD
 from ..formats.base import FileBytes, LazyTensor, read_transposed
-from ..modeling.ties import base_model_prefix
 from ..saving import save_checkpoint
-from .plan import Plan, Step, keeps_bytes, plan_conversion, redundancy_failures, swaps_matrix, transform
+from .architectures import VALUE_KINDS, name_rules
+from .plan import Check, Plan, Step, keeps_bytes, plan_conversion, redundancy_failures, swaps_matrix, transform
 from .progress import ConversionProgress
 from .report import ConversionReport, peak_rss_mb
-from .rules import reconcile_shape
+from .rules import reconcile_shape, to_canonical
 from .sources import Source, check_destination, copy_companion_files, open_source, remove_other_weights, write_model_card
-from .verify import default_tolerance, verify_conversion
+from .verify import default_tolerance, verified_with, verify_conversion
 
 __all__ = ["convert"]
 
@@ -58,6 +59,8 @@ _TREES_LOCK = threading.Lock()  # a tree may be built ahead on a worker thread (
 
 def _target_tree(config: PretrainedConfig, target: str, *, quiet: bool = False) -> Any:
     """The target's tree for ``config`` (cached), or None when a PyTorch-named target converts by names alone."""
+    if type(config) is PretrainedConfig and frameworks.get(target).names_like == "pt":
+        return None  # an architecture modelport has no config class for: names (and its table) decide, no framework needed
     key = (target, config.to_json_string(use_diff=False))
     with _TREES_LOCK:
         if key in _TREES:
@@ -79,7 +82,7 @@ def _target_tree(config: PretrainedConfig, target: str, *, quiet: bool = False) 
 
 def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str], *, to: str, format: str = "safetensors",
             max_shard_size: int | str = "5GB", dtype: str | None = None, verify: bool = False, tolerance: float | None = None,
-            push: str | None = None, revision: str | None = None, token: str | bool | None = None,
+            push: str | None = None, create_pr: bool = False, revision: str | None = None, token: str | bool | None = None,
             cache_dir: str | os.PathLike[str] | None = None, subfolder: str = "", progress: bool | None = None,
             durable: bool = True, overwrite: bool = False) -> ConversionReport:
     """Convert a checkpoint (folder or Hub repo id) to ``to`` (``pt``, ``tf`` or ``flax``) in ``destination``.
@@ -91,7 +94,9 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
         verify: run the source and the result in their frameworks on a fixed
             probe input and fail unless every output agrees within ``tolerance``
             (default 1e-4, or 0.1 when ``dtype`` lowers the precision).
-        push: upload the result to this Hub repo in one commit.
+        push: upload the result to this Hub repo in one commit. Pushing to the source repo itself adds only the
+            converted weights and their index, every other file untouched (a rescue).
+        create_pr: with ``push``, open a pull request (``refs/pr/N``) instead of committing to ``main``.
         progress: a progress bar over the whole conversion; None follows huggingface_hub's switch
             (``HF_HUB_DISABLE_PROGRESS_BARS``).
         overwrite: write into a folder that already holds weights, and leave only the result's there.
@@ -126,11 +131,13 @@ def convert(source: str | os.PathLike[str], destination: str | os.PathLike[str],
             checked = opened.checkpoint.path if opened.checkpoint.format == "gguf" else opened.folder  # GGUF: the file itself
             report.verification = verify_conversion(checked, report.source_framework, report.destination, to, report.tolerance)
             report.verify_seconds = time.perf_counter() - verifying
+            report.verified_with = verified_with(report.destination)
         if push:
-            from ..hub import upload_folder
+            from .publish import push_conversion
 
             bar.phase(f"uploading to {push}")
-            upload_folder(report.destination, push, commit_message=f"Convert to {to} ({report.format}) with modelport", token=token)
+            commit = push_conversion(report, opened, push, create_pr=create_pr, token=token)
+            report.pushed = str(getattr(commit, "pr_url", None) or getattr(commit, "commit_url", "") or "")
     finally:
         ahead.shutdown(wait=False)  # an error before the tree was needed does not wait for a framework import
         bar.close()
@@ -159,7 +166,7 @@ def _convert_opened(opened: Source, source: str | os.PathLike[str], out: Path, t
         raise ConversionError("the destination would overwrite the source's weights", where=str(out),
                               fix="Write to another folder, or choose another format.")
     check_destination(out, folder, overwrite)
-    config = _source_config(folder, ckpt)
+    config = _source_config(folder, ckpt, to)
     if config is None and target.names_like != "pt":
         raise ConversionError(f"converting to {to} needs config.json (the target architecture)", where=str(folder))
     bar.phase(f"building the {to} model's tree")
@@ -169,13 +176,14 @@ def _convert_opened(opened: Source, source: str | os.PathLike[str], out: Path, t
     rename = (lambda name: name.replace("/", ".")) if (target.dotted_safetensors_names and file_format == "safetensors") else None
     plan = plan_conversion({name: ckpt.info(name).shape for name in ckpt}, ckpt.framework, tree, to, output_names=rename,
                            keep_derived=spec.keeps_tied_copies, aliases=ckpt.aliases(),
-                           base_prefix=base_model_prefix(config) if tree is None and config is not None else "")
+                           names=name_rules(config, ckpt.framework) if tree is None and config is not None else None, config=config)
     # tied copies and stored buffers are left out only when proven redundant; otherwise they are reported
     bar.phase("checking tied copies and buffers")
     failures = redundancy_failures(plan, ckpt.__getitem__, ckpt.framework, tree.model_type if tree is not None else "")
     plan.unexpected.extend(name for name, _ in failures)
     for name, why in failures:
         logger.warning("%s: %s %s", folder, name, why)
+    untie = _settle_ties(plan, ckpt)
     _log_plan(plan, folder)
     # Reused read/transpose buffers: the writers load up to PREFETCH_AHEAD tensors ahead of the one they
     # write (formats._streaming.prefetched), so one more set than that, used in turn, is never overwritten
@@ -198,6 +206,8 @@ def _convert_opened(opened: Source, source: str | os.PathLike[str], out: Path, t
         config.save_pretrained(out)
         copied.append("config.json")
         _write_gguf_tokenizer(ckpt, out, copied, skipped)
+    if untie and (out / "config.json").is_file():
+        _untie_config(out / "config.json")
     written = [Path(f).name for f in result.files]
     if overwrite:
         remove_other_weights(out, written + ([Path(result.index_file).name] if result.index_file else []))
@@ -206,7 +216,8 @@ def _convert_opened(opened: Source, source: str | os.PathLike[str], out: Path, t
     return ConversionReport(
         source=os.fspath(source), destination=str(out), source_framework=ckpt.framework, target_framework=to, format=file_format,
         converted=[s.target for s in plan.steps], missing=plan.missing, unexpected=plan.unexpected, mismatched=plan.mismatched,
-        dropped=_dropped(plan, {name for name, _ in failures}), bytes=total, write_seconds=write_seconds, files=written,
+        dropped=_dropped(plan, {name for name, _ in failures}), config_changes=untie, bytes=total, write_seconds=write_seconds,
+        files=written, index_file=Path(result.index_file).name if result.index_file else None,
         copied=copied, skipped=skipped,
         unchanged=[name for name, lazy in tensors if isinstance(lazy, LazyTensor) and lazy.file_bytes is not None],
     )
@@ -226,16 +237,60 @@ def _write_gguf_tokenizer(ckpt: Checkpoint, out: Path, copied: list[str], skippe
         skipped.extend((name, f"not built from the GGUF metadata: {exc.problem}") for name in TOKENIZER_FILES)
 
 
-def _source_config(folder: Path, ckpt: Checkpoint) -> PretrainedConfig | None:
-    """The source's config: its config.json, or a GGUF file's metadata; None when neither exists."""
+def _source_config(folder: Path, ckpt: Checkpoint, to: str) -> PretrainedConfig | None:
+    """The source's config: its config.json, or a GGUF file's metadata; None when neither exists.
+
+    Into PyTorch, an architecture modelport has no config class for is read as a plain config: names decide every
+    PyTorch weight, and the architecture tables (:mod:`modelport.conversion.architectures`) give the rest."""
     if ckpt.format == "gguf":
         return AutoConfig.for_model(**ckpt.gguf_config)
-    return AutoConfig.from_pretrained(folder) if (folder / "config.json").is_file() else None
+    if not (folder / "config.json").is_file():
+        return None
+    if not AutoConfig.knows(folder):
+        if frameworks.get(to).names_like == "pt":
+            return PretrainedConfig.from_pretrained(folder)
+        from ..auto import CONFIG_MAPPING
+
+        model_type = getattr(PretrainedConfig.from_pretrained(folder), "model_type", "") or "(none)"
+        raise ConversionError(
+            f"modelport has no {to} model class for model_type {model_type!r}: converting into {to} needs one, to know "
+            "each weight's layer kind", where=str(folder / "config.json"), expected="one of " + ", ".join(sorted(CONFIG_MAPPING)),
+            received=model_type, fix="Convert into PyTorch (--to pt): every architecture transformers 4.x wrote converts there.")
+    return AutoConfig.from_pretrained(folder)
+
+
+def _settle_ties(plan: Plan, ckpt: Checkpoint) -> list[str]:
+    """Weights PyTorch ties that the source stores apart: an equal copy is left out (proven redundant); a different
+    one is written, and the result's config must untie them. Returns the config changes that makes."""
+    changes: list[str] = []
+    for copy, origin in plan.ties:
+        ours = to_canonical(copy, ckpt[copy], ckpt.framework)[1]
+        theirs = to_canonical(origin, ckpt[origin], ckpt.framework)[1]
+        if ours.shape == theirs.shape and np.array_equal(ours, theirs):
+            plan.steps = [step for step in plan.steps if step.source != copy]
+            plan.checks.append(Check(copy, "tied", origin))
+        elif not changes:
+            logger.info("%s holds other values than %s, which PyTorch ties it to: the result sets tie_word_embeddings "
+                        "to false", copy, origin)
+            changes.append(f"tie_word_embeddings: false ({copy} is not a copy of {origin})")
+    return changes
+
+
+def _untie_config(path: Path) -> None:
+    """Set ``tie_word_embeddings`` false in the result's config.json (written atomically)."""
+    from ..jsonio import read_json_file
+
+    document = read_json_file(path, error=ConversionError)
+    document["tie_word_embeddings"] = False
+    temporary = path.with_name(path.name + ".modelport-tmp")
+    temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def _dropped(plan: Plan, failed: set[str]) -> list[tuple[str, str]]:
     """The source tensors left out as redundant, each with the proof that allowed it."""
     dropped = [(name, "stored as a view of the weight it is tied to") for name in plan.aliased]
+    dropped.extend((name, f"{why} (the architecture's table)") for name, why in plan.dropped)
     written = {step.source for step in plan.steps}
     for check in plan.checks:
         if check.source in failed or check.source in written:
@@ -251,7 +306,7 @@ def _refuse_tagged_dtypes(ckpt: Checkpoint, plan: Plan, out: Path, spec: file_fo
     """A format with no type for a dtype stores it tagged (h5: as integers), and transformers and Keras would load
     it as wrong numbers, silently. Ask first."""
     for step in plan.steps:
-        dtype = ckpt.info(step.source).dtype
+        dtype = step.dtype if step.made else ckpt.info(step.source).dtype
         if dtype in spec.tagged_dtypes:
             raise ConversionError(
                 f"{spec.weights_name} has no {dtype} type: modelport would store it in a tagged form that transformers "
@@ -276,6 +331,8 @@ def _log_plan(plan: Plan, folder: Path) -> None:
 def _read_transformed(ckpt: Checkpoint, step: Step, to: str) -> np.ndarray:
     """The source tensor of ``step`` in the target's layout. A matrix to transpose whose bytes lie plainly in its
     file is transposed as it is read (in cache-sized bands: 2x faster than a read, then a transpose)."""
+    if step.made:  # a weight the source's framework computes and PyTorch stores (the architecture's table)
+        return VALUE_KINDS[step.made](step.shape)
     info = ckpt.info(step.source)
     found = ckpt.file_bytes(step.source) if swaps_matrix(step, len(info.shape), ckpt.framework, to) else None
     if found is None:
@@ -291,7 +348,7 @@ def _lazy_tensors(ckpt: Checkpoint, plan: Plan, to: str, cast: str | None, bar: 
     """The output tensors, each read and transformed only when the writer asks for it; and their total bytes."""
     out_dtypes = {}
     for step in plan.steps:
-        dtype = ckpt.info(step.source).dtype
+        dtype = step.dtype if step.made else ckpt.info(step.source).dtype
         out_dtypes[step.target] = cast if cast is not None and DTYPES[dtype].is_floating else dtype  # integers keep theirs
     total = sum(int(np.prod(s.shape, dtype=np.int64)) * DTYPES[out_dtypes[s.target]].itemsize for s in plan.steps)
 
@@ -306,6 +363,8 @@ def _lazy_tensors(ckpt: Checkpoint, plan: Plan, to: str, cast: str | None, bar: 
 
     def unchanged_bytes(step: Any) -> FileBytes | None:
         """The source's bytes, when the writer may copy them file to file: same dtype, no transpose."""
+        if step.made:
+            return None
         info = ckpt.info(step.source)
         if scratch is None or out_dtypes[step.target] != info.dtype or not keeps_bytes(step, len(info.shape), ckpt.framework, to):
             return None

@@ -18,6 +18,7 @@ from ..adapters.base import ParameterTree
 from ..errors import ConversionError
 from ..formats._buffers import aligned_copy
 from ..modeling.ties import computed_buffer
+from .architectures import NameRules
 from .rules import (
     canonical_name,
     canonical_shape,
@@ -34,10 +35,15 @@ __all__ = ["Step", "Check", "Plan", "plan_conversion", "redundancy_failures", "t
 class Step:
     """One output tensor: read ``source``, transform, write as ``target``."""
 
-    source: str
+    source: str  # "" for a tensor made, not read (``made``)
     target: str
     shape: tuple[int, ...]  # in the target's layout
     tree_name: str  # the target tree's name (decides the layout); equals ``target`` except for Flax safetensors
+    #: the axes order from the stored layout to the target's when an architecture table overrides what the names
+    #: imply (:mod:`.architectures`); None: the names decide
+    layout: tuple[int, ...] | None = None
+    made: str = ""  # a value kind of :data:`.architectures.VALUE_KINDS`: the tensor is computed, not read
+    dtype: str = ""  # the dtype of a made tensor
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,10 @@ class Plan:
     checks: list[Check] = field(default_factory=list)  # source tensors to prove redundant before they may be left out
     #: source tensors proven redundant from headers alone (stored as views of the weight they are tied to)
     aliased: list[str] = field(default_factory=list)
+    #: source tensors an architecture table says the target class has no place for, with the table's reason
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+    #: (copy, origin) source tensors PyTorch ties while the config says so: the converter compares them
+    ties: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _fits(source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> bool:
@@ -74,7 +84,7 @@ def _fits(source_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> bool:
 
 def plan_conversion(shapes: dict[str, tuple[int, ...]], source_framework: str, tree: ParameterTree | None,
                     target_framework: str, *, output_names: Any = None, keep_derived: bool = False,
-                    aliases: dict[str, str] | None = None, base_prefix: str = "") -> Plan:
+                    aliases: dict[str, str] | None = None, names: NameRules | None = None, config: Any = None) -> Plan:
     """Pair every source tensor with the target's weight: the one mapping of the converter and every model loader.
 
     Every source tensor ends in exactly one place: a step, ``unexpected``, ``mismatched``, ``aliased`` or
@@ -88,8 +98,9 @@ def plan_conversion(shapes: dict[str, tuple[int, ...]], source_framework: str, t
             join with dots); identity by default.
         keep_derived: write tied copies the target tree lists (``lm_head.weight``) too, as ``.bin`` files do.
         aliases: source names stored as views of another source tensor (``Checkpoint.aliases()``).
-        base_prefix: without a tree, the prefix to drop from canonical names (a TF base model's main layer,
-            :func:`modelport.modeling.ties.base_model_prefix`).
+        names: without a tree, the architecture's rules for PyTorch names (:func:`.architectures.name_rules`):
+            the prefix of a TF base model's main layer, and its table's exceptions.
+        config: without a tree, the config that sizes the weights a table says to compute.
     """
     rename = output_names or (lambda name: name)
     plan = Plan()
@@ -98,17 +109,7 @@ def plan_conversion(shapes: dict[str, tuple[int, ...]], source_framework: str, t
         if target_framework != "pt":
             raise ConversionError("converting to TF or Flax needs the target architecture", where="plan_conversion",
                                   fix="Pass the target adapter's parameter tree.")
-        first: dict[str, str] = {}
-        for name, shape in shapes.items():
-            pytorch_name = canonical[name]
-            if base_prefix and pytorch_name.startswith(base_prefix + "."):
-                pytorch_name = pytorch_name[len(base_prefix) + 1:]
-            if pytorch_name in first:
-                plan.checks.append(Check(name, "tied", first[pytorch_name]))
-                continue
-            first[pytorch_name] = name
-            plan.steps.append(Step(name, pytorch_name, canonical_shape(name, shape, source_framework), pytorch_name))
-        return plan
+        return _plan_by_names(plan, shapes, source_framework, names or NameRules(), config)
     by_canonical = {canonical_name(name, tree.framework): name for name in tree.shapes}
     prefixed = strip_or_add_prefix(list(canonical.values()), set(by_canonical) | set(tree.tied), tree.base_model_prefix)
     mapped = {name: prefixed[canonical[name]] for name in shapes}
@@ -152,6 +153,45 @@ def plan_conversion(shapes: dict[str, tuple[int, ...]], source_framework: str, t
     return plan
 
 
+def _plan_by_names(plan: Plan, shapes: dict[str, tuple[int, ...]], source_framework: str, names: NameRules,
+                   config: Any) -> Plan:
+    """Into PyTorch with no model to build: every name to its canonical form, then the architecture table's rules."""
+    first: dict[str, str] = {}
+    for name, shape in shapes.items():
+        placed = names.place(canonical_name(name, source_framework))
+        if isinstance(placed, str):
+            plan.dropped.append((name, placed))
+            continue
+        if placed.name in first:
+            plan.checks.append(Check(name, "tied", first[placed.name]))
+            continue
+        first[placed.name] = name
+        if placed.layout is not None:
+            target_shape = tuple(tuple(shape)[axis] for axis in placed.layout)
+        else:
+            target_shape = canonical_shape(name, shape, source_framework)
+        if placed.unit_axes is not None:
+            target_shape = _with_unit_axes(target_shape, placed.unit_axes)
+        plan.steps.append(Step(name, placed.name, target_shape, placed.name, layout=placed.layout))
+        for buffer, kind in names.buffers_beside(placed.name):
+            plan.steps.append(Step("", buffer, (), buffer, made=kind, dtype="int64"))
+    for weight, origin in names.ties:
+        if weight in first and origin in first:
+            plan.ties.append((first[weight], first[origin]))
+    for computed in names.computed:
+        shape = computed.resolved_shape(config)
+        plan.steps.append(Step("", computed.name, shape, computed.name, made=computed.kind, dtype=computed.dtype))
+    return plan
+
+
+def _with_unit_axes(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` without its size-1 axes, then with size-1 axes at ``axes`` of the result."""
+    sizes = [d for d in shape if d != 1]
+    for axis in sorted(axes):
+        sizes.insert(axis, 1)
+    return tuple(sizes)
+
+
 def redundancy_failures(plan: Plan, read: Any, source_framework: str, model_type: str = "") -> list[tuple[str, str]]:
     """Read the tensors of ``plan.checks`` and return ``(source name, why)`` for each that is not redundant.
 
@@ -172,9 +212,16 @@ def redundancy_failures(plan: Plan, read: Any, source_framework: str, model_type
     return failures
 
 
+def _order(step: Step, ndim: int, source_framework: str, target_framework: str) -> tuple[int, ...] | None:
+    """The transpose :func:`transform` does: a table's layout, or what the names imply; None for none."""
+    if step.layout is not None:
+        return None if step.layout == tuple(range(ndim)) else step.layout
+    return layout_permutation(step.source, source_framework, step.tree_name, target_framework, ndim)
+
+
 def transform(step: Step, array: np.ndarray, source_framework: str, target_framework: str) -> np.ndarray:
     """The source tensor of ``step`` in the target's name layout and shape (exact: one transpose at most, and reshapes)."""
-    order = layout_permutation(step.source, source_framework, step.tree_name, target_framework, array.ndim)
+    order = _order(step, array.ndim, source_framework, target_framework)
     if order is not None:
         array = aligned_copy(array.transpose(order))
     return reconcile_shape(step.tree_name, array, step.shape)  # TF's [1, n] biases: size-1 axes only
@@ -183,9 +230,9 @@ def transform(step: Step, array: np.ndarray, source_framework: str, target_frame
 def swaps_matrix(step: Step, ndim: int, source_framework: str, target_framework: str) -> bool:
     """True when :func:`transform` is one matrix transpose (a Dense kernel to or from PyTorch's layout), which
     :func:`~modelport.formats.base.read_transposed` can do while reading."""
-    return ndim == 2 and layout_permutation(step.source, source_framework, step.tree_name, target_framework, ndim) == (1, 0)
+    return ndim == 2 and _order(step, ndim, source_framework, target_framework) == (1, 0)
 
 
 def keeps_bytes(step: Step, ndim: int, source_framework: str, target_framework: str) -> bool:
     """True when :func:`transform` leaves the tensor's bytes as they are (no transpose; reshapes only)."""
-    return layout_permutation(step.source, source_framework, step.tree_name, target_framework, ndim) is None
+    return _order(step, ndim, source_framework, target_framework) is None

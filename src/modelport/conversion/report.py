@@ -24,12 +24,15 @@ class ConversionReport:
     mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
     #: source tensors left out of the output because they are proven redundant: (name, why)
     dropped: list[tuple[str, str]] = field(default_factory=list)
+    #: what the conversion changed in the copied config.json, and why
+    config_changes: list[str] = field(default_factory=list)
     bytes: int = 0
     seconds: float = 0.0  # the whole call: opening, the target's tree, streaming, copying, verifying, pushing
     write_seconds: float = 0.0  # reading, transforming and writing the tensors
     verify_seconds: float = 0.0  # running both models (0 without verify)
     peak_rss_mb: float = 0.0  # the process's peak resident memory so far (benchmarks/ measures a conversion alone)
     files: list[str] = field(default_factory=list)
+    index_file: str | None = None  # the shards' index, when the result is sharded
     copied: list[str] = field(default_factory=list)  # files that belong with the checkpoint (config, tokenizer, card...)
     #: other files of the source that were not copied (exports, code, other formats' weights): (name, why)
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -37,6 +40,8 @@ class ConversionReport:
     unchanged: list[str] = field(default_factory=list)
     verification: dict[str, float] | None = None
     tolerance: float | None = None
+    verified_with: str = ""  # whose classes ran the two models: modelport's adapters or transformers'
+    pushed: str | None = None  # the commit (or pull request) URL of --push
 
     @property
     def ok(self) -> bool:
@@ -63,13 +68,18 @@ class ConversionReport:
             lines.append(f"mismatched: {name} is {list(have)}, the target needs {list(want)}")
         if self.dropped:
             lines.append(f"left out ({len(self.dropped)}): " + "; ".join(f"{name} ({why})" for name, why in self.dropped))
+        if self.config_changes:
+            lines.append("config.json changed: " + "; ".join(self.config_changes))
         if self.skipped:
             lines.append(f"not copied ({len(self.skipped)}): " + "; ".join(f"{name} ({why})" for name, why in self.skipped))
         if self.verification is not None:
             worst = max(self.verification.values())
             diffs = ", ".join(f"{k} {v:.2e}" for k, v in self.verification.items())
             verdict = "OK" if worst <= (self.tolerance or 0.0) else "FAILED"
-            lines.append(f"verify: max |diff| {diffs} (tolerance {self.tolerance:.0e}) in {self.verify_seconds:.2f} s: {verdict}")
+            lines.append(f"verify: max |diff| {diffs} (tolerance {self.tolerance:.0e}) in {self.verify_seconds:.2f} s: {verdict}"
+                         + (f", with {self.verified_with}" if self.verified_with else ""))
+        if self.pushed:
+            lines.append(f"pushed: {self.pushed}")
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:

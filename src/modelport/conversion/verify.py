@@ -12,7 +12,7 @@ from ..auto import AutoConfig
 from ..config import PretrainedConfig
 from ..errors import ConversionError
 
-__all__ = ["probe_inputs", "verify_conversion", "compare_outputs", "default_tolerance"]
+__all__ = ["probe_inputs", "verify_conversion", "compare_outputs", "default_tolerance", "verified_with"]
 
 #: dtypes whose rounding a probe's outputs show: verification then allows 0.1
 _LOW_PRECISION = ("bfloat16", "float16", "float8_e4m3fn", "float8_e5m2")
@@ -56,15 +56,43 @@ def verify_conversion(source: str | os.PathLike[str], source_framework: str, res
     return diffs
 
 
+def verified_with(result: str | os.PathLike[str]) -> str:
+    """Whose classes :func:`compare_outputs` runs for the checkpoint in ``result``."""
+    if AutoConfig.knows(result):
+        return "modelport's adapters"
+    from .verify_transformers import class_name_for
+
+    config = PretrainedConfig.from_pretrained(result)
+    return f"transformers' classes, {class_name_for(config, 'pt')} for the result"
+
+
 def compare_outputs(source: Path, source_framework: str, result: Path, target_framework: str) -> dict[str, float]:
-    """Max absolute difference of every output both models produce on :func:`probe_inputs`."""
-    inputs = probe_inputs(AutoConfig.from_pretrained(result))
-    runs = []
-    for folder, framework in ((source, source_framework), (result, target_framework)):
-        adapter = adapters.get(frameworks.adapter_for(framework))
-        runs.append(adapter.run_model(adapter.load_model(folder), inputs))
-    theirs, ours = runs
+    """Max absolute difference of every output both models produce on :func:`probe_inputs`.
+
+    modelport's adapters run both when modelport implements the architecture; otherwise transformers' own classes
+    do, when transformers is importable (:mod:`.verify_transformers`)."""
+    if not AutoConfig.knows(result):
+        theirs, ours = _run_with_transformers(source, source_framework, result, target_framework)
+    else:
+        inputs = probe_inputs(AutoConfig.from_pretrained(result))
+        runs = []
+        for folder, framework in ((source, source_framework), (result, target_framework)):
+            adapter = adapters.get(frameworks.adapter_for(framework))
+            runs.append(adapter.run_model(adapter.load_model(folder), inputs))
+        theirs, ours = runs
     common = [k for k in theirs if k in ours and theirs[k].shape == ours[k].shape]
     if not common:
         raise ConversionError("the two models share no output to compare", where=str(result), received=sorted(ours))
     return {k: float(np.abs(theirs[k].astype(np.float64) - ours[k].astype(np.float64)).max()) for k in common}
+
+
+def _run_with_transformers(source: Path, source_framework: str, result: Path,
+                           target_framework: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    from .verify_transformers import run_with_transformers, transformers_available, unavailable
+
+    config = PretrainedConfig.from_pretrained(result)
+    if not transformers_available():
+        raise unavailable(getattr(config, "model_type", "") or "", result)
+    inputs = probe_inputs(config)
+    return (run_with_transformers(source, source_framework, config, inputs),
+            run_with_transformers(result, target_framework, config, inputs))

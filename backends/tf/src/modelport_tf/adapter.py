@@ -73,7 +73,7 @@ class TFAdapter(Adapter):
                              model_class.base_model_prefix, model_class.__name__)
 
     def run_model(self, model: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out = model({k: np.asarray(v, dtype=np.int32) for k, v in inputs.items()}, training=False, return_dict=True)
+        out = model({k: _ids_as(v, np.int32) for k, v in inputs.items()}, training=False, return_dict=True)
         return {k: np.asarray(v, dtype=np.float32) for k, v in out.items() if hasattr(v, "shape")}
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
@@ -88,3 +88,9 @@ class TFAdapter(Adapter):
     def dtype_of(self, tensor: Any) -> str:
         dtype = tensor.dtype
         return canonical_dtype(getattr(dtype, "name", dtype))
+
+
+def _ids_as(array: np.ndarray, dtype: type) -> np.ndarray:
+    """Integer inputs (token ids, masks) in the framework's index dtype; pixels, audio and features as they are."""
+    array = np.asarray(array)
+    return array.astype(dtype) if array.dtype.kind in "iub" else array

@@ -87,7 +87,7 @@ class TorchAdapter(Adapter):
     def run_model(self, model: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = _torch()
         with torch.no_grad():
-            out = model(**{k: torch.from_numpy(np.asarray(v, dtype=np.int64)) for k, v in inputs.items()}, return_dict=True)
+            out = model(**{k: torch.from_numpy(_ids_as(v, np.int64)) for k, v in inputs.items()}, return_dict=True)
         return {k: v.float().numpy() for k, v in out.items() if isinstance(v, torch.Tensor)}
 
     def file_writer(self, format: str) -> Any:
@@ -123,3 +123,9 @@ class TorchAdapter(Adapter):
 
     def dtype_of(self, tensor: Any) -> str:
         return canonical_dtype(str(tensor.dtype))
+
+
+def _ids_as(array: np.ndarray, dtype: type) -> np.ndarray:
+    """Integer inputs (token ids, masks) in the framework's index dtype; pixels, audio and features as they are."""
+    array = np.asarray(array)
+    return array.astype(dtype) if array.dtype.kind in "iub" else array
