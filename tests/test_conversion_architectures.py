@@ -130,6 +130,16 @@ def test_a_head_without_a_pooler_in_pytorch_leaves_the_tf_pooler_out_and_says_wh
     assert all("table" in why for _, why in report.dropped) and set(Checkpoint.open(tmp_path / "pt")) == {"lm_head.bias"}
 
 
+def test_a_head_the_config_already_unties_is_written_even_when_equal(tmp_path):
+    embeddings = np.arange(12, dtype=np.float32).reshape(4, 3)
+    save_checkpoint(tmp_path / "tf", [("model/embed_tokens/weight:0", embeddings), ("lm_head/kernel:0", embeddings.T.copy())],
+                    format="h5", framework="tf")
+    (tmp_path / "tf" / "config.json").write_text(json.dumps({"model_type": "xglm", "architectures": ["XGLMForCausalLM"],
+                                                             "tie_word_embeddings": False}))
+    report = modelport.convert(tmp_path / "tf", tmp_path / "pt", to="pt", progress=False)
+    assert set(Checkpoint.open(tmp_path / "pt")) == {"model.embed_tokens.weight", "lm_head.weight"} and not report.dropped
+
+
 @pytest.mark.parametrize("equal", [True, False])
 def test_a_head_pytorch_would_tie_is_left_out_when_equal_and_untied_in_the_config_when_not(tmp_path, equal):
     """TF XGLM keeps lm_head apart from the embeddings; PyTorch ties them while tie_word_embeddings is true."""
@@ -223,3 +233,21 @@ def test_a_computed_size_may_be_a_quotient_of_two_config_values():
     assert table.resolved_shape(config) == (512, 64)
     with pytest.raises(ConversionError):
         table.resolved_shape(PretrainedConfig(max_position_embeddings=512, hidden_size=768, num_attention_heads=7))
+
+
+def test_a_tensor_of_another_rank_than_its_tables_layout_is_refused_naming_it():
+    shapes = {"convbert/encoder/layer_._0/attention/self/key_conv_attn_layer/depthwise_kernel:0": (9, 32)}
+    config = _config("convbert", "ConvBertForMaskedLM")
+    with pytest.raises(ConversionError) as caught:
+        plan_conversion(shapes, "tf", None, "pt", names=name_rules(config, "tf"), config=config)
+    assert "depthwise_kernel" in str(caught.value) and "another rank" in str(caught.value)
+
+
+def test_a_stored_counter_is_kept_and_not_added_twice():
+    shapes = {"resnet/embedder/embedder/normalization/moving_mean:0": (8,),
+              "resnet/embedder/embedder/normalization/num_batches_tracked:0": ()}
+    config = _config("resnet", "ResNetModel")
+    plan = plan_conversion(shapes, "tf", None, "pt", names=name_rules(config, "tf"), config=config)
+    targets = [step.target for step in plan.steps]
+    assert targets.count("embedder.embedder.normalization.num_batches_tracked") == 1
+    assert not any(step.made for step in plan.steps)

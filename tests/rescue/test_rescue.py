@@ -157,3 +157,16 @@ def test_a_rescue_pull_request_of_a_tf_roberta_loads_in_transformers_and_is_veri
     assert diffs and max(diffs.values()) <= TOLERANCE, diffs
     description = HfApi().list_repo_commits(repo, revision="refs/pr/1")[0].message
     assert "Verified" in description and "RobertaForMaskedLM" in description
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source_class", ["TFViTForImageClassification", "FlaxT5ForConditionalGeneration", "FlaxWav2Vec2Model"])
+def test_verify_runs_transformers_classes_on_pixels_decoder_ids_and_audio(source_class: str, tmp_path: Path) -> None:
+    case = next(c for c in cases() if c.source_class == source_class)
+    model, _, _ = build(case, seed=4)
+    model.save_pretrained(tmp_path / "src")
+
+    report = modelport.convert(tmp_path / "src", tmp_path / "pt", to="pt", verify=True, progress=False)
+
+    assert "transformers' classes" in report.verified_with, report.verified_with
+    assert report.verification and max(report.verification.values()) <= TOLERANCE, report.verification

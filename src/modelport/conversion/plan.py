@@ -157,6 +157,7 @@ def _plan_by_names(plan: Plan, shapes: dict[str, tuple[int, ...]], source_framew
                    config: Any) -> Plan:
     """Into PyTorch with no model to build: every name to its canonical form, then the architecture table's rules."""
     first: dict[str, str] = {}
+    buffers: dict[str, str] = {}  # PyTorch buffers to add (name -> value kind), unless the source stores them
     for name, shape in shapes.items():
         placed = names.place(canonical_name(name, source_framework))
         if isinstance(placed, str):
@@ -167,20 +168,26 @@ def _plan_by_names(plan: Plan, shapes: dict[str, tuple[int, ...]], source_framew
             continue
         first[placed.name] = name
         if placed.layout is not None:
+            if sorted(placed.layout) != list(range(len(shape))):
+                raise ConversionError("the architecture's table gives this tensor a layout of another rank", where=name,
+                                      expected=f"{len(placed.layout)} axes", received=list(shape))
             target_shape = tuple(tuple(shape)[axis] for axis in placed.layout)
         else:
             target_shape = canonical_shape(name, shape, source_framework)
         if placed.unit_axes is not None:
             target_shape = _with_unit_axes(target_shape, placed.unit_axes)
         plan.steps.append(Step(name, placed.name, target_shape, placed.name, layout=placed.layout))
-        for buffer, kind in names.buffers_beside(placed.name):
+        buffers.update(names.buffers_beside(placed.name))
+    for buffer, kind in buffers.items():
+        if buffer not in first:
             plan.steps.append(Step("", buffer, (), buffer, made=kind, dtype="int64"))
-    for weight, origin in names.ties:
+    for weight, origin in names.ties if getattr(config, "tie_word_embeddings", True) else ():  # PyTorch ties them only then
         if weight in first and origin in first:
             plan.ties.append((first[weight], first[origin]))
     for computed in names.computed:
-        shape = computed.resolved_shape(config)
-        plan.steps.append(Step("", computed.name, shape, computed.name, made=computed.kind, dtype=computed.dtype))
+        if computed.name not in first:
+            shape = computed.resolved_shape(config)
+            plan.steps.append(Step("", computed.name, shape, computed.name, made=computed.kind, dtype=computed.dtype))
     return plan
 
 

@@ -54,25 +54,28 @@ def class_name_for(config: Any, framework: str) -> str:
     return _PREFIX[framework] + saved
 
 
+def _value(config: Any, key: str, default: Any = None) -> Any:
+    """A config value; sub-configs of an architecture modelport has no class for are plain dicts."""
+    return config.get(key, default) if isinstance(config, dict) else getattr(config, key, default)
+
+
 def _inputs_for(model_class: Any, config: Any, probe: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The probe's token ids, or seeded pixels, audio or features when the class takes those."""
     main = getattr(model_class, "main_input_name", "input_ids")
     rng = np.random.default_rng(0)
-    vision = getattr(config, "vision_config", None) or getattr(config, "encoder", None) or config
-    vision = vision if not isinstance(vision, dict) else type("Vision", (), vision)
+    vision = _value(config, "vision_config") or _value(config, "encoder") or config
     if main == "pixel_values":
-        size = int(getattr(vision, "image_size", 224))
-        inputs = {"pixel_values": rng.normal(size=(2, int(getattr(vision, "num_channels", 3)), size, size)).astype("float32")}
+        size = int(_value(vision, "image_size", 224))
+        inputs = {"pixel_values": rng.normal(size=(2, int(_value(vision, "num_channels", 3)), size, size)).astype("float32")}
     elif main == "input_values":
         inputs = {"input_values": rng.normal(size=(2, 16000)).astype("float32")}
     elif main == "input_features":
-        bins = int(getattr(config, "num_mel_bins", 80))
-        frames = 2 * int(getattr(config, "max_source_positions", 1500))
+        bins, frames = int(_value(config, "num_mel_bins", 80)), 2 * int(_value(config, "max_source_positions", 1500))
         inputs = {"input_features": rng.normal(size=(2, bins, frames)).astype("float32")}
     else:
         inputs = dict(probe)
     takes = inspect.signature(model_class.forward if hasattr(model_class, "forward") else model_class.__call__).parameters
-    if "input_ids" in takes and "input_ids" not in inputs and "pixel_values" in inputs and "text_config" in dir(config):
+    if "input_ids" in takes and "input_ids" not in inputs and _value(config, "text_config") is not None:
         inputs.update(probe)  # dual encoders (CLIP) take both
     if "decoder_input_ids" in takes:
         inputs["decoder_input_ids"] = probe["input_ids"][:, :4]
