@@ -156,7 +156,7 @@ def test_a_rescue_pull_request_of_a_tf_roberta_loads_in_transformers_and_is_veri
         diffs = compare(expected, pytorch(**pytorch_inputs(inputs, case)))
     assert diffs and max(diffs.values()) <= TOLERANCE, diffs
     description = HfApi().list_repo_commits(repo, revision="refs/pr/1")[0].message
-    assert "Verified" in description and "RobertaForMaskedLM" in description
+    assert "Verified" in description and "RobertaForMaskedLM" in description and "No other file is changed" in description
 
 
 @pytest.mark.slow

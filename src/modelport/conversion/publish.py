@@ -30,15 +30,17 @@ def push_conversion(report: ConversionReport, source: Source, repo_id: str, *, c
     """
     destination = Path(report.destination)
     if source.repo_id is not None and source.repo_id == repo_id:
-        names = [*report.files, *([report.index_file] if report.index_file else [])]
-        if report.config_changes:  # PyTorch would tie weights the source keeps apart: the config must say otherwise
-            names.append("config.json")
-        return add_files(repo_id, {name: destination / name for name in names}, commit_message=_title(report),
+        return add_files(repo_id, {name: destination / name for name in _added(report)}, commit_message=_title(report),
                          commit_description=rescue_description(report, source), create_pr=create_pr,
                          parent_commit=source.commit, token=token)
     return upload_folder(destination, repo_id, commit_message=f"Convert to {report.target_framework} ({report.format}) "
-                         "with modelport", commit_description=rescue_description(report, source), create_pr=create_pr,
-                         token=token)
+                         "with modelport", commit_description=rescue_description(report, source, rescue=False),
+                         create_pr=create_pr, token=token)
+
+
+def _added(report: ConversionReport) -> list[str]:
+    """The files a rescue adds: the weights, their index, and config.json when PyTorch must be told to untie weights."""
+    return [*report.files, *([report.index_file] if report.index_file else []), *(["config.json"] if report.config_changes else [])]
 
 
 _FRAMEWORK_NAMES = {"pt": "PyTorch", "tf": "TensorFlow", "flax": "Flax"}
@@ -49,8 +51,9 @@ def _title(report: ConversionReport) -> str:
         f" and {len(report.files) - 1} more shards)" if len(report.files) > 1 else ")")
 
 
-def rescue_description(report: ConversionReport, source: Source) -> str:
-    """What was converted, from which commit, and how it was checked (a pull request's description)."""
+def rescue_description(report: ConversionReport, source: Source, *, rescue: bool = True) -> str:
+    """What was converted, from which commit, and how it was checked (a pull request's description); ``rescue``: the
+    commit adds to the source repo and changes nothing else."""
     origin = f"`{source.repo_id}` at commit `{source.commit}`" if source.repo_id else "a local folder"
     weights = sorted(path.name for path in source.checkpoint.files)
     lines = [
@@ -58,10 +61,10 @@ def rescue_description(report: ConversionReport, source: Source) -> str:
         f"modelport {__version__} from {origin}.",
         "",
         f"- Source weights: {', '.join(weights)} ({_FRAMEWORK_NAMES.get(report.source_framework, report.source_framework)}).",
-        f"- Added: {', '.join([*report.files, *([report.index_file] if report.index_file else [])])} "
-        f"({report.bytes / 1e6:,.1f} MB, {len(report.converted)} tensors). "
-        + ("config.json changes: " + "; ".join(report.config_changes) + ". No other file is changed."
-           if report.config_changes else "No other file is changed."),
+        f"- Weights: {', '.join([*report.files, *([report.index_file] if report.index_file else [])])} "
+        f"({report.bytes / 1e6:,.1f} MB, {len(report.converted)} tensors)."
+        + ("".join(f" config.json: {change}." for change in report.config_changes))
+        + (" No other file is changed." if rescue else ""),
         f"- Every stored tensor is accounted for: {len(report.converted)} written, {len(report.dropped)} left out"
         + (" (" + "; ".join(f"`{name}`: {why}" for name, why in report.dropped[:10])
            + ("; ..." if len(report.dropped) > 10 else "") + ")" if report.dropped else "")
