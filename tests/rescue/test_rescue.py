@@ -35,15 +35,16 @@ TOLERANCE = 1e-4
 PROBLEMS = Path(__file__).parents[1] / "golden" / "data" / "rescue-problems.json"
 SKIPPED: dict[str, str] = json.loads(PROBLEMS.read_text()) if PROBLEMS.is_file() else {}
 
-#: one class per kind of exception in the tables, and one per layout family: what ``nox -s coinstall`` runs
+#: one class per kind of exception in the tables, and one per layout family: what ``nox -s coinstall`` runs (no Flax
+#: T5 there: transformers 4.57.6's calls jnp.clip(a_max=...), which the jax of that environment, 0.10.2, no longer takes)
 QUICK = ["TFRobertaForMaskedLM", "FlaxRobertaModel", "TFConvBertModel", "TFHubertModel", "TFMPNetForMaskedLM",
          "FlaxMarianMTModel", "FlaxResNetForImageClassification", "TFResNetModel", "FlaxElectraForPreTraining",
-         "TFT5ForConditionalGeneration", "FlaxT5ForConditionalGeneration", "TFViTForImageClassification", "FlaxBertForCausalLM",
+         "TFT5ForConditionalGeneration", "FlaxBartForConditionalGeneration", "TFViTForImageClassification", "FlaxBertForCausalLM",
          "TFDistilBertForQuestionAnswering", "FlaxWav2Vec2Model"]
 
 #: saved forms checked beside the default one (a single h5 or msgpack file)
 VARIANTS = {"TFRobertaForMaskedLM": ["sharded", "safetensors"], "FlaxRobertaModel": ["sharded", "safetensors"],
-            "TFT5ForConditionalGeneration": ["sharded"], "FlaxT5ForConditionalGeneration": ["safetensors"],
+            "TFT5ForConditionalGeneration": ["sharded"], "FlaxBartForConditionalGeneration": ["safetensors"],
             "TFResNetModel": ["safetensors"], "FlaxMarianMTModel": ["sharded"]}
 
 
@@ -160,7 +161,7 @@ def test_a_rescue_pull_request_of_a_tf_roberta_loads_in_transformers_and_is_veri
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("source_class", ["TFViTForImageClassification", "FlaxT5ForConditionalGeneration", "FlaxWav2Vec2Model"])
+@pytest.mark.parametrize("source_class", ["TFViTForImageClassification", "FlaxBartForConditionalGeneration", "FlaxWav2Vec2Model"])
 def test_verify_runs_transformers_classes_on_pixels_decoder_ids_and_audio(source_class: str, tmp_path: Path) -> None:
     case = next(c for c in cases() if c.source_class == source_class)
     model, _, _ = build(case, seed=4)
