@@ -56,8 +56,8 @@ _MAX_COMPUTED_VALUES = 2**28  # a computed weight is made in memory: 1 GiB of fl
 
 
 def _sinusoidal_halves(shape: tuple[int, ...]) -> np.ndarray:
-    """Marian's and Pegasus' position table: sines of every even frequency in the first half, cosines of every odd one
-    in the second (angles computed in float64, stored as float32)."""
+    """Marian's, Pegasus' and RoFormer's position tables: sines of the even frequencies in the first half, cosines of the odd
+    ones in the second (angles computed in float64, stored as float32)."""
     positions, dim = shape
     exponent = 2 * (np.arange(dim) // 2) / dim
     angles = np.arange(positions, dtype=np.float64)[:, None] / np.power(10000.0, exponent)[None, :]
