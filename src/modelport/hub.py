@@ -530,6 +530,12 @@ def _stale_remote_files(remote: Iterable[str], local: set[str]) -> list[str]:
     return stale
 
 
+def _refuse_offline_upload(repo_id: str) -> None:
+    if offline_mode():
+        raise HubOfflineError("uploading needs the Hub, and offline mode is on (HF_HUB_OFFLINE)", where=repo_id,
+                              fix="Unset HF_HUB_OFFLINE (or set it to 0) for the upload.")
+
+
 def upload_folder(
     folder: str | os.PathLike[str],
     repo_id: str,
@@ -553,9 +559,7 @@ def upload_folder(
     """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
-    if offline_mode():
-        raise HubOfflineError("uploading needs the Hub, and offline mode is on (HF_HUB_OFFLINE)", where=repo_id,
-                              fix="Unset HF_HUB_OFFLINE (or set it to 0) for the upload.")
+    _refuse_offline_upload(repo_id)
     folder = Path(folder)
     api = HfApi(token=token)
     try:
@@ -604,9 +608,7 @@ def add_files(repo_id: str, files: dict[str, Path], *, commit_message: str, comm
     the Hub refuse the commit if the branch moved since that commit (the one the files were made from)."""
     from huggingface_hub import CommitOperationAdd, HfApi
 
-    if offline_mode():
-        raise HubOfflineError("uploading needs the Hub, and offline mode is on (HF_HUB_OFFLINE)", where=repo_id,
-                              fix="Unset HF_HUB_OFFLINE (or set it to 0) for the upload.")
+    _refuse_offline_upload(repo_id)
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in sorted(files.items())]
     try:
         return HfApi(token=token).create_commit(repo_id, operations, commit_message=commit_message,

@@ -131,7 +131,7 @@ def _shrunk(config_class: type, extra: dict[str, Any]) -> Any:
 
 def tiny_config(model_type: str) -> Any:
     """A small config of ``model_type`` (sub-configs shrunk too)."""
-    from transformers import AutoConfig, EncoderDecoderConfig, VisionEncoderDecoderConfig, VisionTextDualEncoderConfig
+    from transformers import EncoderDecoderConfig, VisionEncoderDecoderConfig, VisionTextDualEncoderConfig
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
     if model_type == "encoder-decoder":
@@ -149,7 +149,6 @@ def tiny_config(model_type: str) -> Any:
     extra = dict(OVERRIDES.get(model_type, {}))
     for keyword, part in COMPOSITES.get(model_type, {}).items():
         extra[keyword] = _shrunk(getattr(transformers, part), dict(OVERRIDES.get(part, {}))).to_dict()
-    del AutoConfig
     return _shrunk(CONFIG_MAPPING[model_type], extra)
 
 

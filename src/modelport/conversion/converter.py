@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import os
 import re
@@ -278,13 +277,12 @@ def _settle_ties(plan: Plan, ckpt: Checkpoint) -> list[str]:
 
 def _untie_config(path: Path) -> None:
     """Set ``tie_word_embeddings`` false in the result's config.json (written atomically)."""
-    from ..jsonio import read_json_file
+    from ..fsutil import write_text_atomic
+    from ..jsonio import dump_json, read_json_file
 
     document = read_json_file(path, error=ConversionError)
     document["tie_word_embeddings"] = False
-    temporary = path.with_name(path.name + ".modelport-tmp")
-    temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    write_text_atomic(path, dump_json(document, where=str(path), error=ConversionError))
 
 
 def _dropped(plan: Plan, failed: set[str]) -> list[tuple[str, str]]:
