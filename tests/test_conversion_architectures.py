@@ -15,7 +15,7 @@ import pytest
 import modelport
 from modelport.checkpoint import Checkpoint
 from modelport.config import PretrainedConfig
-from modelport.conversion.architectures import VALUE_KINDS, ArchitectureTable, known_model_types, name_rules, table_for
+from modelport.conversion.architectures import CONFIG_VALUE, VALUE_KINDS, ArchitectureTable, known_model_types, name_rules, table_for
 from modelport.conversion.plan import plan_conversion
 from modelport.errors import ConversionError
 from modelport.saving import save_checkpoint
@@ -33,7 +33,7 @@ def test_every_shipped_table_loads_and_names_only_kinds_modelport_makes():
         assert table.generated_by.startswith("transformers 4.57.6")
         for entry in table.classes.values():
             assert entry.name and set(entry.rules) <= {"tf", "flax"}
-            assert all(rules.kinds <= VALUE_KINDS.keys() for rules in entry.rules.values())
+            assert all(rules.kinds <= {*VALUE_KINDS, CONFIG_VALUE} for rules in entry.rules.values())
 
 
 def test_the_sinusoidal_table_is_sines_then_cosines_of_the_even_and_odd_frequencies():
@@ -181,11 +181,37 @@ def test_converting_an_unknown_architecture_into_tf_says_it_needs_a_model_class(
     ({"model_type": "x", "classes": {"A": {"pytorch": "A", "tf": {"renames": [{"match": "(", "to": ""}]}}}}, "malformed"),
     ({"model_type": "x", "classes": {"A": {"pytorch": "A", "flax": {"computed": [{"name": "w", "kind": "secret", "shape": [1],
                                                                                 "dtype": "float32"}]}}}}, "value kind"),
+    ({"model_type": "x", "classes": {"A": {"pytorch": "A", "tf": {"computed": [{"name": "w", "kind": "config_value", "shape": [],
+                                                                              "dtype": "float32"}]}}}}, "names no attribute"),
 ])
 def test_a_malformed_table_is_refused_naming_it(document, problem):
     with pytest.raises(ConversionError) as caught:
         ArchitectureTable.from_json(document, where="x.json")
     assert problem in str(caught.value) and "x.json" in str(caught.value)
+
+
+def _dual_encoder(folder, **config):
+    save_checkpoint(folder, [("visual_projection/kernel:0", np.ones((4, 3), np.float32))], format="h5", framework="tf")
+    (folder / "config.json").write_text(json.dumps({"model_type": "vision-text-dual-encoder",
+                                                    "architectures": ["VisionTextDualEncoderModel"], **config}))
+
+
+def test_a_weight_tf_never_saves_is_made_from_the_config_value_it_reloads_with(tmp_path):
+    """transformers' TF VisionTextDualEncoderModel leaves logit_scale out of tf_model.h5; reloaded, it holds the
+    config's logit_scale_init_value, and so does the PyTorch result."""
+    _dual_encoder(tmp_path / "tf", logit_scale_init_value=2.6592)
+    report = modelport.convert(tmp_path / "tf", tmp_path / "pt", to="pt", progress=False)
+    scale = np.asarray(Checkpoint.open(tmp_path / "pt")["logit_scale"])
+    assert report.ok and scale.shape == () and scale.dtype == np.float32 and scale == np.float32(2.6592)
+
+
+@pytest.mark.parametrize("value", [None, "2.6", True, [2.6]])  # NaN never gets this far: config.json refuses it
+def test_a_config_value_that_is_absent_or_not_a_number_is_refused_naming_the_attribute(tmp_path, value):
+    _dual_encoder(tmp_path / "tf", **({} if value is None else {"logit_scale_init_value": value}))
+    with pytest.raises(ConversionError) as caught:
+        modelport.convert(tmp_path / "tf", tmp_path / "pt", to="pt", progress=False)
+    assert "logit_scale_init_value" in str(caught.value) and "config.json" in str(caught.value)
+    assert not (tmp_path / "pt" / "model.safetensors").exists()
 
 
 def test_a_computed_weight_whose_size_the_config_lacks_is_refused(tmp_path):

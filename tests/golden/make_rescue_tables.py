@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from rescue_models import Case, build, compare, iter_cases, pytorch_inputs, source_outputs  # noqa: E402
+from rescue_models import Case, as_saved, build, compare, iter_cases, pytorch_inputs, source_outputs  # noqa: E402
 
 from modelport.checkpoint import Checkpoint  # noqa: E402
-from modelport.conversion.architectures import VALUE_KINDS, NameRules  # noqa: E402
+from modelport.conversion.architectures import CONFIG_VALUE, VALUE_KINDS, NameRules  # noqa: E402
 from modelport.conversion.plan import plan_conversion, transform  # noqa: E402
 
 TABLES = Path(__file__).parents[2] / "src" / "modelport" / "conversion" / "architectures"
@@ -182,6 +182,7 @@ def analyse(case: Case, root: Path) -> dict[str, Any]:
     model, config, inputs = build(case)
     folder = root / case.source_class
     model.save_pretrained(folder)
+    model = as_saved(model, folder, case)
     truth, difference = reference(case, model, config, inputs)
     fragment: dict[str, Any] = {"renames": {}, "layouts": {}, "unit_axes": {}, "dropped": {}, "buffers": {}, "computed": [],
                                 "unresolved": [], "reference_difference": difference, "truth": "transformers",
@@ -259,6 +260,11 @@ def analyse(case: Case, root: Path) -> dict[str, Any]:
             fragment["computed"].append({"name": key, "kind": kind, "shape": size_names(config, value.shape),
                                          "dtype": str(value.dtype)})
             continue
+        attribute = _config_value_of(config, value)
+        if attribute is not None:  # a weight the source never saves and reloads at a config value
+            fragment["computed"].append({"name": key, "kind": CONFIG_VALUE, "value": attribute,
+                                         "shape": size_names(config, value.shape), "dtype": str(value.dtype)})
+            continue
         fragment["unresolved"].append(f"{key}: no stored tensor holds its value")
     for source in stored:
         if source in used:
@@ -283,6 +289,16 @@ def _made_equal(make: Any, value: np.ndarray) -> bool:
     except (ValueError, TypeError):
         return False
     return made.shape == value.shape and made.dtype == value.dtype and np.array_equal(made, value)
+
+
+def _config_value_of(config: Any, value: np.ndarray) -> str | None:
+    """The one top-level numeric config attribute every element of ``value`` equals (in ``value``'s dtype), if any."""
+    if value.dtype.kind != "f" or value.size == 0 or not np.all(value == value.flat[0]):
+        return None
+    matching = [name for name, attribute in sorted(vars(config).items())
+                if isinstance(attribute, (int, float)) and not isinstance(attribute, bool)
+                and value.dtype.type(attribute) == value.flat[0]]
+    return matching[0] if len(matching) == 1 else None
 
 
 def _find_by_value(stored: dict[str, np.ndarray], value: np.ndarray, used: set[str]) -> tuple[str, tuple[int, ...]] | None:

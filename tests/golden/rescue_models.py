@@ -11,9 +11,11 @@ perturbed, so that no bias is zero and no two weights are equal.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,6 +63,10 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "speech_to_text": dict(input_feat_per_channel=8, max_source_positions=64, conv_channels=16, num_conv_layers=2),
     "cvt": dict(image_size=32),  # TF's input signature reads it (CvtConfig has no such field)
     "deberta": dict(pooler_hidden_size=32),
+    "idefics": dict(use_resampler=True, additional_vocab_size=2),
+    "IdeficsVisionConfig": dict(embed_dim=32),
+    "IdeficsPerceiverConfig": dict(use_resampler=True, resampler_n_latents=4, resampler_depth=1, resampler_n_heads=2,
+                                   resampler_head_dim=8),
     "deberta-v2": dict(pooler_hidden_size=32),
 }
 
@@ -69,6 +75,8 @@ COMPOSITES: dict[str, dict[str, str]] = {
     "clip": {"text_config": "CLIPTextConfig", "vision_config": "CLIPVisionConfig"},
     "groupvit": {"text_config": "GroupViTTextConfig", "vision_config": "GroupViTVisionConfig"},
     "blip": {"text_config": "BlipTextConfig", "vision_config": "BlipVisionConfig"},
+    "idefics": {"vision_config": "idefics.configuration_idefics.IdeficsVisionConfig",  # not exported at the top
+                "perceiver_config": "idefics.configuration_idefics.IdeficsPerceiverConfig"},
 }
 
 
@@ -148,7 +156,9 @@ def tiny_config(model_type: str) -> Any:
 
     extra = dict(OVERRIDES.get(model_type, {}))
     for keyword, part in COMPOSITES.get(model_type, {}).items():
-        extra[keyword] = _shrunk(getattr(transformers, part), dict(OVERRIDES.get(part, {}))).to_dict()
+        module, _, name = part.rpartition(".")
+        config_class = getattr(importlib.import_module(f"transformers.models.{module}") if module else transformers, name)
+        extra[keyword] = _shrunk(config_class, dict(OVERRIDES.get(name, {}))).to_dict()
     return _shrunk(CONFIG_MAPPING[model_type], extra)
 
 
@@ -212,6 +222,9 @@ def model_inputs(model: Any, config: Any, case: Case) -> dict[str, np.ndarray]:
         size = getattr(vision, "image_size", None) or getattr(vision, "input_size", None) or 32
         channels = getattr(vision, "num_channels", 3)
         inputs["pixel_values"] = rng.normal(size=(2, channels, size, size)).astype("float32")
+        if "image_attention_mask" in params:  # IDEFICS: images per text, and which tokens attend to which image
+            inputs["pixel_values"] = inputs["pixel_values"][:, None]
+            inputs["image_attention_mask"] = np.ones((2, 8, 1), "int32")
     if "input_values" in params:
         inputs["input_values"] = rng.normal(size=(2, 1600)).astype("float32")
     if "inputs" in params and case.model_type == "speech-encoder-decoder":  # Flax names its audio input `inputs`
@@ -248,6 +261,20 @@ def pytorch_inputs(inputs: dict[str, np.ndarray], case: Case) -> dict[str, Any]:
         # (its embedding output equals word + position + token_type[attention_mask]); PyTorch is given the same
         converted["token_type_ids"] = converted["attention_mask"]
     return converted
+
+
+def as_saved(model: Any, folder: Path, case: Case) -> Any:
+    """The source model as its saved files hold it: what a conversion must reproduce.
+
+    TF's ``save_pretrained`` can leave a weight out (TFVisionTextDualEncoderModel never saves ``logit_scale``;
+    reloaded, it holds the config's value): such a model is reloaded. Any other is kept as built, since TF's reload is
+    itself wrong for some classes (TFIdeficsModel's reloaded weights are not the saved ones); Flax saves its whole
+    parameter tree."""
+    from modelport.checkpoint import Checkpoint
+
+    if case.framework != "tf" or len(list(Checkpoint.open(folder))) >= len({id(v) for v in model.weights}):
+        return model
+    return type(model).from_pretrained(folder)
 
 
 def source_outputs(model: Any, inputs: dict[str, np.ndarray], case: Case) -> dict[str, np.ndarray]:

@@ -22,7 +22,10 @@ each source framework, its rules:
   the two: equal, the copy is left out; different, both are written and the
   result's config unties them, so that PyTorch does not overwrite one with the other;
 * ``computed``: weights the source's framework computes and PyTorch stores
-  (Flax Marian's sinusoidal position tables), with their shape from the config.
+  (Flax Marian's sinusoidal position tables), with their shape from the config;
+  or weights the source never saves and reloads at a config value (TF
+  VisionTextDualEncoder's ``logit_scale`` is ``logit_scale_init_value``), kind
+  :data:`CONFIG_VALUE` with the attribute as ``value``.
 
 Rules belong to one class and one framework, never to the whole model type: a
 rename one head needs may be wrong for another.
@@ -45,11 +48,12 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
+from ..dtypes import DTYPES
 from ..errors import ConversionError
 from ..modeling.ties import base_model_prefix
 
-__all__ = ["ArchitectureTable", "Computed", "NameRules", "PytorchClass", "Rules", "VALUE_KINDS", "table_for", "name_rules",
-           "known_model_types"]
+__all__ = ["ArchitectureTable", "CONFIG_VALUE", "Computed", "NameRules", "PytorchClass", "Rules", "VALUE_KINDS", "table_for",
+           "name_rules", "known_model_types", "made_tensor"]
 
 _TABLES = "architectures"  # the package folder holding <model_type>.json
 _MAX_COMPUTED_VALUES = 2**28  # a computed weight is made in memory: 1 GiB of float32 at most (real ones are ~1 MB)
@@ -74,6 +78,17 @@ VALUE_KINDS: dict[str, Callable[[tuple[int, ...]], np.ndarray]] = {
     "sinusoidal_halves": _sinusoidal_halves,
 }
 
+#: the kind of a weight filled with a config value (its attribute is the table entry's ``value``)
+CONFIG_VALUE = "config_value"
+
+
+def made_tensor(kind: str, shape: tuple[int, ...], dtype: str, value: float | None = None) -> np.ndarray:
+    """A tensor the conversion makes rather than reads: of a value kind, or filled with the config's ``value``."""
+    if kind == CONFIG_VALUE:
+        return np.full(shape, value, dtype=DTYPES[dtype].numpy)
+    made = VALUE_KINDS[kind](shape)
+    return made if made.dtype == DTYPES[dtype].numpy else made.astype(DTYPES[dtype].numpy)
+
 
 def _size(config: Any, name: str) -> Any:
     """A config attribute (``d_model``) or the quotient of two (``hidden_size/num_attention_heads``)."""
@@ -92,12 +107,25 @@ def _positive_int(value: Any) -> TypeGuard[int]:
 @dataclass(frozen=True)
 class Computed:
     """A PyTorch weight made rather than read: ``name`` of ``shape`` (sizes, config attribute names, or quotients of two
-    attributes such as ``hidden_size/num_attention_heads``), of ``kind``."""
+    attributes such as ``hidden_size/num_attention_heads``), of ``kind``; for :data:`CONFIG_VALUE`, ``value`` names the
+    config attribute that fills it."""
 
     name: str
     kind: str
     shape: tuple[str | int, ...]
     dtype: str
+    value: str = ""
+
+    def resolved_value(self, config: Any) -> float | None:
+        """The config value that fills the weight (None for the other kinds)."""
+        if self.kind != CONFIG_VALUE:
+            return None
+        value = getattr(config, self.value, None)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise ConversionError("the config does not give the value of a weight the source never saved", where=self.name,
+                                  expected=f"a finite number as config attribute {self.value!r}", received=value,
+                                  fix=f"Set {self.value!r} in config.json to the value the model was trained with.")
+        return float(value)
 
     def resolved_shape(self, config: Any) -> tuple[int, ...]:
         dims = []
@@ -137,7 +165,8 @@ class Rules:
             dropped=tuple((re.compile(r["match"]), r["why"]) for r in document.get("dropped", ())),
             buffers=tuple((re.compile(r["beside"]), r["name"], r["kind"]) for r in document.get("buffers", ())),
             ties=tuple((t["weight"], t["to"]) for t in document.get("ties", ())),
-            computed=tuple(Computed(c["name"], c["kind"], tuple(c["shape"]), c["dtype"]) for c in document.get("computed", ())),
+            computed=tuple(Computed(c["name"], c["kind"], tuple(c["shape"]), c["dtype"], c.get("value", ""))
+                           for c in document.get("computed", ())),
         )
 
     @property
@@ -174,9 +203,14 @@ class ArchitectureTable:
         except (KeyError, TypeError, AttributeError, re.error) as exc:
             raise ConversionError("an architecture table is malformed", where=where, received=repr(exc)) from None
         unknown = {kind for entry in classes.values() for rules in entry.rules.values() for kind in rules.kinds}
-        if unknown - VALUE_KINDS.keys():
+        if unknown - VALUE_KINDS.keys() - {CONFIG_VALUE}:
             raise ConversionError("an architecture table names a value kind modelport cannot make", where=where,
-                                  expected=", ".join(VALUE_KINDS), received=sorted(unknown - VALUE_KINDS.keys()))
+                                  expected=", ".join([*VALUE_KINDS, CONFIG_VALUE]),
+                                  received=sorted(unknown - VALUE_KINDS.keys() - {CONFIG_VALUE}))
+        unnamed = [c.name for e in classes.values() for r in e.rules.values() for c in r.computed if c.kind == CONFIG_VALUE and not c.value]
+        if unnamed:
+            raise ConversionError("an architecture table fills weights with a config value but names no attribute", where=where,
+                                  expected=f"a 'value' beside kind {CONFIG_VALUE!r}", received=unnamed)
         return table
 
 

@@ -33,7 +33,7 @@ from ..formats._buffers import ScratchBuffers
 from ..formats._streaming import PREFETCH_AHEAD
 from ..formats.base import FileBytes, LazyTensor, read_transposed
 from ..saving import save_checkpoint
-from .architectures import VALUE_KINDS, name_rules
+from .architectures import made_tensor, name_rules
 from .plan import Check, Plan, Step, keeps_bytes, plan_conversion, redundancy_failures, swaps_matrix, transform
 from .progress import ConversionProgress
 from .report import ConversionReport, peak_rss_mb
@@ -330,7 +330,7 @@ def _read_transformed(ckpt: Checkpoint, step: Step, to: str) -> np.ndarray:
     """The source tensor of ``step`` in the target's layout. A matrix to transpose whose bytes lie plainly in its
     file is transposed as it is read (in cache-sized bands: 2x faster than a read, then a transpose)."""
     if step.made:  # a weight the source's framework computes and PyTorch stores (the architecture's table)
-        return VALUE_KINDS[step.made](step.shape)
+        return made_tensor(step.made, step.shape, step.dtype, step.value)
     info = ckpt.info(step.source)
     found = ckpt.file_bytes(step.source) if swaps_matrix(step, len(info.shape), ckpt.framework, to) else None
     if found is None:

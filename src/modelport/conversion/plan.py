@@ -44,6 +44,7 @@ class Step:
     layout: tuple[int, ...] | None = None
     made: str = ""  # a value kind of :data:`.architectures.VALUE_KINDS`: the tensor is computed, not read
     dtype: str = ""  # the dtype of a made tensor
+    value: float | None = None  # the config value a made tensor of kind CONFIG_VALUE holds
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,8 @@ def _plan_by_names(plan: Plan, shapes: dict[str, tuple[int, ...]], source_framew
     for computed in names.computed:
         if computed.name not in first:
             shape = computed.resolved_shape(config)
-            plan.steps.append(Step("", computed.name, shape, computed.name, made=computed.kind, dtype=computed.dtype))
+            plan.steps.append(Step("", computed.name, shape, computed.name, made=computed.kind, dtype=computed.dtype,
+                                   value=computed.resolved_value(config)))
     return plan
 
 
