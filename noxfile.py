@@ -11,6 +11,8 @@
     nox -s golden_configs   rebuild the Llama-family golden configs with transformers 4.57.6
     nox -s golden_llama   rebuild the Llama-family golden checkpoints and outputs with transformers 4.57.6
     nox -s golden_gguf   rebuild what transformers 4.57.6 reads from the SmolLM2 GGUF file
+    nox -s generation   generate() in every framework on every golden checkpoint (the long form of the tests')
+    nox -s golden_generation   rebuild what transformers 4.57.6's generate writes (configs, processors, token ids)
     nox -s golden_check   load what modelport writes back into transformers 4.57.6
     nox -s golden_rescue   rebuild the architecture tables (TF/Flax -> PyTorch exceptions) with transformers 4.57.6
     nox -s rescue    every TF and Flax class of transformers 4.57.6 converted into PyTorch and checked there
@@ -150,6 +152,24 @@ def golden_llama(session: nox.Session) -> None:
     """Rebuild tests/golden/data/llama-family (Llama, Mistral, Qwen2, Gemma checkpoints and outputs, transformers 4.57.6)."""
     _golden_env(session)
     session.run("python", "tests/golden/make_llama_golden.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def generation(session: nox.Session) -> None:
+    """generate() in every framework on every golden checkpoint (the default tests compile the JAX and TF loops for a
+    subset: docs/generation.md)."""
+    session.install("-c", TEST_CONSTRAINTS, ".[test]", *ADAPTERS)
+    session.run("pytest", "-p", "no:cacheprovider", "backends/torch/tests/test_torch_generation.py",
+                "backends/flax/tests/test_flax_generation.py", "backends/tf/tests/test_tf_generation.py", *session.posargs,
+                env={"TF_CPP_MIN_LOG_LEVEL": "2", "MODELPORT_GENERATION": "all"})
+
+
+@nox.session(python=PYTHON)
+def golden_generation(session: nox.Session) -> None:
+    """Rebuild tests/golden/data/generation: generation configs, logits processors and generate()'s token ids from the
+    golden GPT-2 and Llama-family checkpoints, by transformers 4.57.6."""
+    _golden_env(session)
+    session.run("python", "tests/golden/make_generation_golden.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

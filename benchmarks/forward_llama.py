@@ -65,6 +65,27 @@ def _as_mistral(folder: Path) -> Path:
     return target
 
 
+def common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every side-by-side Llama benchmark takes."""
+    parser.add_argument("--frameworks", nargs="+", default=["pt", "flax", "tf"], choices=["pt", "flax", "tf"])
+    parser.add_argument("--transformers-python", default=str(ROOT / ".nox" / "golden_check" / "bin" / "python"))
+    parser.add_argument("--modelport-python", default=None, help="default: the transformers environment's python")
+    parser.add_argument("--work", default="/tmp/modelport-bench-llama")
+
+
+def prepare(args: argparse.Namespace) -> tuple[Path, dict[str, str], str]:
+    """The checkpoint (made once), the children's environment and modelport's python; prints both sides' versions."""
+    folder = Path(args.work) / "llama-100m"
+    if not folder.is_dir():
+        subprocess.run([args.transformers_python, "-c", MAKE, str(folder)], check=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_USE_LEGACY_KERAS": "1"}
+    ours_python = args.modelport_python or args.transformers_python
+    for label, python in (("modelport", ours_python), ("transformers", args.transformers_python)):
+        versions = subprocess.run([python, "-c", VERSIONS], capture_output=True, text=True, env=env).stdout.strip()
+        print(f"{label}: {python} ({versions})")
+    return folder, env, ours_python
+
+
 def child(side: str, framework: str, folder: str, calls: int) -> dict:
     import numpy as np
 
@@ -116,19 +137,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=5)
-    parser.add_argument("--frameworks", nargs="+", default=["pt", "flax", "tf"], choices=["pt", "flax", "tf"])
-    parser.add_argument("--transformers-python", default=str(ROOT / ".nox" / "golden_check" / "bin" / "python"))
-    parser.add_argument("--modelport-python", default=None, help="default: the transformers environment's python")
-    parser.add_argument("--work", default="/tmp/modelport-bench-llama")
+    common_arguments(parser)
     args = parser.parse_args()
-    folder = Path(args.work) / "llama-100m"
-    if not folder.is_dir():
-        subprocess.run([args.transformers_python, "-c", MAKE, str(folder)], check=True)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_USE_LEGACY_KERAS": "1"}
-    ours_python = args.modelport_python or args.transformers_python
-    for label, python in (("modelport", ours_python), ("transformers", args.transformers_python)):
-        versions = subprocess.run([python, "-c", VERSIONS], capture_output=True, text=True, env=env).stdout.strip()
-        print(f"{label}: {python} ({versions})")
+    folder, env, ours_python = prepare(args)
     print("| framework | modelport tokens/s | transformers tokens/s | ratio (median of rounds) | rounds |")
     print("|---|---|---|---|---|")
     for framework in args.frameworks:

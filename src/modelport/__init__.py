@@ -14,6 +14,7 @@ from .auto import CONFIG_MAPPING, AutoConfig  # noqa: E402
 from .config import CONFIG_NAME, PretrainedConfig  # noqa: E402
 from .dtypes import canonical_dtype  # noqa: E402
 from .errors import ModelportError  # noqa: E402
+from .generation import GenerationConfig  # noqa: E402
 from .models import BertConfig, GemmaConfig, GPT2Config, LlamaConfig, MistralConfig, Qwen2Config  # noqa: E402
 
 __version__ = "0.1.0"
@@ -25,6 +26,7 @@ __all__ = [
     "CONFIG_MAPPING",
     "CONFIG_NAME",
     "GemmaConfig",
+    "GenerationConfig",
     "GPT2Config",
     "LlamaConfig",
     "MistralConfig",

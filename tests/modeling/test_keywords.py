@@ -107,4 +107,5 @@ def test_can_generate_tells_the_truth(framework):
     lm = adapters.get(ADAPTER_OF[framework]).load_model(GOLDEN_DATA / "gpt2" / "pt-safetensors")
     for model in (encoder, lm):
         assert model.can_generate() == callable(getattr(model, "generate", None))
-    assert not lm.can_generate()  # no generate() in any framework yet
+    assert not encoder.can_generate()
+    assert lm.can_generate()

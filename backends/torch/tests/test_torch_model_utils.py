@@ -149,8 +149,7 @@ def test_memory_hooks_record_rss():
 
 def test_small_utilities():
     model = GPT2LMHeadModel.from_pretrained(GOLDEN / "gpt2" / "pt-safetensors")
-    # no generate() yet
-    assert not model.can_generate() and not BertModel.from_pretrained(GOLDEN / "bert" / "pt-safetensors").can_generate()
+    assert model.can_generate() and not BertModel.from_pretrained(GOLDEN / "bert" / "pt-safetensors").can_generate()
     assert model.framework == "pt" and model.base_model is model.transformer
     assert model(**model.dummy_inputs).logits.shape == (3, 5, 64)
     model.add_model_tags(["a", "b"])

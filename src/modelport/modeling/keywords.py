@@ -125,8 +125,8 @@ KEYWORDS: tuple[Keyword, ...] = (
             actions=_all(REFUSED), accepts=lambda v: not v, accepted_values="None"),
     Keyword("adapter_name", _LOAD, "PEFT adapters are not loaded", actions=_all(REFUSED), accepts=lambda v: v is None,
             accepted_values="None"),
-    Keyword("generation_config", _LOAD, "no generate() yet (a later issue)", actions=_all(REFUSED),
-            accepts=lambda v: v is None, accepted_values="None"),
+    Keyword("generation_config", _LOAD, "a GenerationConfig for generate(), instead of the checkpoint's "
+            "generation_config.json"),
     Keyword("use_kernels", _LOAD, "no Hub kernels", actions=_all(REFUSED), accepts=lambda v: not v, accepted_values="False"),
     Keyword("use_flash_attention_2", _LOAD, "the models compute attention eagerly", actions=_all(REFUSED),
             accepts=lambda v: not v, accepted_values="False"),

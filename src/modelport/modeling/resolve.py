@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .. import frameworks
@@ -46,6 +47,9 @@ class Pretrained:
     options: dict[str, Any] = field(default_factory=dict)
     #: the Hub commit config and weights came from (None for local folders)
     commit: str | None = None
+    #: the ``generation_config`` keyword, or the checkpoint's ``generation_config.json`` (None: neither, or the model
+    #: class does not generate)
+    generation_config: Any = None
 
     def auto_dtype(self) -> str:
         """What ``dtype="auto"`` means: the config's ``dtype`` if it names one, else the checkpoint's first floating dtype."""
@@ -80,9 +84,12 @@ def resolve_pretrained(model_class: Any, name_or_path: str | os.PathLike[str], f
     state_dict = kwargs.pop("state_dict", None)
     wanted = [tag for tag in frameworks.BUILTIN if kwargs.pop(f"from_{tag}", False)]
     config = kwargs.pop("config", None)
+    generation = kwargs.pop("generation_config", None)
     gguf_file = kwargs.pop("gguf_file", None)
     if gguf_file is not None:
-        return _resolve_gguf(model_class, name_or_path, gguf_file, config, kwargs, options, hub, subfolder, where)
+        found = _resolve_gguf(model_class, name_or_path, gguf_file, config, kwargs, options, hub, subfolder, where)
+        found.generation_config = generation
+        return found
 
     commit = None
     if not is_local(name_or_path) and config is None and state_dict is None:
@@ -102,7 +109,22 @@ def resolve_pretrained(model_class: Any, name_or_path: str | os.PathLike[str], f
         order = wanted or [framework, *(tag for tag in frameworks.tags() if tag != framework)]
         _, source = find_checkpoint(name_or_path, order, subfolder=subfolder, variant=variant,
                                     use_safetensors=use_safetensors if order[0] == framework else None, **hub)
-    return Pretrained(config, source, model_kwargs, options, commit)
+    if generation is None and callable(getattr(model_class, "generate", None)) and state_dict is None:
+        generation = read_generation_config(name_or_path, subfolder, hub)
+    return Pretrained(config, source, model_kwargs, options, commit, generation)
+
+
+def read_generation_config(name_or_path: str | os.PathLike[str], subfolder: str, hub: dict[str, Any]) -> Any:
+    """The checkpoint's ``generation_config.json`` (from the pinned commit on the Hub), or None when it has none."""
+    from ..errors import CheckpointNotFoundError, HubFileNotFoundError
+    from ..generation import GENERATION_CONFIG_NAME, GenerationConfig
+
+    if is_local(name_or_path) and not (Path(os.fspath(name_or_path)) / subfolder / GENERATION_CONFIG_NAME).is_file():
+        return None
+    try:
+        return GenerationConfig.from_pretrained(name_or_path, subfolder=subfolder, **{k: v for k, v in hub.items() if v is not None})
+    except (CheckpointNotFoundError, HubFileNotFoundError):
+        return None
 
 
 def _resolve_gguf(model_class: Any, name_or_path: str | os.PathLike[str], gguf_file: str, config: Any, kwargs: dict[str, Any],

@@ -94,6 +94,9 @@ def save_pretrained(model: Any, framework: str, save_directory: str | os.PathLik
     if save_config:
         model.config.architectures = [architecture]
         model.config.save_pretrained(folder)
+        generation = getattr(model, "generation_config", None)
+        if generation is not None and model.can_generate():  # transformers writes it beside config.json
+            generation.save_pretrained(folder)
     save_checkpoint(folder, tensors(), format=format, framework=tensor_framework, max_shard_size=max_shard_size,
                     variant=variant, tf_scope=tf_scope, writer=writer)
     if extra_files is not None:

@@ -23,6 +23,7 @@ from modelport import PretrainedConfig
 from modelport.activations import Ops, activation_table
 from modelport.adapters import ParameterTree
 from modelport.errors import ConfigError, ConversionError
+from modelport.generation import GenerationConfig
 from modelport.hub import PushToHubMixin
 from modelport.modeling.loading import load_weights
 from modelport.modeling.resolve import resolve_pretrained
@@ -85,6 +86,7 @@ class FlaxPreTrainedModel(PushToHubMixin):
             module if module is not None else self.module_class(config, dtype=dtype, gradient_checkpointing=gradient_checkpointing)
         )
         self._params: dict | None = self.init_weights(jax.random.PRNGKey(seed), input_shape) if _do_init else None
+        self.generation_config = GenerationConfig.from_model_config(config) if self.can_generate() else None
 
     # -- parameters -----------------------------------------------------------------------
     def dummy_inputs(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
@@ -133,7 +135,7 @@ class FlaxPreTrainedModel(PushToHubMixin):
         return "flax"
 
     def can_generate(self) -> bool:
-        """Whether the model has a ``generate()`` (none yet: text generation is a later issue)."""
+        """Whether the model has a ``generate()`` (the language models, through :class:`~.generation.FlaxGenerationMixin`)."""
         return callable(getattr(self, "generate", None))
 
     def enable_gradient_checkpointing(self) -> None:
@@ -204,6 +206,8 @@ class FlaxPreTrainedModel(PushToHubMixin):
         if isinstance(dtype, str) and dtype == "auto":  # compute in the config's dtype, else the checkpoint's
             dtype = jnp.dtype(found.auto_dtype())
         model = cls(found.config, *model_args, dtype=dtype, _do_init=False, **found.model_kwargs)
+        if model.can_generate() and found.generation_config is not None:
+            model.generation_config = found.generation_config
         ckpt = found.source
         params, info = model._load(ckpt, ignore_mismatched_sizes)
         if do_init:

@@ -22,6 +22,7 @@ from modelport import AutoConfig, PretrainedConfig
 from modelport.adapters import ParameterTree
 from modelport.dtypes import canonical_dtype
 from modelport.errors import AdapterError, ConfigError
+from modelport.generation import GenerationConfig
 from modelport.hub import PushToHubMixin
 from modelport.modeling.loading import load_weights
 from modelport.modeling.resolve import resolve_pretrained
@@ -92,6 +93,7 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
                                fix="Load the pruned checkpoint with modelport_torch or modelport_flax.")
         self.config = config
         self.name_or_path = config.name_or_path
+        self.generation_config = GenerationConfig.from_model_config(config) if self.can_generate() else None
 
     # -- inputs and outputs ---------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -233,7 +235,7 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         )
 
     def can_generate(self) -> bool:
-        """Whether the model has a ``generate()`` (none yet: text generation is a later issue)."""
+        """Whether the model has a ``generate()`` (the language models, through :class:`~.generation.TFGenerationMixin`)."""
         return callable(getattr(self, "generate", None))
 
     @classmethod
@@ -276,6 +278,8 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
             with deferred_variables():  # names and shapes now, memory only as the checkpoint fills them
                 model.build_variables()
         config.dtype = dtype
+        if model.can_generate() and found.generation_config is not None:
+            model.generation_config = found.generation_config
         try:
             info = model.load_checkpoint(ckpt, ignore_mismatched_sizes=ignore_mismatched_sizes)
         finally:

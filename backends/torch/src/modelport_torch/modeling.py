@@ -23,6 +23,7 @@ from modelport.checkpoint import Checkpoint
 from modelport.conversion.plan import plan_conversion
 from modelport.dtypes import canonical_dtype
 from modelport.errors import CheckpointNotFoundError, ConversionError, UnsupportedKeywordError
+from modelport.generation import GenerationConfig
 from modelport.hub import PushToHubMixin
 from modelport.modeling.loading import load_weights
 from modelport.modeling.resolve import resolve_pretrained
@@ -158,6 +159,7 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         super().__init__()
         self.config = config
         self.name_or_path = config.name_or_path
+        self.generation_config = GenerationConfig.from_model_config(config) if self.can_generate() else None
 
     # -- outputs -----------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -230,7 +232,7 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
                 module.decoder.bias = module.bias  # BERT's decoder bias is its head's bias
 
     def can_generate(self) -> bool:
-        """Whether the model has a ``generate()`` (none yet: text generation is a later issue)."""
+        """Whether the model has a ``generate()`` (the language models, through :class:`~.generation.GenerationMixin`)."""
         return callable(getattr(self, "generate", None))
 
     # -- embeddings -------------------------------------------------------------------------
@@ -400,6 +402,8 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         device = _device_of(found.options.get("device_map"))
         if device is not None:
             model.to(device)
+        if model.can_generate() and found.generation_config is not None:
+            model.generation_config = found.generation_config
         model.eval()
         return (model, info) if found.options.get("output_loading_info") else model
 

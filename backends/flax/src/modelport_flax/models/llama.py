@@ -20,6 +20,7 @@ from modelport import GemmaConfig, LlamaConfig, MistralConfig, PretrainedConfig,
 from modelport.models.decoders import decoder_facts
 from modelport.models.rope import ROPE_SCALINGS, rope_parameters, rope_type
 
+from ..generation import FlaxGenerationMixin, write_cache
 from ..modeling import FlaxPreTrainedModel, activation
 
 __all__ = ["FlaxDecoderModule", "FlaxDecoderForCausalLMModule", "FlaxDecoderForSequenceClassificationModule", "decoder_mask",
@@ -84,11 +85,12 @@ def _rotate_half(x):
     return jnp.concatenate([-second, first], axis=-1)
 
 
-def decoder_mask(attention_mask: Any, length: int, window: int | None) -> Any:
-    """``[batch, 1, q, k]`` booleans: causal, within ``window`` when set, not padding; a row with nothing allowed
-    (a left-padding position, never read later) allows everything rather than giving NaN."""
-    q = jnp.arange(length)[:, None]
-    k = jnp.arange(length)[None, :]
+def decoder_mask(attention_mask: Any, length: int, window: int | None, keys: int | None = None, offset: Any = 0) -> Any:
+    """``[batch, 1, q, k]`` booleans for ``length`` queries from position ``offset`` over ``keys`` keys (a cache's
+    size; default ``length``): causal, within ``window`` when set, not padding (``attention_mask`` covers the keys);
+    a row with nothing allowed (a left-padding position, never read later) allows everything rather than giving NaN."""
+    q = jnp.arange(length)[:, None] + offset
+    k = jnp.arange(length if keys is None else keys)[None, :]
     allowed = k <= q
     if window is not None:
         allowed = allowed & (k > q - window)
@@ -136,7 +138,8 @@ class FlaxDecoderAttention(nn.Module):
         self.v_proj = _dense(c.num_key_value_heads * self.head_dim, qkv_bias, c, self.dtype, "v_proj")
         self.o_proj = _dense(c.hidden_size, facts.output_bias(c), c, self.dtype, "o_proj")
 
-    def __call__(self, hidden, cos, sin, attention_mask, deterministic: bool = True, output_attentions: bool = False):
+    def __call__(self, hidden, cos, sin, attention_mask, deterministic: bool = True, output_attentions: bool = False,
+                 cache: Any = None, cache_index: Any = None):
         c = self.config
         b, s = hidden.shape[:2]
         q = self.q_proj(hidden).reshape(b, s, c.num_attention_heads, self.head_dim)
@@ -144,14 +147,18 @@ class FlaxDecoderAttention(nn.Module):
         v = self.v_proj(hidden).reshape(b, s, c.num_key_value_heads, self.head_dim)
         q = q * cos[:, :, None] + _rotate_half(q) * sin[:, :, None]
         k = k * cos[:, :, None] + _rotate_half(k) * sin[:, :, None]
-        mask = decoder_mask(attention_mask, s, self.window)
+        if cache is not None:  # a fixed-size cache: these positions are written at cache_index, every key is attended
+            k, v, cache = write_cache(cache, k, v, cache_index)
+            mask = decoder_mask(attention_mask, s, self.window, k.shape[1], cache_index)
+        else:
+            mask = decoder_mask(attention_mask, s, self.window)
         groups = c.num_attention_heads // c.num_key_value_heads
         if output_attentions or not _has_fused_attention():
             out, weights = _explicit_attention(q, k, v, mask, groups, self.head_dim**-0.5, self.dtype)
             weights = weights if output_attentions else None
         else:  # a fused kernel (cuDNN), with grouped key/value heads
             out, weights = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=self.head_dim**-0.5), None
-        return self.o_proj(out.reshape(b, s, c.num_attention_heads * self.head_dim)), weights
+        return self.o_proj(out.reshape(b, s, c.num_attention_heads * self.head_dim)), weights, cache
 
 
 class FlaxDecoderMLP(nn.Module):
@@ -180,10 +187,12 @@ class FlaxDecoderLayer(nn.Module):
         self.post_attention_layernorm = FlaxRMSNorm(c.hidden_size, c.rms_norm_eps, offset, self.dtype)
         self.mlp = FlaxDecoderMLP(c, dtype=self.dtype)
 
-    def __call__(self, hidden, cos, sin, attention_mask, deterministic: bool = True, output_attentions: bool = False):
-        attended, weights = self.self_attn(self.input_layernorm(hidden), cos, sin, attention_mask, deterministic, output_attentions)
+    def __call__(self, hidden, cos, sin, attention_mask, deterministic: bool = True, output_attentions: bool = False,
+                 cache: Any = None, cache_index: Any = None):
+        attended, weights, cache = self.self_attn(self.input_layernorm(hidden), cos, sin, attention_mask, deterministic,
+                                                  output_attentions, cache, cache_index)
         hidden = hidden + attended
-        return hidden + self.mlp(self.post_attention_layernorm(hidden)), weights
+        return hidden + self.mlp(self.post_attention_layernorm(hidden)), weights, cache
 
 
 class FlaxDecoderLayerCollection(nn.Module):
@@ -195,13 +204,16 @@ class FlaxDecoderLayerCollection(nn.Module):
         layer = nn.remat(FlaxDecoderLayer, static_argnums=(5, 6)) if self.gradient_checkpointing else FlaxDecoderLayer
         self.blocks = [layer(self.config, i, dtype=self.dtype, name=str(i)) for i in range(self.config.num_hidden_layers)]
 
-    def __call__(self, hidden, cos, sin, attention_mask, deterministic: bool = True, output_attentions: bool = False):
-        states, attentions = [hidden], []
-        for block in self.blocks:
-            hidden, weights = block(hidden, cos, sin, attention_mask, deterministic, output_attentions)
+    def __call__(self, hidden, cos, sin, attention_mask, deterministic: bool = True, output_attentions: bool = False,
+                 cache: Any = None, cache_index: Any = None):
+        states, attentions, caches = [hidden], [], []
+        for index, block in enumerate(self.blocks):
+            hidden, weights, layer_cache = block(hidden, cos, sin, attention_mask, deterministic, output_attentions,
+                                                 None if cache is None else cache[index], cache_index)
             states.append(hidden)
             attentions.append(weights)
-        return hidden, states, tuple(attentions)
+            caches.append(layer_cache)
+        return hidden, states, tuple(attentions), (None if cache is None else tuple(caches))
 
 
 class FlaxDecoderModule(nn.Module):
@@ -219,7 +231,11 @@ class FlaxDecoderModule(nn.Module):
         self.norm = FlaxRMSNorm(c.hidden_size, c.rms_norm_eps, decoder_facts(c).norm_offset, self.dtype)
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
-                 output_hidden_states: bool = False, output_attentions: bool = False):
+                 output_hidden_states: bool = False, output_attentions: bool = False, cache: Any = None,
+                 cache_index: Any = None):
+        """With ``cache`` (per layer, keys and values of a fixed size, :func:`~modelport_flax.generation.init_cache`),
+        these positions are written at ``cache_index`` and the updated cache is ``past_key_values``; the attention
+        mask then covers the whole cache."""
         hidden = self.embed_tokens(input_ids.astype("i4"))
         if decoder_facts(self.config).scales_embeddings:
             hidden = hidden * jnp.asarray(self.config.hidden_size**0.5, dtype=hidden.dtype)
@@ -227,9 +243,12 @@ class FlaxDecoderModule(nn.Module):
             attention_mask = jnp.ones(input_ids.shape, dtype="i4")
         # without position_ids: 0..s-1 in every row, as transformers' forward (generation derives them from the mask)
         cos, sin = rotary_tables(self.config, position_ids, input_ids.shape[-1], hidden.dtype)
-        hidden, states, attentions = self.layers(hidden, cos, sin, attention_mask, deterministic, output_attentions)
+        hidden, states, attentions, cache = self.layers(hidden, cos, sin, attention_mask, deterministic, output_attentions,
+                                                        cache, cache_index)
         hidden = self.norm(hidden)
         out = {"last_hidden_state": hidden}
+        if cache is not None:
+            out["past_key_values"] = cache
         if output_hidden_states:
             out["hidden_states"] = (*states[:-1], hidden)  # the last one after the final norm, as transformers reports it
         if output_attentions:
@@ -248,10 +267,13 @@ class FlaxDecoderForCausalLMModule(nn.Module):
             self.lm_head = _dense(self.config.vocab_size, False, self.config, self.dtype, "lm_head")
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
-                 output_hidden_states: bool = False, output_attentions: bool = False):
+                 output_hidden_states: bool = False, output_attentions: bool = False, cache: Any = None,
+                 cache_index: Any = None, logits_to_keep: int = 0):
         out = self.model(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states,
-                         output_attentions)
+                         output_attentions, cache, cache_index)
         hidden = out.pop("last_hidden_state")
+        if logits_to_keep:
+            hidden = hidden[:, -logits_to_keep:]
         if self.config.tie_word_embeddings:
             logits = hidden @ self.model.variables["params"]["embed_tokens"]["embedding"].T.astype(self.dtype)
         else:
@@ -287,6 +309,10 @@ class FlaxDecoderForSequenceClassificationModule(nn.Module):
 class FlaxDecoderPreTrainedModel(FlaxPreTrainedModel):
     base_model_prefix = "model"
 
+    def cache_layout(self) -> tuple[int, int, int]:
+        c = self.config
+        return c.num_hidden_layers, c.num_key_value_heads, decoder_facts(c).head_dim(c)
+
     def dummy_inputs(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
         return {"input_ids": jnp.zeros(input_shape, dtype="i4"), "attention_mask": jnp.ones(input_shape, dtype="i4")}
 
@@ -299,7 +325,7 @@ class FlaxLlamaModel(FlaxLlamaPreTrainedModel):
     module_class = FlaxDecoderModule
 
 
-class FlaxLlamaForCausalLM(FlaxLlamaPreTrainedModel):
+class FlaxLlamaForCausalLM(FlaxGenerationMixin, FlaxLlamaPreTrainedModel):
     module_class = FlaxDecoderForCausalLMModule
 
 
@@ -315,7 +341,7 @@ class FlaxMistralModel(FlaxMistralPreTrainedModel):
     module_class = FlaxDecoderModule
 
 
-class FlaxMistralForCausalLM(FlaxMistralPreTrainedModel):
+class FlaxMistralForCausalLM(FlaxGenerationMixin, FlaxMistralPreTrainedModel):
     module_class = FlaxDecoderForCausalLMModule
 
 
@@ -331,7 +357,7 @@ class FlaxQwen2Model(FlaxQwen2PreTrainedModel):
     module_class = FlaxDecoderModule
 
 
-class FlaxQwen2ForCausalLM(FlaxQwen2PreTrainedModel):
+class FlaxQwen2ForCausalLM(FlaxGenerationMixin, FlaxQwen2PreTrainedModel):
     module_class = FlaxDecoderForCausalLMModule
 
 
@@ -347,7 +373,7 @@ class FlaxGemmaModel(FlaxGemmaPreTrainedModel):
     module_class = FlaxDecoderModule
 
 
-class FlaxGemmaForCausalLM(FlaxGemmaPreTrainedModel):
+class FlaxGemmaForCausalLM(FlaxGenerationMixin, FlaxGemmaPreTrainedModel):
     module_class = FlaxDecoderForCausalLMModule
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from modelport import GPT2Config
 
 from .._keras import keras, tf
+from ..generation import TFGenerationMixin, write_cache
 from ..layers import (
     Conv1D,
     OutputProjection,
@@ -36,19 +37,24 @@ class TFGPT2Attention(keras.layers.Layer):
         self.attn_dropout = keras.layers.Dropout(config.attn_pdrop)
         self.resid_dropout = keras.layers.Dropout(config.resid_pdrop)
 
-    def call(self, hidden: Any, attention_bias: Any, head_mask: Any, training: bool = False) -> Any:
+    def call(self, hidden: Any, attention_bias: Any, head_mask: Any, training: bool = False, cache: Any = None,
+             cache_index: Any = None) -> Any:
         batch, length = shape_list(hidden)[:2]
 
         def heads(x: Any) -> Any:
             return tf.transpose(tf.reshape(x, (batch, length, self.num_heads, self.head_dim)), [0, 2, 1, 3])
 
         q, k, v = (heads(t) for t in tf.split(self.c_attn(hidden), 3, axis=2))
+        offset = 0
+        if cache is not None:  # a fixed-size cache: these positions are written at cache_index, every key is attended
+            k, v, cache = write_cache(cache, k, v, cache_index)
+            offset = cache_index
         w = tf.matmul(q, k, transpose_b=True)
         if self.scale:
             w = w / tf.math.sqrt(tf.cast(self.head_dim, w.dtype))
         if self.layer_scale != 1.0:
             w = w / self.layer_scale
-        causal = tf.cast(tf.range(length)[:, None] >= tf.range(length)[None, :], w.dtype)[None, None]
+        causal = tf.cast(tf.range(length)[:, None] + offset >= tf.range(tf.shape(k)[2])[None, :], w.dtype)[None, None]
         w = w * causal - 1e4 * (1 - causal)  # transformers' TF GPT-2 arithmetic, kept so masked outputs agree
         if attention_bias is not None:
             w = w + attention_bias
@@ -56,7 +62,7 @@ class TFGPT2Attention(keras.layers.Layer):
         if head_mask is not None:
             w = w * head_mask
         out = tf.reshape(tf.transpose(tf.matmul(w, v), [0, 2, 1, 3]), (batch, length, self.num_heads * self.head_dim))
-        return self.resid_dropout(self.c_proj(out), training=training), w
+        return self.resid_dropout(self.c_proj(out), training=training), w, cache
 
 
 class TFGPT2MLP(keras.layers.Layer):
@@ -80,10 +86,12 @@ class TFGPT2Block(keras.layers.Layer):
         self.ln_2 = layer_norm(config.layer_norm_epsilon, "ln_2", config.n_embd)
         self.mlp = TFGPT2MLP(config, name="mlp")
 
-    def call(self, hidden: Any, attention_bias: Any, head_mask: Any, training: bool = False) -> Any:
-        attended, probs = self.attn(self.ln_1(hidden), attention_bias=attention_bias, head_mask=head_mask, training=training)
+    def call(self, hidden: Any, attention_bias: Any, head_mask: Any, training: bool = False, cache: Any = None,
+             cache_index: Any = None) -> Any:
+        attended, probs, cache = self.attn(self.ln_1(hidden), attention_bias=attention_bias, head_mask=head_mask,
+                                           training=training, cache=cache, cache_index=cache_index)
         hidden = hidden + attended
-        return hidden + self.mlp(self.ln_2(hidden), training=training), probs
+        return hidden + self.mlp(self.ln_2(hidden), training=training), probs, cache
 
 
 class TFGPT2MainLayer(keras.layers.Layer):
@@ -107,7 +115,10 @@ class TFGPT2MainLayer(keras.layers.Layer):
 
     def call(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
              head_mask: Any = None, output_hidden_states: bool = False, output_attentions: bool = False,
-             training: bool = False) -> ModelOutput:
+             training: bool = False, cache: Any = None, cache_index: Any = None) -> ModelOutput:
+        """With ``cache`` (per layer, keys and values of a fixed size, :func:`~modelport_tf.generation.init_cache`), these
+        positions are written at ``cache_index`` and the updated cache is ``past_key_values``; the attention mask then
+        covers the whole cache."""
         batch, length = shape_list(input_ids)[:2]
         if position_ids is None:
             position_ids = tf.range(length)[None, :]
@@ -117,17 +128,20 @@ class TFGPT2MainLayer(keras.layers.Layer):
         hidden = self.drop(hidden, training=training)
         bias = None
         if attention_mask is not None:
-            bias = tf.cast(tf.reshape(attention_mask, (batch, 1, 1, length)), hidden.dtype)
+            bias = tf.cast(attention_mask[:, None, None, :], hidden.dtype)
             bias = (1.0 - bias) * -10000.0
         head_mask = expand_head_mask(head_mask, self.config.n_layer)
-        states, attentions = [], []
+        states, attentions, caches = [], [], []
         for i, block in enumerate(self.h):
             states.append(hidden)
-            hidden, probs = block(hidden, attention_bias=bias, head_mask=head_mask[i], training=training)
+            hidden, probs, layer_cache = block(hidden, attention_bias=bias, head_mask=head_mask[i], training=training,
+                                               cache=None if cache is None else cache[i], cache_index=cache_index)
             attentions.append(probs)
+            caches.append(layer_cache)
         hidden = self.ln_f(hidden)
         states.append(hidden)  # transformers reports the last hidden state after ln_f
-        return ModelOutput(last_hidden_state=hidden, hidden_states=tuple(states) if output_hidden_states else None,
+        return ModelOutput(last_hidden_state=hidden, past_key_values=None if cache is None else tuple(caches),
+                           hidden_states=tuple(states) if output_hidden_states else None,
                            attentions=tuple(attentions) if output_attentions else None)
 
 
@@ -152,7 +166,18 @@ class TFGPT2Model(TFGPT2PreTrainedModel):
                                 training=training)
 
 
-class TFGPT2LMHeadModel(TFGPT2PreTrainedModel):
+class TFGPT2LMHeadModel(TFGenerationMixin, TFGPT2PreTrainedModel):
+    def cache_layout(self) -> tuple[int, int, int]:
+        c = self.config
+        return c.n_layer, c.n_head, c.n_embd // c.n_head
+
+    def generation_step(self, tokens: Any, mask: Any, positions: Any, cache: Any, index: Any) -> tuple[Any, Any]:
+        """The float32 logits after ``tokens`` (written at ``index`` of the cache), and the cache."""
+        out = self.transformer(tokens, attention_mask=mask, position_ids=positions, cache=cache, cache_index=index)
+        hidden = out["last_hidden_state"][:, -1:]
+        logits = self.transformer.wte.attend(hidden) if self.lm_head is None else self.lm_head(hidden)
+        return tf.cast(logits[:, -1], tf.float32), out["past_key_values"]
+
     def __init__(self, config: GPT2Config, *inputs: Any, **kwargs: Any) -> None:
         super().__init__(config, *inputs, **kwargs)
         self.transformer = TFGPT2MainLayer(config, name="transformer")

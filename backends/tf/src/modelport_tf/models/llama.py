@@ -19,6 +19,7 @@ from modelport.models.decoders import decoder_facts
 from modelport.models.rope import ROPE_SCALINGS, rope_parameters, rope_type
 
 from .._keras import keras, tf
+from ..generation import TFGenerationMixin, write_cache
 from ..layers import OutputProjection, WeightEmbedding, activation, dense, replace_variable
 from ..modeling import ModelOutput, TFPreTrainedModel, masked_mean_loss
 
@@ -48,17 +49,22 @@ class TFRMSNorm(keras.layers.Layer):
         return tf.cast(self.weight, x.dtype) * tf.cast(normed, x.dtype)
 
 
-def _frequencies(config: PretrainedConfig, position_ids: Any) -> tuple[Any, float]:
-    """The core's inverse frequencies; for dynamic scaling, computed by the core for the longest position
-    (``tf.numpy_function``: eager and traced calls alike)."""
+def _frequencies(config: PretrainedConfig, position_ids: Any, longest_possible: int | None = None) -> tuple[Any, float]:
+    """The core's inverse frequencies. For dynamic scaling they depend on the longest position: computed by the core on
+    the host (``tf.numpy_function``), or, when the longest possible length is known (a cache's size, as in XLA-compiled
+    generation, where host calls cannot run), looked up in a table the core made for every length up to it."""
     inv_freq, scaling = rope_parameters(config)
     if not ROPE_SCALINGS[rope_type(config)].grows_with_length:
         return tf.constant(inv_freq), scaling
+    longest = tf.reduce_max(position_ids) + 1
+    if longest_possible is not None:
+        table = np.stack([rope_parameters(config, length)[0] for length in range(1, longest_possible + 1)])
+        return tf.gather(tf.constant(table), tf.minimum(longest, longest_possible) - 1), scaling
 
     def for_length(longest: Any) -> np.ndarray:
         return rope_parameters(config, int(longest))[0]
 
-    frequencies = tf.numpy_function(for_length, [tf.reduce_max(position_ids) + 1], tf.float32)
+    frequencies = tf.numpy_function(for_length, [longest], tf.float32)
     frequencies.set_shape(inv_freq.shape)
     return frequencies, scaling
 
@@ -68,11 +74,12 @@ def _rotate_half(x: Any) -> Any:
     return tf.concat([-second, first], axis=-1)
 
 
-def decoder_bias(attention_mask: Any, length: Any, window: int | None, dtype: Any) -> Any:
-    """``[batch, 1, q, k]``: 0 where attention is allowed (causal, within ``window``, not padding), the dtype's
-    minimum elsewhere. A row with nothing allowed (a left-padding position, never read later) allows all."""
-    q = tf.range(length)[:, None]
-    k = tf.range(length)[None, :]
+def decoder_bias(attention_mask: Any, length: Any, window: int | None, dtype: Any, keys: Any = None, offset: Any = 0) -> Any:
+    """``[batch, 1, q, k]`` for ``length`` queries from position ``offset`` over ``keys`` keys (a cache's size; default
+    ``length``): 0 where attention is allowed (causal, within ``window``, not padding), the dtype's minimum elsewhere.
+    A row with nothing allowed (a left-padding position, never read later) allows all."""
+    q = tf.range(length)[:, None] + offset
+    k = tf.range(length if keys is None else keys)[None, :]
     allowed = k <= q
     if window is not None:
         allowed = allowed & (k > q - window)
@@ -94,7 +101,8 @@ class TFDecoderAttention(keras.layers.Layer):
         self.o_proj = dense(width, init, "o_proj", self.num_heads * self.head_dim, use_bias=facts.output_bias(c))
         self.dropout = keras.layers.Dropout(c.attention_dropout)
 
-    def call(self, hidden: Any, cos: Any, sin: Any, biases: dict, output_attentions: bool = False, training: bool = False) -> Any:
+    def call(self, hidden: Any, cos: Any, sin: Any, biases: dict, output_attentions: bool = False, training: bool = False,
+             cache: Any = None, cache_index: Any = None) -> Any:
         batch, length = tf.shape(hidden)[0], tf.shape(hidden)[1]
         rows = tf.reshape(hidden, (-1, hidden.shape[-1]))  # 2-D projections: one GEMM each, not a batched matmul
 
@@ -105,18 +113,21 @@ class TFDecoderAttention(keras.layers.Layer):
             self.v_proj(rows), self.num_kv_heads)
         q = q * cos[:, None] + _rotate_half(q) * sin[:, None]
         k = k * cos[:, None] + _rotate_half(k) * sin[:, None]
+        if cache is not None:  # a fixed-size cache: these positions are written at cache_index, every key is attended
+            k, v, cache = write_cache(cache, k, v, cache_index)
+        keys = tf.shape(k)[2]
         # grouped-query attention without copying k and v: each key/value head serves `groups` query heads by broadcasting
         groups = self.num_heads // self.num_kv_heads
         # the scale on q, not on the scores: fewer elements whenever the sequence is longer than a head
         q = tf.reshape(q * tf.cast(self.head_dim**-0.5, q.dtype), (batch, self.num_kv_heads, groups, length, self.head_dim))
         k, v = k[:, :, None], v[:, :, None]
         scores = tf.matmul(q, k, transpose_b=True)
-        scores = tf.reshape(scores, (batch, self.num_heads, length, length)) + biases[self.window]
+        scores = tf.reshape(scores, (batch, self.num_heads, length, keys)) + biases[self.window]
         probs = tf.cast(tf.nn.softmax(tf.cast(scores, tf.float32), axis=-1), q.dtype)
-        grouped = tf.reshape(self.dropout(probs, training=training), (batch, self.num_kv_heads, groups, length, length))
+        grouped = tf.reshape(self.dropout(probs, training=training), (batch, self.num_kv_heads, groups, length, keys))
         out = tf.reshape(tf.matmul(grouped, v), (batch, self.num_heads, length, self.head_dim))
         out = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), (-1, self.num_heads * self.head_dim))
-        return tf.reshape(self.o_proj(out), (batch, length, -1)), (probs if output_attentions else None)
+        return tf.reshape(self.o_proj(out), (batch, length, -1)), (probs if output_attentions else None), cache
 
 
 class TFDecoderMLP(keras.layers.Layer):
@@ -142,11 +153,12 @@ class TFDecoderLayer(keras.layers.Layer):
         self.input_layernorm = TFRMSNorm(c.hidden_size, c.rms_norm_eps, offset, name="input_layernorm")
         self.post_attention_layernorm = TFRMSNorm(c.hidden_size, c.rms_norm_eps, offset, name="post_attention_layernorm")
 
-    def call(self, hidden: Any, cos: Any, sin: Any, biases: dict, output_attentions: bool = False, training: bool = False) -> Any:
-        attended, probs = self.self_attn(self.input_layernorm(hidden), cos, sin, biases, output_attentions=output_attentions,
-                                         training=training)
+    def call(self, hidden: Any, cos: Any, sin: Any, biases: dict, output_attentions: bool = False, training: bool = False,
+             cache: Any = None, cache_index: Any = None) -> Any:
+        attended, probs, cache = self.self_attn(self.input_layernorm(hidden), cos, sin, biases, output_attentions=output_attentions,
+                                                training=training, cache=cache, cache_index=cache_index)
         hidden = hidden + attended
-        return hidden + self.mlp(self.post_attention_layernorm(hidden)), probs
+        return hidden + self.mlp(self.post_attention_layernorm(hidden)), probs, cache
 
 
 class TFDecoderMainLayer(keras.layers.Layer):
@@ -169,7 +181,10 @@ class TFDecoderMainLayer(keras.layers.Layer):
         self.embed_tokens.vocab_size = int(self.embed_tokens.weight.shape[0])
 
     def call(self, input_ids: Any, attention_mask: Any = None, position_ids: Any = None, output_hidden_states: bool = False,
-             output_attentions: bool = False, training: bool = False) -> ModelOutput:
+             output_attentions: bool = False, training: bool = False, cache: Any = None, cache_index: Any = None) -> ModelOutput:
+        """With ``cache`` (per layer, keys and values of a fixed size, :func:`~modelport_tf.generation.init_cache`), these
+        positions are written at ``cache_index`` and the updated cache is ``past_key_values``; the attention mask then
+        covers the whole cache."""
         batch, length = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
         hidden = self.embed_tokens(input_ids)
         if self.facts.scales_embeddings:
@@ -178,20 +193,25 @@ class TFDecoderMainLayer(keras.layers.Layer):
             attention_mask = tf.ones((batch, length), tf.int32)
         if position_ids is None:  # 0..s-1 in every row, as transformers' forward (generation derives them from the mask)
             position_ids = tf.broadcast_to(tf.range(length)[None, :], (batch, length))
-        inv_freq, scaling = _frequencies(self.config, position_ids)
+        inv_freq, scaling = _frequencies(self.config, position_ids, None if cache is None else int(cache[0][0].shape[2]))
         freqs = tf.cast(position_ids, tf.float32)[..., None] * inv_freq[None, None, :]
         angles = tf.concat([freqs, freqs], axis=-1)
         cos, sin = tf.cast(tf.cos(angles) * scaling, hidden.dtype), tf.cast(tf.sin(angles) * scaling, hidden.dtype)
         windows = {layer.self_attn.window for layer in self.decoder_layers}
-        biases = {window: decoder_bias(attention_mask, length, window, hidden.dtype) for window in windows}
-        states, attentions = [hidden], []
-        for layer in self.decoder_layers:
-            hidden, probs = layer(hidden, cos, sin, biases, output_attentions=output_attentions, training=training)
+        keys = None if cache is None else tf.shape(cache[0][0])[2]
+        biases = {window: decoder_bias(attention_mask, length, window, hidden.dtype, keys, 0 if cache is None else cache_index)
+                  for window in windows}
+        states, attentions, caches = [hidden], [], []
+        for index, layer in enumerate(self.decoder_layers):
+            hidden, probs, layer_cache = layer(hidden, cos, sin, biases, output_attentions=output_attentions, training=training,
+                                               cache=None if cache is None else cache[index], cache_index=cache_index)
             states.append(hidden)
             attentions.append(probs)
+            caches.append(layer_cache)
         hidden = self.norm(hidden)
         states[-1] = hidden  # transformers reports the last hidden state after the final norm
-        return ModelOutput(last_hidden_state=hidden, hidden_states=tuple(states) if output_hidden_states else None,
+        return ModelOutput(last_hidden_state=hidden, past_key_values=None if cache is None else tuple(caches),
+                           hidden_states=tuple(states) if output_hidden_states else None,
                            attentions=tuple(attentions) if output_attentions else None)
 
 
@@ -223,8 +243,19 @@ class TFDecoderModel(TFDecoderPreTrainedModel):
         return out
 
 
-class TFDecoderForCausalLM(TFDecoderPreTrainedModel):
+class TFDecoderForCausalLM(TFGenerationMixin, TFDecoderPreTrainedModel):
     """The decoder with its language-model head: the embedding table when tied, ``lm_head`` otherwise."""
+
+    def cache_layout(self) -> tuple[int, int, int]:
+        c = self.config
+        return c.num_hidden_layers, c.num_key_value_heads, decoder_facts(c).head_dim(c)
+
+    def generation_step(self, tokens: Any, mask: Any, positions: Any, cache: Any, index: Any) -> tuple[Any, Any]:
+        """The float32 logits after ``tokens`` (written at ``index`` of the cache), and the cache."""
+        out = self.model(tokens, attention_mask=mask, position_ids=positions, cache=cache, cache_index=index)
+        hidden = out["last_hidden_state"][:, -1:]
+        logits = self.model.embed_tokens.attend(hidden) if self.lm_head is None else self.lm_head(hidden)
+        return tf.cast(logits[:, -1], tf.float32), out["past_key_values"]
 
     def __init__(self, config: PretrainedConfig, *inputs: Any, **kwargs: Any) -> None:
         super().__init__(config, *inputs, **kwargs)

@@ -9,6 +9,7 @@ from torch import nn
 
 from modelport import GPT2Config
 
+from ..generation import GenerationMixin, KeyValueCache
 from ..modeling import ModelOutput, PreTrainedModel, activation, kept_head_index, prune_linear
 
 __all__ = ["GPT2Model", "GPT2LMHeadModel", "GPT2PreTrainedModel", "Conv1D"]
@@ -53,15 +54,18 @@ class GPT2Attention(nn.Module):
         self.split_size = self.head_dim * self.num_heads
         self.pruned_heads |= heads
 
-    def forward(self, hidden, mask=None, head_mask=None):
+    def forward(self, hidden, mask=None, head_mask=None, cache=None, layer: int = 0):
         b, s, _ = hidden.shape
         q, k, v = self.c_attn(hidden).split(self.split_size, dim=2)
         q, k, v = (t.view(b, s, self.num_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        if cache is not None:  # the keys and values of earlier positions, then these
+            k, v = cache.update(layer, k, v)
+        keys = k.shape[2]
         scores = q @ k.transpose(-1, -2)
         if self.scale_attn_weights:
             scores = scores / math.sqrt(self.head_dim)
         scores = scores / self.scale_by_layer
-        causal = torch.ones(s, s, dtype=torch.bool, device=hidden.device).tril()
+        causal = torch.ones(s, keys, dtype=torch.bool, device=hidden.device).tril(keys - s)
         scores = scores.masked_fill(~causal, torch.finfo(scores.dtype).min)
         if mask is not None:
             scores = scores + mask
@@ -93,8 +97,8 @@ class GPT2Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.mlp = GPT2MLP(inner, config)
 
-    def forward(self, hidden, mask=None, head_mask=None):
-        attended, probs = self.attn(self.ln_1(hidden), mask, head_mask)
+    def forward(self, hidden, mask=None, head_mask=None, cache=None, layer: int = 0):
+        attended, probs = self.attn(self.ln_1(hidden), mask, head_mask, cache, layer)
         hidden = hidden + attended
         return hidden + self.mlp(self.ln_2(hidden)), probs
 
@@ -137,9 +141,13 @@ class GPT2Model(GPT2PreTrainedModel):
             self.h[int(layer)].attn.prune_heads(heads)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                output_hidden_states=False, output_attentions=False):
+                output_hidden_states=False, output_attentions=False, past_key_values=None, use_cache=False):
+        """``attention_mask`` covers the cached positions and these; ``past_key_values`` (a :class:`KeyValueCache`)
+        holds the earlier positions' keys and values, and with ``use_cache`` these are added and it is returned."""
+        cache = past_key_values if past_key_values is not None else (KeyValueCache() if use_cache else None)
+        past = cache.length if cache is not None else 0
         if position_ids is None:
-            position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
+            position_ids = torch.arange(past, past + input_ids.shape[1], device=input_ids.device).unsqueeze(0)
         hidden = self.wte(input_ids) + self.wpe(position_ids)
         if token_type_ids is not None:
             hidden = hidden + self.wte(token_type_ids)
@@ -154,16 +162,17 @@ class GPT2Model(GPT2PreTrainedModel):
             if self.gradient_checkpointing and self.training:
                 hidden, probs = torch.utils.checkpoint.checkpoint(block, hidden, mask, layer_head_mask, use_reentrant=False)
             else:
-                hidden, probs = block(hidden, mask, layer_head_mask)
+                hidden, probs = block(hidden, mask, layer_head_mask, cache, i)
             states.append(hidden)
             attentions.append(probs)
         hidden = self.ln_f(hidden)
         states[-1] = hidden  # transformers reports the last hidden state after ln_f
-        return ModelOutput(last_hidden_state=hidden, hidden_states=tuple(states) if output_hidden_states else None,
+        return ModelOutput(last_hidden_state=hidden, past_key_values=cache if use_cache or past_key_values is not None else None,
+                           hidden_states=tuple(states) if output_hidden_states else None,
                            attentions=tuple(attentions) if output_attentions else None)
 
 
-class GPT2LMHeadModel(GPT2PreTrainedModel):
+class GPT2LMHeadModel(GenerationMixin, GPT2PreTrainedModel):
     """GPT-2 with its language-model head, tied to the token embeddings."""
 
     _tied_weights_keys = ["lm_head.weight"]
@@ -185,14 +194,18 @@ class GPT2LMHeadModel(GPT2PreTrainedModel):
 
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                labels=None, output_hidden_states=False, output_attentions=False):
+                labels=None, output_hidden_states=False, output_attentions=False, past_key_values=None, use_cache=False,
+                logits_to_keep: int = 0):
+        """``logits_to_keep=n`` computes the logits of the last n positions only (0: all), as generation needs."""
         out = self.transformer(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
-                               output_hidden_states=output_hidden_states, output_attentions=output_attentions, return_dict=True)
-        logits = self.lm_head(out.last_hidden_state)
+                               output_hidden_states=output_hidden_states, output_attentions=output_attentions,
+                               past_key_values=past_key_values, use_cache=use_cache, return_dict=True)
+        hidden = out.last_hidden_state
+        logits = self.lm_head(hidden[:, -logits_to_keep:] if logits_to_keep else hidden)
         loss = None
         if labels is not None:
             shift_logits, shift_labels = logits[:, :-1].contiguous(), labels[:, 1:].contiguous()
             loss = nn.functional.cross_entropy(shift_logits.view(-1, shift_logits.shape[-1]), shift_labels.view(-1))
         # last_hidden_state is modelport's addition to transformers' CausalLMOutput, after its fields
-        return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions,
-                           last_hidden_state=out.last_hidden_state)
+        return ModelOutput(loss=loss, logits=logits, past_key_values=out.past_key_values, hidden_states=out.hidden_states,
+                           attentions=out.attentions, last_hidden_state=out.last_hidden_state)

@@ -15,6 +15,7 @@ from modelport import GemmaConfig, LlamaConfig, MistralConfig, PretrainedConfig,
 from modelport.models.decoders import DecoderFacts, decoder_facts
 from modelport.models.rope import ROPE_SCALINGS, rope_parameters, rope_type
 
+from ..generation import GenerationMixin, KeyValueCache
 from ..modeling import ModelOutput, PreTrainedModel, activation
 
 __all__ = ["DecoderModel", "DecoderForCausalLM", "DecoderForSequenceClassification", "RMSNorm", "RotaryEmbedding", "decoder_mask",
@@ -69,24 +70,27 @@ def apply_rotary(x, cos, sin):
     return x * cos[:, None] + _rotate_half(x) * sin[:, None]
 
 
-def decoder_mask(attention_mask, length: int, window: int | None, device) -> torch.Tensor | None:
-    """``[batch or 1, 1, q, k]`` booleans: causal, within ``window`` positions when set, and not padding; None when
-    causality alone decides (no padding, no window shorter than the sequence): attention then runs SDPA's causal kernel.
+def decoder_mask(attention_mask, queries: int, keys: int, window: int | None, device) -> torch.Tensor | None:
+    """``[batch or 1, 1, queries, keys]`` booleans for the last ``queries`` positions of ``keys``: causal, within
+    ``window`` positions when set, and not padding. None when causality alone decides and SDPA can do it alone: no
+    padding, no window shorter than the sequence, and either every position is a query (the causal kernel) or one
+    is (it sees every key).
 
     A query row with nothing to attend to (a left-padding position) may attend
     everywhere instead: its output is never used, and an all-masked row would
     give NaN, which later layers would spread through the padding keys.
     """
-    if (window is None or window >= length) and (attention_mask is None or bool(attention_mask.bool().all())):
+    unrestricted = window is None or window >= keys
+    if unrestricted and queries in (1, keys) and (attention_mask is None or bool(attention_mask.bool().all())):
         return None
-    q = torch.arange(length, device=device)[:, None]
-    k = torch.arange(length, device=device)[None, :]
+    q = torch.arange(keys - queries, keys, device=device)[:, None]
+    k = torch.arange(keys, device=device)[None, :]
     allowed = k <= q
     if window is not None:
         allowed = allowed & (k > q - window)
     allowed = allowed[None, None]
     if attention_mask is not None:
-        allowed = allowed & attention_mask[:, None, None, :].bool()
+        allowed = allowed & attention_mask[:, None, None, :keys].bool()
     return allowed | ~allowed.any(dim=-1, keepdim=True)
 
 
@@ -103,26 +107,28 @@ class DecoderAttention(nn.Module):
         self.v_proj = nn.Linear(width, self.num_kv_heads * self.head_dim, bias=qkv_bias)
         self.o_proj = nn.Linear(self.num_heads * self.head_dim, width, bias=facts.output_bias(config))
 
-    def forward(self, hidden, cos, sin, masks, output_attentions: bool = False):
+    def forward(self, hidden, cos, sin, masks, output_attentions: bool = False, cache=None, layer: int = 0):
         b, s, _ = hidden.shape
         q = self.q_proj(hidden).view(b, s, self.num_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(hidden).view(b, s, self.num_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(hidden).view(b, s, self.num_kv_heads, self.head_dim).transpose(1, 2)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if cache is not None:  # the keys and values of earlier positions, then these
+            k, v = cache.update(layer, k, v)
         groups = self.num_heads // self.num_kv_heads
         mask = masks[self.window]
         dropout = self.dropout if self.training else 0.0
         if output_attentions:  # the maps themselves: computed as transformers' eager attention does
             k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
             if mask is None:
-                mask = torch.ones(s, s, dtype=torch.bool, device=hidden.device).tril()
+                mask = torch.ones(k.shape[2], k.shape[2], dtype=torch.bool, device=hidden.device).tril()[-s:]
             scores = (q @ k.transpose(-1, -2)) * self.head_dim**-0.5
             scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
             probs = nn.functional.dropout(scores.softmax(-1, dtype=torch.float32).to(q.dtype), dropout, self.training)
             out = probs @ v
         else:  # fused; grouped key/value heads shared without copies; the causal kernel when no mask is needed
             out, probs = nn.functional.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=mask is None, scale=self.head_dim**-0.5,
+                q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=mask is None and s > 1, scale=self.head_dim**-0.5,
                 enable_gqa=groups > 1), None
         return self.o_proj(out.transpose(1, 2).reshape(b, s, self.num_heads * self.head_dim)), probs
 
@@ -150,8 +156,8 @@ class DecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, facts.norm_offset)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps, facts.norm_offset)
 
-    def forward(self, hidden, cos, sin, masks, output_attentions: bool = False):
-        attended, probs = self.self_attn(self.input_layernorm(hidden), cos, sin, masks, output_attentions)
+    def forward(self, hidden, cos, sin, masks, output_attentions: bool = False, cache=None, layer: int = 0):
+        attended, probs = self.self_attn(self.input_layernorm(hidden), cos, sin, masks, output_attentions, cache, layer)
         hidden = hidden + attended
         return hidden + self.mlp(self.post_attention_layernorm(hidden)), probs
 
@@ -191,32 +197,37 @@ class DecoderModel(DecoderPreTrainedModel):
         self.embed_tokens = value
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
-                output_hidden_states=False, output_attentions=False):
+                output_hidden_states=False, output_attentions=False, past_key_values=None, use_cache=False):
+        """``attention_mask`` covers the cached positions and these; ``past_key_values`` (a :class:`KeyValueCache`)
+        holds the earlier positions' keys and values, and with ``use_cache`` these are added and it is returned."""
         hidden = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds
         b, s = hidden.shape[:2]
+        cache = past_key_values if past_key_values is not None else (KeyValueCache() if use_cache else None)
+        past = cache.length if cache is not None else 0
         if self.facts.scales_embeddings:
             hidden = hidden * torch.tensor(self.config.hidden_size**0.5, dtype=hidden.dtype)
-        if position_ids is None:  # as transformers' forward: 0..s-1 even for left padding (generate derives them)
-            position_ids = torch.arange(s, device=hidden.device)[None].expand(b, -1)
+        if position_ids is None:  # as transformers' forward: past..past+s-1 even for left padding (generate derives them)
+            position_ids = torch.arange(past, past + s, device=hidden.device)[None].expand(b, -1)
         cos, sin = self.rotary_emb(hidden, position_ids)
         windows = {layer.self_attn.window for layer in self.layers}
-        masks = {window: decoder_mask(attention_mask, s, window, hidden.device) for window in windows}
+        masks = {window: decoder_mask(attention_mask, s, past + s, window, hidden.device) for window in windows}
         states, attentions = [hidden], []
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
             if self.gradient_checkpointing and self.training:
                 hidden, probs = torch.utils.checkpoint.checkpoint(layer, hidden, cos, sin, masks, output_attentions,
                                                                   use_reentrant=False)
             else:
-                hidden, probs = layer(hidden, cos, sin, masks, output_attentions)
+                hidden, probs = layer(hidden, cos, sin, masks, output_attentions, cache, index)
             states.append(hidden)
             attentions.append(probs)
         hidden = self.norm(hidden)
         states[-1] = hidden  # transformers reports the last hidden state after the final norm
-        return ModelOutput(last_hidden_state=hidden, hidden_states=tuple(states) if output_hidden_states else None,
+        return ModelOutput(last_hidden_state=hidden, past_key_values=cache if use_cache or past_key_values is not None else None,
+                           hidden_states=tuple(states) if output_hidden_states else None,
                            attentions=tuple(attentions) if output_attentions else None)
 
 
-class DecoderForCausalLM(DecoderPreTrainedModel):
+class DecoderForCausalLM(GenerationMixin, DecoderPreTrainedModel):
     """The decoder with its language-model head (tied to the embeddings when the config says so)."""
 
     _tied_weights_keys = ["lm_head.weight"]
@@ -236,17 +247,20 @@ class DecoderForCausalLM(DecoderPreTrainedModel):
         self.lm_head = value
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, labels=None,
-                output_hidden_states=False, output_attentions=False):
+                output_hidden_states=False, output_attentions=False, past_key_values=None, use_cache=False,
+                logits_to_keep: int = 0):
+        """``logits_to_keep=n`` computes the logits of the last n positions only (0: all), as generation needs."""
         out = self.model(input_ids, attention_mask, position_ids, inputs_embeds, output_hidden_states=output_hidden_states,
-                         output_attentions=output_attentions, return_dict=True)
-        logits = self.lm_head(out.last_hidden_state)
+                         output_attentions=output_attentions, past_key_values=past_key_values, use_cache=use_cache,
+                         return_dict=True)
+        logits = self.lm_head(out.last_hidden_state[:, -logits_to_keep:] if logits_to_keep else out.last_hidden_state)
         loss = None
         if labels is not None:  # next-token prediction; -100 labels are ignored
             shifted = logits[:, :-1].float()
             loss = nn.functional.cross_entropy(shifted.reshape(-1, shifted.shape[-1]), labels[:, 1:].reshape(-1).to(logits.device))
         # last_hidden_state is modelport's addition to transformers' CausalLMOutputWithPast, after its fields
-        return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions,
-                           last_hidden_state=out.last_hidden_state)
+        return ModelOutput(loss=loss, logits=logits, past_key_values=out.past_key_values, hidden_states=out.hidden_states,
+                           attentions=out.attentions, last_hidden_state=out.last_hidden_state)
 
 
 class DecoderForSequenceClassification(DecoderPreTrainedModel):
