@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from modelport import GenerationConfig
-from modelport.errors import UnsupportedKeywordError
+from modelport.errors import ConfigError, UnsupportedKeywordError
 from modelport_torch import AutoModelForCausalLM
 from modelport_torch.generation import TORCH_OPS, KeyValueCache
 
@@ -146,6 +146,15 @@ def test_generation_config_json_is_loaded_saved_and_overridden(tmp_path, models)
     model.generation_config.max_new_tokens = None
 
 
-def test_an_unknown_generate_keyword_is_refused_by_name(models):
-    with pytest.raises(UnsupportedKeywordError, match="max_tokens"):
-        models("gpt2").generate(torch.tensor([[1, 2]]), max_tokens=4)
+@pytest.mark.parametrize("keyword", ["max_tokens", "logits_processor", "prng_key", "stopping_criteria"])
+def test_a_keyword_that_is_not_a_setting_is_refused_by_name_never_ignored(models, keyword):
+    with pytest.raises(UnsupportedKeywordError, match=keyword):
+        models("gpt2").generate(torch.tensor([[1, 2]]), **{keyword: 4})
+
+
+def test_scores_are_kept_only_when_asked_and_a_streamer_with_beams_is_refused(models):
+    model = models("gpt2")
+    plain = model.generate(torch.tensor([[1, 2]]), max_new_tokens=3, return_dict_in_generate=True)
+    assert plain.scores is None and plain.logits is None
+    with pytest.raises(ConfigError, match="beam search"):
+        model.generate(torch.tensor([[1, 2]]), max_new_tokens=3, num_beams=2, streamer=object())

@@ -18,8 +18,6 @@ __all__ = ["DecodingPlan", "LoopSettings", "plan_decoding", "loop_settings", "ma
 
 logger = logging.getLogger(__name__)
 
-#: generate() keywords that are not generation settings and that modelport takes
-_CALL_KEYWORDS = ("attention_mask", "streamer", "generator", "prng_key", "seed", "logits_processor")
 
 
 @dataclass(frozen=True)
@@ -44,19 +42,28 @@ class DecodingPlan:
 
 
 def plan_decoding(default: GenerationConfig | None, generation_config: GenerationConfig | None, prompt_length: int,
-                  keywords: dict[str, Any], model_name: str) -> DecodingPlan:
-    """The plan for a prompt of ``prompt_length`` tokens. ``keywords`` override ``generation_config`` (or the model's
-    ``default``); one that is neither a setting nor a keyword :func:`generate` takes is refused by name."""
+                  keywords: dict[str, Any], model_name: str, outputs: tuple[str, ...] = ("scores",)) -> DecodingPlan:
+    """The plan for a prompt of ``prompt_length`` tokens. ``keywords`` (what the framework's ``generate()`` did not take
+    itself) override ``generation_config`` (or the model's ``default``); one that is not a setting is refused by name,
+    never ignored (transformers' ``logits_processor=``, ``stopping_criteria=`` and model inputs other than the ids and
+    the mask included). ``outputs`` are the ``output_*`` flags the framework's generate() returns; asking for another is
+    refused rather than answered without it."""
     config = copy.deepcopy(generation_config or default or GenerationConfig())
-    settings = {k: v for k, v in keywords.items() if k not in _CALL_KEYWORDS}
+    settings = dict(keywords)
     unknown = [k for k in settings if not hasattr(config, k)]
     if unknown:
         raise UnsupportedKeywordError(f"generate() does not take {', '.join(map(repr, unknown))}", where=model_name,
-                                      expected="generation settings (modelport.generation.FIELDS) or "
-                                               + ", ".join(_CALL_KEYWORDS),
-                                      fix="Check the spelling; model inputs other than input_ids and attention_mask are "
-                                          "not taken by generate().")
+                                      expected="generation settings (modelport.generation.FIELDS), the ids, the "
+                                               "attention mask, and the framework's seed or streamer",
+                                      fix="Check the spelling; custom logits processors, stopping criteria and other model "
+                                          "inputs are not taken by modelport's generate().")
     config.update(**settings)
+    missing = [flag for flag in config.extra_output_flags if config.return_dict_in_generate and getattr(config, flag)
+               and flag.removeprefix("output_") not in outputs]
+    if missing:
+        raise ConfigError("generate() here does not return what these settings ask for", where=model_name,
+                          received=", ".join(missing), expected=", ".join(f"output_{o}" for o in outputs),
+                          fix="Unset them; run the model on the returned sequences for hidden states or attentions.")
     if config.num_beam_groups > 1 or config.do_sample and config.num_beams > 1:
         raise ConfigError("modelport generates greedily, by sampling, or by beam search; not by sampled or grouped beams",
                           where=model_name, received=f"num_beams={config.num_beams}, do_sample={config.do_sample}, "

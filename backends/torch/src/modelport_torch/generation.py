@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from modelport.errors import ConfigError
 from modelport.generation import GenerationConfig, beam_search
 from modelport.generation.plan import DecodingPlan, mask_from_padding, plan_decoding
 from modelport.generation.processors import ArrayOps
@@ -52,6 +53,14 @@ class KeyValueCache:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+
+def _keep(config: GenerationConfig, scores: list, processed: torch.Tensor, raw: list, logits: torch.Tensor) -> None:
+    """Keep a step's scores and logits only when the output asks for them (they are batch x vocabulary floats a step)."""
+    if config.return_dict_in_generate and config.output_scores:
+        scores.append(processed)
+    if config.return_dict_in_generate and config.output_logits:
+        raw.append(logits)
 
 
 def _put_along(x: torch.Tensor, index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -120,12 +129,15 @@ class GenerationMixin:
             raise ValueError(f"{type(self).__name__}.generate() needs input_ids")
         attention_mask = kwargs.pop("attention_mask", None)
         plan = plan_decoding(getattr(self, "generation_config", None), generation_config, int(input_ids.shape[-1]), kwargs,
-                             type(self).__name__)
+                             type(self).__name__, outputs=("scores", "logits"))
         device = next(self.parameters()).device  # type: ignore[attr-defined]
         input_ids = torch.as_tensor(input_ids).to(device=device, dtype=torch.long)  # numpy arrays are taken too
         if attention_mask is None:
             attention_mask = torch.from_numpy(mask_from_padding(input_ids.cpu().numpy(), plan))
         attention_mask = torch.as_tensor(attention_mask).to(device=device, dtype=torch.long)
+        if streamer is not None and plan.mode == "beam":
+            raise ConfigError("a streamer gets each row's tokens as they are made, but beam search decides its sequences at "
+                              "the end", where=f"{type(self).__name__}.generate", fix="Stream with num_beams=1.")
         if streamer is not None:
             streamer.put(input_ids.cpu())
         try:
@@ -165,8 +177,7 @@ class GenerationMixin:
                 tokens = processed.argmax(-1)
             if plan.pad_token_id is not None:
                 tokens = torch.where(unfinished, tokens, plan.pad_token_id)
-            scores.append(processed)
-            raw.append(logits)
+            _keep(config, scores, processed, raw, logits)
             ids = torch.cat([ids, tokens[:, None]], dim=-1)
             mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
             if streamer is not None:
@@ -197,8 +208,7 @@ class GenerationMixin:
             log_probs = torch.log_softmax(logits, dim=-1)
             for processor in plan.processors:
                 log_probs = processor(running, log_probs, length, TORCH_OPS)
-            scores.append(log_probs)
-            raw.append(logits)
+            _keep(config, scores, log_probs, raw, logits)
             state, origin = beam_search.advance(state, log_probs.cpu(), length, settings, TORCH_OPS)
             if cache is not None:
                 cache.reorder(origin.to(ids.device))
