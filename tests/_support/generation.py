@@ -24,7 +24,7 @@ CHECKPOINTS = sorted(MANIFEST["checkpoints"])
 GENERATIONS = [(checkpoint, search) for checkpoint in CHECKPOINTS for search in SEARCHES]
 #: the checkpoints the compiled (JAX, TF) loops are checked on by default, one per kind of model difference (each
 #: compiles its own loop, 4-10 s); ``MODELPORT_GENERATION=all`` (``nox -s generation``) checks every one
-COMPILED_CHECKPOINTS = ("gpt2", "llama", "mistral", "qwen2", "gemma-untied", "llama-dynamic")
+COMPILED_CHECKPOINTS = ("gpt2", "mistral", "gemma-untied", "llama-dynamic")
 COMPILED_GENERATIONS = GENERATIONS if os.environ.get("MODELPORT_GENERATION") == "all" else [
     (checkpoint, search) for checkpoint, search in GENERATIONS if checkpoint in COMPILED_CHECKPOINTS]
 
