@@ -126,7 +126,8 @@ class GenerationMixin:
         (and ``sequences_scores`` for beam search).
         """
         if input_ids is None:
-            raise ValueError(f"{type(self).__name__}.generate() needs input_ids")
+            raise ConfigError("generate() needs the prompt's token ids", where=f"{type(self).__name__}.generate",
+                              expected="input_ids of shape [batch, length]", received=None)
         attention_mask = kwargs.pop("attention_mask", None)
         plan = plan_decoding(getattr(self, "generation_config", None), generation_config, int(input_ids.shape[-1]), kwargs,
                              type(self).__name__, outputs=("scores", "logits"))
