@@ -53,6 +53,13 @@ CHAIN = [p.RepetitionPenalty(1.2), p.NoRepeatNGram(2), p.Temperature(0.8), p.Top
 PROCESSOR_RTOL = 1e-6
 
 
+def through_chain(ids: Any, scores: Any, ops: Any) -> Any:
+    """``scores`` after every processor of :data:`CHAIN`, with one framework's operations."""
+    for processor in CHAIN:
+        scores = processor(ids, scores, int(ids.shape[-1]), ops)
+    return scores
+
+
 def processor_golden() -> dict[str, np.ndarray]:
     return dict(np.load(DATA / "processors.npz"))
 

@@ -12,7 +12,6 @@ from modelport_flax import FlaxAutoModelForCausalLM
 from modelport_flax.generation import JAX_OPS, init_cache
 
 from _support.generation import (
-    CHAIN,
     COMPILED_GENERATIONS,
     NEW_TOKENS,
     PROCESSOR_RTOL,
@@ -21,6 +20,7 @@ from _support.generation import (
     model_loader,
     processor_golden,
     sequences,
+    through_chain,
 )
 
 SCORE_TOLERANCE = 1e-5
@@ -94,9 +94,7 @@ def test_each_processor_with_jax_ops_under_jit_equals_transformers_in_a_longer_b
 
 def test_the_processor_chain_with_jax_ops_equals_transformers():
     golden = processor_golden()
-    scores = jnp.asarray(golden["scores"])
-    for processor in CHAIN:
-        scores = processor(jnp.asarray(golden["ids"], jnp.int32), scores, golden["ids"].shape[1], JAX_OPS)
+    scores = through_chain(jnp.asarray(golden["ids"], jnp.int32), jnp.asarray(golden["scores"]), JAX_OPS)
     np.testing.assert_allclose(np.asarray(scores), golden["chain"], rtol=PROCESSOR_RTOL, atol=0)
 
 

@@ -11,7 +11,6 @@ from modelport_tf._keras import tf
 from modelport_tf.generation import TF_OPS, init_cache
 
 from _support.generation import (
-    CHAIN,
     COMPILED_GENERATIONS,
     NEW_TOKENS,
     PROCESSOR_RTOL,
@@ -20,6 +19,7 @@ from _support.generation import (
     model_loader,
     processor_golden,
     sequences,
+    through_chain,
 )
 
 SCORE_TOLERANCE = 1e-5
@@ -86,9 +86,7 @@ def test_each_processor_with_tf_ops_compiled_equals_transformers_in_a_longer_buf
 
 def test_the_processor_chain_with_tf_ops_equals_transformers():
     golden = processor_golden()
-    scores = tf.constant(golden["scores"])
-    for processor in CHAIN:
-        scores = processor(tf.constant(golden["ids"], tf.int32), scores, golden["ids"].shape[1], TF_OPS)
+    scores = through_chain(tf.constant(golden["ids"], tf.int32), tf.constant(golden["scores"]), TF_OPS)
     np.testing.assert_allclose(scores.numpy(), golden["chain"], rtol=PROCESSOR_RTOL, atol=0)
 
 

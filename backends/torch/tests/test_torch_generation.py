@@ -15,7 +15,6 @@ from modelport_torch import AutoModelForCausalLM
 from modelport_torch.generation import TORCH_OPS, KeyValueCache
 
 from _support.generation import (
-    CHAIN,
     GENERATIONS,
     NEW_TOKENS,
     PROCESSOR_RTOL,
@@ -24,6 +23,7 @@ from _support.generation import (
     model_loader,
     processor_golden,
     sequences,
+    through_chain,
 )
 
 SCORE_TOLERANCE = 1e-5  # step scores and beam scores: the same float32 operations, in another order
@@ -84,9 +84,7 @@ def test_each_processor_with_torch_ops_equals_transformers(name):
 
 def test_the_processor_chain_with_torch_ops_equals_transformers():
     golden = processor_golden()
-    scores = torch.from_numpy(golden["scores"])
-    for processor in CHAIN:
-        scores = processor(torch.from_numpy(golden["ids"]), scores, golden["ids"].shape[1], TORCH_OPS)
+    scores = through_chain(torch.from_numpy(golden["ids"]), torch.from_numpy(golden["scores"]), TORCH_OPS)
     np.testing.assert_allclose(scores.numpy(), golden["chain"], rtol=PROCESSOR_RTOL, atol=0)
 
 

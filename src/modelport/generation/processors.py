@@ -216,8 +216,8 @@ class TopP(LogitsProcessor):
         return ops.where(ops.invert_permutation(remove, order), ops.neg_inf, scores)
 
 
-#: fields modelport's generate() does not implement, with the value at which they do nothing: a config that sets one
-#: is refused by name rather than silently decoded without it
+#: fields modelport's generate() does not implement: a config that sets one (to anything but None or its default, the
+#: values at which it does nothing) is refused by name rather than silently decoded without it
 UNSUPPORTED_FIELDS = ("min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "encoder_repetition_penalty", "bad_words_ids",
                       "forced_bos_token_id", "forced_eos_token_id", "remove_invalid_values",
                       "exponential_decay_length_penalty", "suppress_tokens", "begin_suppress_tokens", "sequence_bias",
@@ -229,7 +229,7 @@ UNSUPPORTED_FIELDS = ("min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "enc
 def refuse_unsupported(config: GenerationConfig) -> None:
     """Refuse settings modelport does not decode with (they would otherwise be ignored without a word)."""
     set_fields = [f"{name}={getattr(config, name)!r}" for name in UNSUPPORTED_FIELDS
-                  if getattr(config, name) != FIELDS[name] and not (name == "typical_p" and getattr(config, name) is None)]
+                  if getattr(config, name) not in (None, FIELDS[name])]
     if set_fields:
         raise ConfigError("modelport's generate() does not implement these generation settings", where="GenerationConfig",
                           received=", ".join(set_fields),
