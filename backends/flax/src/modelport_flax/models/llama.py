@@ -98,15 +98,19 @@ def decoder_mask(attention_mask: Any, length: int, window: int | None, keys: int
     return allowed | ~jnp.any(allowed, axis=-1, keepdims=True)
 
 
-def _has_fused_attention() -> bool:
-    """Whether ``jax.nn.dot_product_attention`` has a fused kernel here (cuDNN on GPUs).
+def _use_fused_attention(queries: int) -> bool:
+    """Whether ``jax.nn.dot_product_attention`` beats the explicit computation below for ``queries`` queries a row.
 
-    Elsewhere it composes XLA ops in a grouped ``(kv heads, groups)`` layout
-    that costs transposes: on CPU, 12 layers of 8 x 128 tokens took 205 ms
-    that way and 92 ms with the explicit computation below (``/tmp`` micro
-    benchmark, docs/development.md, session 9).
+    On GPUs it has a fused kernel (cuDNN). Elsewhere it composes XLA ops in a
+    grouped ``(kv heads, groups)`` layout that costs transposes: on CPU, 12
+    layers of 8 x 128 tokens took 205 ms that way and 92 ms with the explicit
+    computation (docs/development.md, session 9). With one query a row (a
+    decoding step over a cache) those transposes are tiny and the grouped
+    layout saves repeating the cached keys and values for every query head:
+    greedy decoding of 128 tokens at batch 8 took 4.0-4.5 s that way against
+    5.3-6.0 s explicitly (docs/development.md, session 13).
     """
-    return jax.default_backend() == "gpu"
+    return queries == 1 or jax.default_backend() == "gpu"
 
 
 def _explicit_attention(q, k, v, mask, groups: int, scale: float, dtype: Any) -> tuple[Any, Any]:
@@ -153,10 +157,10 @@ class FlaxDecoderAttention(nn.Module):
         else:
             mask = decoder_mask(attention_mask, s, self.window)
         groups = c.num_attention_heads // c.num_key_value_heads
-        if output_attentions or not _has_fused_attention():
+        if output_attentions or not _use_fused_attention(s):
             out, weights = _explicit_attention(q, k, v, mask, groups, self.head_dim**-0.5, self.dtype)
             weights = weights if output_attentions else None
-        else:  # a fused kernel (cuDNN), with grouped key/value heads
+        else:  # grouped key/value heads, no copies: cuDNN's fused kernel, or one query a row
             out, weights = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=self.head_dim**-0.5), None
         return self.o_proj(out.reshape(b, s, c.num_attention_heads * self.head_dim)), weights, cache
 
