@@ -13,6 +13,7 @@
     nox -s golden_gguf   rebuild what transformers 4.57.6 reads from the SmolLM2 GGUF file
     nox -s generation   generate() in every framework on every golden checkpoint (the long form of the tests')
     nox -s golden_generation   rebuild what transformers 4.57.6's generate writes (configs, processors, token ids)
+    nox -s golden_heads   rebuild the task heads' checkpoints, outputs and losses with transformers 4.57.6
     nox -s golden_check   load what modelport writes back into transformers 4.57.6
     nox -s golden_rescue   rebuild the architecture tables (TF/Flax -> PyTorch exceptions) with transformers 4.57.6
     nox -s rescue    every TF and Flax class of transformers 4.57.6 converted into PyTorch and checked there
@@ -170,6 +171,14 @@ def golden_generation(session: nox.Session) -> None:
     golden GPT-2 and Llama-family checkpoints, by transformers 4.57.6."""
     _golden_env(session)
     session.run("python", "tests/golden/make_generation_golden.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def golden_heads(session: nox.Session) -> None:
+    """Rebuild tests/golden/data/heads: task-head checkpoints in every format, their outputs and losses, by
+    transformers 4.57.6 (posargs: architectures, default all)."""
+    _golden_env(session)
+    session.run("python", "tests/golden/make_heads_golden.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

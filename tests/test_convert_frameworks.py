@@ -14,6 +14,7 @@ from modelport.conversion import verify_conversion
 from modelport.errors import ConversionError
 from modelport.saving import save_checkpoint
 
+from _support import heads
 from _support.golden import ARCHS
 
 pytestmark = pytest.mark.skipif(not {"torch", "tf", "flax"} <= set(modelport.adapters.available()),
@@ -46,6 +47,22 @@ def test_every_golden_checkpoint_converts_to_the_other_frameworks_exactly(golden
             report = modelport.convert(golden / arch / folder, out, to=to, format=fmt, max_shard_size="20KB", progress=False)
             assert report.ok and report.unexpected == [], report.summary()
             assert_same_tensors(Checkpoint.open(out), Checkpoint.open(golden / arch / REFERENCE[(to, fmt)]))
+
+
+@pytest.mark.parametrize("case", list(heads.CASES))
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_every_task_head_checkpoint_converts_to_the_other_frameworks_exactly(tmp_path, case, folder):
+    """Classifier and question-answering heads: the tensors transformers' own TF/Flax/PyTorch classes wrote, bit for bit."""
+    source = folder.split("-")[0]
+    for to in {"pt", "tf", "flax"} - {source}:
+        for fmt in ("safetensors", "native"):
+            out = tmp_path / f"{to}-{fmt}"
+            report = modelport.convert(heads.folder(case, folder), out, to=to, format=fmt, max_shard_size="20KB", progress=False)
+            assert report.ok and report.unexpected == [], report.summary()
+            reference = Checkpoint.open(heads.folder(case, REFERENCE[(to, fmt)]))
+            ours = Checkpoint.open(out)
+            assert set(ours) == set(reference)  # a head ties nothing: every tensor is written
+            assert_same_tensors(ours, reference)
 
 
 @pytest.mark.parametrize("source,to", [("tf-h5-sharded", "flax"), ("flax-msgpack-sharded", "tf"), ("pt-bin", "tf"),

@@ -7,6 +7,7 @@ Prints one line per check and exits non-zero if any fails.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
@@ -96,6 +97,7 @@ def main() -> int:
         check_conversions(out)
         check_untied_heads(out)
         check_llama_family(out)
+        check_heads(out)
     print(f"{len(failures)} failed")
     return 1 if failures else 0
 
@@ -346,3 +348,51 @@ def check_llama_family(out: Path) -> None:
             if not (report.ok and diff == 0.0):
                 check(f"llama family {case} -> {to} {fmt} in {class_name}", False, f"max |diff| {diff:.2e} {report.summary()}")
     check(f"transformers loads {count} Llama-family conversions with identical logits", count >= 20, f"max |diff| {worst:.2e}")
+
+
+def _head_outputs(model, framework: str, inputs: dict, names: list[str]) -> dict[str, np.ndarray]:
+    if framework == "pt":
+        import torch
+
+        with torch.no_grad():
+            result = model.eval()(**{k: torch.from_numpy(v) for k, v in inputs.items()})
+    elif framework == "tf":
+        result = model(inputs, training=False)
+    else:
+        result = model(**inputs)
+    return {name: np.asarray(getattr(result, name).detach().numpy() if framework == "pt" else getattr(result, name))
+            for name in names}
+
+
+def check_heads(out: Path) -> None:
+    """10. The BERT task heads saved by each modelport adapter, native and canonical, single and sharded, load in
+    transformers' classes with transformers' PyTorch outputs (canonical safetensors in the PyTorch class: transformers'
+    TF classes cannot read them, and its Flax classes read them only with from_pt)."""
+    import modelport_flax
+    import modelport_tf
+    import modelport_torch
+
+    heads = GOLDEN / "heads"
+    adapters = {"pt": modelport_torch, "tf": modelport_tf, "flax": modelport_flax}
+    prefixes = {"pt": "", "tf": "TF", "flax": "Flax"}
+    count, worst = 0, 0.0
+    for case, spec in sorted(json.loads((heads / "manifest.json").read_text())["models"].items()):
+        class_name = spec["class"]
+        inputs = dict(np.load(heads / case / "inputs.npz"))
+        reference = {k.split("/", 1)[1]: v for k, v in np.load(heads / case / "outputs-pt.npz").items() if k.startswith("masked/")}
+        for framework, module in adapters.items():
+            ours = getattr(module, prefixes[framework] + class_name).from_pretrained(heads / case / "pt-safetensors")
+            # native: PyTorch safetensors, TF h5, Flax msgpack
+            for kind, safe in (("native", framework == "pt"), ("canonical", True)):
+                for shard in ("5GB", "20KB"):
+                    target = out / "heads" / case / framework / f"{kind}-{shard}"
+                    ours.save_pretrained(target, max_shard_size=shard, safe_serialization=safe)
+                    reader = "pt" if kind == "canonical" else framework
+                    theirs = getattr(transformers, prefixes[reader] + class_name).from_pretrained(target)
+                    got = _head_outputs(theirs, reader, inputs, list(reference))
+                    diff = max(float(np.abs(got[n] - reference[n]).max()) for n in reference)
+                    worst, count = max(worst, diff), count + 1
+                    if diff > 1e-5:
+                        check(f"transformers ({reader}) loads modelport_{framework} {case} ({kind}, {shard})", False,
+                              f"max |diff| {diff:.2e}")
+    check(f"transformers loads {count} task-head saves with its PyTorch outputs", count >= 48, f"max |diff| {worst:.2e}")

@@ -14,6 +14,9 @@ _LAZY = {
     "FlaxPreTrainedModel": ".modeling",
     "FlaxBertModel": ".models",
     "FlaxBertForMaskedLM": ".models",
+    "FlaxBertForSequenceClassification": ".models",
+    "FlaxBertForTokenClassification": ".models",
+    "FlaxBertForQuestionAnswering": ".models",
     "FlaxGPT2Model": ".models",
     "FlaxGPT2LMHeadModel": ".models",
     "FlaxLlamaModel": ".models",
@@ -32,6 +35,8 @@ _LAZY = {
     "FlaxAutoModelForMaskedLM": ".auto",
     "FlaxAutoModelForCausalLM": ".auto",
     "FlaxAutoModelForSequenceClassification": ".auto",
+    "FlaxAutoModelForTokenClassification": ".auto",
+    "FlaxAutoModelForQuestionAnswering": ".auto",
     "load_flax_sharded_weights": ".modeling",
 }
 

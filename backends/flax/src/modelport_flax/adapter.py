@@ -46,10 +46,9 @@ class FlaxAdapter(Adapter):
     def architectures(self) -> tuple[dict[str, Any], dict[str, Any]]:
         from modelport.models.decoders import add_decoder_classes
 
-        from .models import DECODER_CLASSES, FlaxBertForMaskedLM, FlaxBertModel, FlaxGPT2LMHeadModel, FlaxGPT2Model
+        from .models import BERT_CLASSES, DECODER_CLASSES, FlaxBertModel, FlaxGPT2LMHeadModel, FlaxGPT2Model
 
-        by_name = {"BertModel": FlaxBertModel, "BertForMaskedLM": FlaxBertForMaskedLM, "GPT2Model": FlaxGPT2Model,
-                   "GPT2LMHeadModel": FlaxGPT2LMHeadModel}
+        by_name = {**BERT_CLASSES, "GPT2Model": FlaxGPT2Model, "GPT2LMHeadModel": FlaxGPT2LMHeadModel}
         by_type = {"bert": FlaxBertModel, "gpt2": FlaxGPT2Model}
         return add_decoder_classes(by_name, by_type, DECODER_CLASSES, "Flax")
 

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from modelport.auto import AutoModelFactory
 
-from .models import DECODER_CLASSES, FlaxBertForMaskedLM, FlaxBertModel, FlaxGPT2LMHeadModel, FlaxGPT2Model
+from .models import (
+    DECODER_CLASSES,
+    FlaxBertForMaskedLM,
+    FlaxBertForQuestionAnswering,
+    FlaxBertForSequenceClassification,
+    FlaxBertForTokenClassification,
+    FlaxBertModel,
+    FlaxGPT2LMHeadModel,
+    FlaxGPT2Model,
+)
 
-__all__ = ["FlaxAutoModel", "FlaxAutoModelForMaskedLM", "FlaxAutoModelForCausalLM", "FlaxAutoModelForSequenceClassification"]
+__all__ = ["FlaxAutoModel", "FlaxAutoModelForMaskedLM", "FlaxAutoModelForCausalLM", "FlaxAutoModelForSequenceClassification",
+           "FlaxAutoModelForTokenClassification", "FlaxAutoModelForQuestionAnswering"]
 
 
 class FlaxAutoModel(AutoModelFactory):
@@ -22,4 +32,12 @@ class FlaxAutoModelForCausalLM(AutoModelFactory):
 
 
 class FlaxAutoModelForSequenceClassification(AutoModelFactory):
-    _mapping = {t: classes[2] for t, classes in DECODER_CLASSES.items()}
+    _mapping = {"bert": FlaxBertForSequenceClassification, **{t: classes[2] for t, classes in DECODER_CLASSES.items()}}
+
+
+class FlaxAutoModelForTokenClassification(AutoModelFactory):
+    _mapping = {"bert": FlaxBertForTokenClassification}
+
+
+class FlaxAutoModelForQuestionAnswering(AutoModelFactory):
+    _mapping = {"bert": FlaxBertForQuestionAnswering}

@@ -151,9 +151,13 @@ class FlaxPreTrainedModel(PushToHubMixin):
         to the config's."""
         return call_with_output_conventions(self.config, self._run, args, kwargs, accepted_output_flags(type(self)._run))
 
+    #: the label keywords whose loss the model computes (transformers' Flax models take none; modelport's heads do)
+    loss_inputs: tuple[str, ...] = ()
+
     def _run(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
              params: dict | None = None, dropout_rng: Any = None, train: bool = False, output_hidden_states: bool = False,
-             output_attentions: bool = False) -> ModelOutput:
+             output_attentions: bool = False, **labels: Any) -> ModelOutput:
+        labels = self._given_labels(labels)
         rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
         if attention_mask is None:
             attention_mask = jnp.ones_like(input_ids)
@@ -162,7 +166,27 @@ class FlaxPreTrainedModel(PushToHubMixin):
                                 None if token_type_ids is None else jnp.asarray(token_type_ids),
                                 None if position_ids is None else jnp.asarray(position_ids),
                                 not train, output_hidden_states, output_attentions, rngs=rngs)
-        return ModelOutput({**out, **{name: None for name in OUTPUT_FIELDS if name not in out}})
+        out = ModelOutput({**out, **{name: None for name in OUTPUT_FIELDS if name not in out}})
+        if not labels:
+            return out
+        return ModelOutput({"loss": self.compute_loss(out, **labels), **out})
+
+    def _given_labels(self, labels: dict[str, Any]) -> dict[str, Any]:
+        """The labels passed (None counts as not passed): all of :attr:`loss_inputs`, or none."""
+        unknown = sorted(set(labels) - set(self.loss_inputs))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected keyword arguments {unknown}; "
+                            f"the labels it takes are {list(self.loss_inputs) or 'none'}")
+        given = {name: value for name, value in labels.items() if value is not None}
+        if given and set(given) != set(self.loss_inputs):
+            raise ConfigError("the loss needs every label input", where=type(self).__name__,
+                              expected=list(self.loss_inputs), received=sorted(given),
+                              fix="Pass all of them, or none to get the outputs without a loss.")
+        return {name: jnp.asarray(value) for name, value in given.items()}
+
+    def compute_loss(self, outputs: ModelOutput, **labels: Any) -> Any:
+        """The loss of ``outputs`` against ``labels``, by the core's rules; heads with :attr:`loss_inputs` define it."""
+        raise NotImplementedError(f"{type(self).__name__} computes no loss")
 
     # -- dtype casting ------------------------------------------------------------------------
     @staticmethod

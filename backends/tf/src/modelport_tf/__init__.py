@@ -15,6 +15,9 @@ _LAZY = {
     "TFModelUtilsMixin": ".modeling",
     "TFBertModel": ".models",
     "TFBertForMaskedLM": ".models",
+    "TFBertForSequenceClassification": ".models",
+    "TFBertForTokenClassification": ".models",
+    "TFBertForQuestionAnswering": ".models",
     "TFGPT2Model": ".models",
     "TFGPT2LMHeadModel": ".models",
     "TFLlamaModel": ".models",
@@ -33,6 +36,8 @@ _LAZY = {
     "TFAutoModelForMaskedLM": ".auto",
     "TFAutoModelForCausalLM": ".auto",
     "TFAutoModelForSequenceClassification": ".auto",
+    "TFAutoModelForTokenClassification": ".auto",
+    "TFAutoModelForQuestionAnswering": ".auto",
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -53,10 +53,9 @@ class TFAdapter(Adapter):
     def architectures(self) -> tuple[dict[str, Any], dict[str, Any]]:
         from modelport.models.decoders import add_decoder_classes
 
-        from .models import DECODER_CLASSES, TFBertForMaskedLM, TFBertModel, TFGPT2LMHeadModel, TFGPT2Model
+        from .models import BERT_CLASSES, DECODER_CLASSES, TFBertModel, TFGPT2LMHeadModel, TFGPT2Model
 
-        by_name = {"BertModel": TFBertModel, "BertForMaskedLM": TFBertForMaskedLM, "GPT2Model": TFGPT2Model,
-                   "GPT2LMHeadModel": TFGPT2LMHeadModel}
+        by_name = {**BERT_CLASSES, "GPT2Model": TFGPT2Model, "GPT2LMHeadModel": TFGPT2LMHeadModel}
         by_type = {"bert": TFBertModel, "gpt2": TFGPT2Model}
         return add_decoder_classes(by_name, by_type, DECODER_CLASSES, "TF")
 

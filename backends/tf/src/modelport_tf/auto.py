@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from modelport.auto import AutoModelFactory
 
-from .models import DECODER_CLASSES, TFBertForMaskedLM, TFBertModel, TFGPT2LMHeadModel, TFGPT2Model
+from .models import (
+    DECODER_CLASSES,
+    TFBertForMaskedLM,
+    TFBertForQuestionAnswering,
+    TFBertForSequenceClassification,
+    TFBertForTokenClassification,
+    TFBertModel,
+    TFGPT2LMHeadModel,
+    TFGPT2Model,
+)
 
-__all__ = ["TFAutoModel", "TFAutoModelForMaskedLM", "TFAutoModelForCausalLM", "TFAutoModelForSequenceClassification"]
+__all__ = ["TFAutoModel", "TFAutoModelForMaskedLM", "TFAutoModelForCausalLM", "TFAutoModelForSequenceClassification",
+           "TFAutoModelForTokenClassification", "TFAutoModelForQuestionAnswering"]
 
 
 class TFAutoModel(AutoModelFactory):
@@ -22,4 +32,12 @@ class TFAutoModelForCausalLM(AutoModelFactory):
 
 
 class TFAutoModelForSequenceClassification(AutoModelFactory):
-    _mapping = {t: classes[2] for t, classes in DECODER_CLASSES.items()}
+    _mapping = {"bert": TFBertForSequenceClassification, **{t: classes[2] for t, classes in DECODER_CLASSES.items()}}
+
+
+class TFAutoModelForTokenClassification(AutoModelFactory):
+    _mapping = {"bert": TFBertForTokenClassification}
+
+
+class TFAutoModelForQuestionAnswering(AutoModelFactory):
+    _mapping = {"bert": TFBertForQuestionAnswering}

@@ -46,18 +46,26 @@ class TrainingMixin:
         for alias, name in _LABEL_ALIASES.items():
             if alias in x and name not in x:
                 x[name] = x.pop(alias)
+        names = self._label_names
         if self._uses_internal_loss:
-            if y is not None and "labels" not in x:
-                x["labels"] = y["labels"] if isinstance(y, Mapping) else y
+            if y is not None and not any(name in x for name in names):
+                x.update({name: y[name] for name in names if name in y} if isinstance(y, Mapping) else {names[0]: y})
         elif y is None:
             y = x.pop("labels", None)
         return x, y, sample_weight
 
+    @property
+    def _label_names(self) -> tuple[str, ...]:
+        """The inputs the model's own loss reads (question answering: ``start_positions`` and ``end_positions``)."""
+        return tuple(getattr(self, "label_names", ("labels",)))
+
     def _batch_loss(self, x: dict[str, Any], y: Any, sample_weight: Any, training: bool) -> tuple[Any, Any]:
         if self._uses_internal_loss:
-            if "labels" not in x:
+            if not any(name in x for name in self._label_names):
                 raise ConfigError("training with the model's own loss needs labels", where=type(self).__name__,
-                                  fix="Give the data a 'labels' column (or y), or pass loss=... to compile().")
+                                  expected=list(self._label_names), received=sorted(x),
+                                  fix=f"Give the data {' and '.join(map(repr, self._label_names))} columns (or y), "
+                                      "or pass loss=... to compile().")
             out = self(x, training=training)  # type: ignore[operator]
             return out["loss"], out
         out = self(x, training=training)  # type: ignore[operator]
@@ -67,8 +75,9 @@ class TrainingMixin:
         """Feed Keras' own loss tracker and compiled metrics, so History and evaluate() see real values."""
         batch = tf.shape(x[self.main_input_name])[0]  # type: ignore[attr-defined]
         self._loss_tracker.update_state(loss, sample_weight=batch)  # type: ignore[attr-defined]
-        labels = x.get("labels") if self._uses_internal_loss else y
-        return self.compute_metrics(x, labels, out["logits"], sample_weight=sample_weight)  # type: ignore[attr-defined]
+        labels = x.get(self._label_names[0]) if self._uses_internal_loss else y
+        predictions = out["logits"] if "logits" in out else None  # question answering has start and end logits instead
+        return self.compute_metrics(x, labels, predictions, sample_weight=sample_weight)  # type: ignore[attr-defined]
 
     def train_step(self, data: Any) -> dict[str, Any]:
         x, y, sample_weight = self._split_batch(data)

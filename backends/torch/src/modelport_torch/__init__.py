@@ -15,6 +15,9 @@ _LAZY = {
     "ModuleUtilsMixin": ".modeling",
     "BertModel": ".models",
     "BertForMaskedLM": ".models",
+    "BertForSequenceClassification": ".models",
+    "BertForTokenClassification": ".models",
+    "BertForQuestionAnswering": ".models",
     "GPT2Model": ".models",
     "GPT2LMHeadModel": ".models",
     "LlamaModel": ".models",
@@ -33,6 +36,8 @@ _LAZY = {
     "AutoModelForMaskedLM": ".auto",
     "AutoModelForCausalLM": ".auto",
     "AutoModelForSequenceClassification": ".auto",
+    "AutoModelForTokenClassification": ".auto",
+    "AutoModelForQuestionAnswering": ".auto",
     "write_bin": ".serialization",
 }
 

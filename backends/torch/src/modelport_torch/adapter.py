@@ -70,9 +70,9 @@ class TorchAdapter(Adapter):
     def architectures(self) -> tuple[dict[str, Any], dict[str, Any]]:
         from modelport.models.decoders import add_decoder_classes
 
-        from .models import DECODER_CLASSES, BertForMaskedLM, BertModel, GPT2LMHeadModel, GPT2Model
+        from .models import BERT_CLASSES, DECODER_CLASSES, BertModel, GPT2LMHeadModel, GPT2Model
 
-        by_name = {"BertModel": BertModel, "BertForMaskedLM": BertForMaskedLM, "GPT2Model": GPT2Model, "GPT2LMHeadModel": GPT2LMHeadModel}
+        by_name = {**BERT_CLASSES, "GPT2Model": GPT2Model, "GPT2LMHeadModel": GPT2LMHeadModel}
         by_type = {"bert": BertModel, "gpt2": GPT2Model}
         return add_decoder_classes(by_name, by_type, DECODER_CLASSES, "")
 

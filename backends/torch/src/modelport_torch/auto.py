@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from modelport.auto import AutoModelFactory
 
-from .models import DECODER_CLASSES, BertForMaskedLM, BertModel, GPT2LMHeadModel, GPT2Model
+from .models import (
+    DECODER_CLASSES,
+    BertForMaskedLM,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+    GPT2LMHeadModel,
+    GPT2Model,
+)
 
-__all__ = ["AutoModel", "AutoModelForMaskedLM", "AutoModelForCausalLM", "AutoModelForSequenceClassification"]
+__all__ = ["AutoModel", "AutoModelForMaskedLM", "AutoModelForCausalLM", "AutoModelForSequenceClassification",
+           "AutoModelForTokenClassification", "AutoModelForQuestionAnswering"]
 
 
 class AutoModel(AutoModelFactory):
@@ -22,4 +32,12 @@ class AutoModelForCausalLM(AutoModelFactory):
 
 
 class AutoModelForSequenceClassification(AutoModelFactory):
-    _mapping = {t: classes[2] for t, classes in DECODER_CLASSES.items()}
+    _mapping = {"bert": BertForSequenceClassification, **{t: classes[2] for t, classes in DECODER_CLASSES.items()}}
+
+
+class AutoModelForTokenClassification(AutoModelFactory):
+    _mapping = {"bert": BertForTokenClassification}
+
+
+class AutoModelForQuestionAnswering(AutoModelFactory):
+    _mapping = {"bert": BertForQuestionAnswering}

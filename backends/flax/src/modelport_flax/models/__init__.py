@@ -1,6 +1,13 @@
 """Reference models: BERT, GPT-2 and the Llama family in Flax linen with transformers 4.x's parameter trees and outputs."""
 
-from .bert import FlaxBertForMaskedLM, FlaxBertModel
+from .bert import (
+    BERT_CLASSES,
+    FlaxBertForMaskedLM,
+    FlaxBertForQuestionAnswering,
+    FlaxBertForSequenceClassification,
+    FlaxBertForTokenClassification,
+    FlaxBertModel,
+)
 from .gpt2 import FlaxGPT2LMHeadModel, FlaxGPT2Model
 from .llama import (
     DECODER_CLASSES,
@@ -18,7 +25,8 @@ from .llama import (
     FlaxQwen2Model,
 )
 
-__all__ = ["FlaxBertModel", "FlaxBertForMaskedLM", "FlaxGPT2Model", "FlaxGPT2LMHeadModel", "DECODER_CLASSES",
+__all__ = ["BERT_CLASSES", "FlaxBertModel", "FlaxBertForMaskedLM", "FlaxBertForSequenceClassification", "FlaxBertForTokenClassification",
+           "FlaxBertForQuestionAnswering", "FlaxGPT2Model", "FlaxGPT2LMHeadModel", "DECODER_CLASSES",
            "FlaxLlamaModel",
            "FlaxLlamaForCausalLM",
            "FlaxLlamaForSequenceClassification",

@@ -10,9 +10,11 @@ import jax.numpy as jnp
 
 from modelport import BertConfig
 
+from ..losses import QuestionAnsweringLoss, SequenceClassificationLoss, TokenClassificationLoss
 from ..modeling import FlaxPreTrainedModel, activation, attention_bias
 
-__all__ = ["FlaxBertModel", "FlaxBertForMaskedLM"]
+__all__ = ["BERT_CLASSES", "FlaxBertModel", "FlaxBertForMaskedLM", "FlaxBertForSequenceClassification", "FlaxBertForTokenClassification",
+           "FlaxBertForQuestionAnswering"]
 
 
 def _dense(features: int, config: BertConfig, dtype: Any, **kwargs: Any) -> nn.Dense:
@@ -213,6 +215,56 @@ class FlaxBertForMaskedLMModule(nn.Module):
         return {"logits": logits, **out, "last_hidden_state": hidden}
 
 
+class FlaxBertForHeadModule(nn.Module):
+    """The encoder under ``bert`` and one dense layer (``head_name``) on its pooled or per-token output."""
+
+    config: BertConfig
+    dtype: Any = jnp.float32
+    gradient_checkpointing: bool = False
+    pooled: bool = False
+    head_name: str = "classifier"
+    head_dropout: bool = True  # dropout before the dense layer (question answering has none)
+    spans: bool = False  # two outputs a token: an answer's start and end logits
+
+    def setup(self) -> None:
+        c = self.config
+        self.bert = FlaxBertModule(c, dtype=self.dtype, add_pooling_layer=self.pooled,
+                                   gradient_checkpointing=self.gradient_checkpointing)
+        rate = c.classifier_dropout if c.classifier_dropout is not None else c.hidden_dropout_prob
+        self.dropout = nn.Dropout(rate=rate)
+        setattr(self, self.head_name, _dense(c.num_labels, c, self.dtype))  # linen names it after the attribute
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
+                 output_hidden_states: bool = False, output_attentions: bool = False):
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states, output_attentions)
+        features = out.pop("pooler_output") if self.pooled else out.pop("last_hidden_state")
+        if self.head_dropout:
+            features = self.dropout(features, deterministic=deterministic)
+        logits = getattr(self, self.head_name)(features)
+        if self.spans:
+            start, end = jnp.split(logits, 2, axis=-1)
+            return {"start_logits": start.squeeze(-1), "end_logits": end.squeeze(-1), **_states(out)}
+        return {"logits": logits, **_states(out)}
+
+
+def _states(out: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in out.items() if k in ("hidden_states", "attentions")}
+
+
+class FlaxBertForSequenceClassificationModule(FlaxBertForHeadModule):
+    pooled: bool = True
+
+
+class FlaxBertForTokenClassificationModule(FlaxBertForHeadModule):
+    pass
+
+
+class FlaxBertForQuestionAnsweringModule(FlaxBertForHeadModule):
+    head_name: str = "qa_outputs"
+    head_dropout: bool = False
+    spans: bool = True
+
+
 class FlaxBertPredictionHeadTransform(nn.Module):
     config: BertConfig
     dtype: Any = jnp.float32
@@ -269,3 +321,22 @@ class FlaxBertModel(FlaxBertPreTrainedModel):
 
 class FlaxBertForMaskedLM(FlaxBertPreTrainedModel):
     module_class = FlaxBertForMaskedLMModule
+
+
+class FlaxBertForSequenceClassification(SequenceClassificationLoss, FlaxBertPreTrainedModel):
+    """A classifier (or regressor) on the pooled first token; ``labels=`` adds the loss."""
+
+    module_class = FlaxBertForSequenceClassificationModule
+
+
+class FlaxBertForTokenClassification(TokenClassificationLoss, FlaxBertPreTrainedModel):
+    module_class = FlaxBertForTokenClassificationModule
+
+
+class FlaxBertForQuestionAnswering(QuestionAnsweringLoss, FlaxBertPreTrainedModel):
+    module_class = FlaxBertForQuestionAnsweringModule
+
+
+#: BERT's classes by transformers' PyTorch architecture name (the adapter's ``architectures()``)
+BERT_CLASSES = {cls.__name__.removeprefix("Flax"): cls for cls in (
+    FlaxBertModel, FlaxBertForMaskedLM, FlaxBertForSequenceClassification, FlaxBertForTokenClassification, FlaxBertForQuestionAnswering)}

@@ -21,6 +21,7 @@ from modelport.models.decoders import decoder_facts
 from modelport.models.rope import ROPE_SCALINGS, rope_parameters, rope_type
 
 from ..generation import FlaxGenerationMixin, write_cache
+from ..losses import SequenceClassificationLoss
 from ..modeling import FlaxPreTrainedModel, activation
 
 __all__ = ["FlaxDecoderModule", "FlaxDecoderForCausalLMModule", "FlaxDecoderForSequenceClassificationModule", "decoder_mask",
@@ -333,7 +334,7 @@ class FlaxLlamaForCausalLM(FlaxGenerationMixin, FlaxLlamaPreTrainedModel):
     module_class = FlaxDecoderForCausalLMModule
 
 
-class FlaxLlamaForSequenceClassification(FlaxLlamaPreTrainedModel):
+class FlaxLlamaForSequenceClassification(SequenceClassificationLoss, FlaxLlamaPreTrainedModel):
     module_class = FlaxDecoderForSequenceClassificationModule
 
 
@@ -349,7 +350,7 @@ class FlaxMistralForCausalLM(FlaxGenerationMixin, FlaxMistralPreTrainedModel):
     module_class = FlaxDecoderForCausalLMModule
 
 
-class FlaxMistralForSequenceClassification(FlaxMistralPreTrainedModel):
+class FlaxMistralForSequenceClassification(SequenceClassificationLoss, FlaxMistralPreTrainedModel):
     module_class = FlaxDecoderForSequenceClassificationModule
 
 
@@ -365,7 +366,7 @@ class FlaxQwen2ForCausalLM(FlaxGenerationMixin, FlaxQwen2PreTrainedModel):
     module_class = FlaxDecoderForCausalLMModule
 
 
-class FlaxQwen2ForSequenceClassification(FlaxQwen2PreTrainedModel):
+class FlaxQwen2ForSequenceClassification(SequenceClassificationLoss, FlaxQwen2PreTrainedModel):
     module_class = FlaxDecoderForSequenceClassificationModule
 
 
@@ -381,7 +382,7 @@ class FlaxGemmaForCausalLM(FlaxGenerationMixin, FlaxGemmaPreTrainedModel):
     module_class = FlaxDecoderForCausalLMModule
 
 
-class FlaxGemmaForSequenceClassification(FlaxGemmaPreTrainedModel):
+class FlaxGemmaForSequenceClassification(SequenceClassificationLoss, FlaxGemmaPreTrainedModel):
     module_class = FlaxDecoderForSequenceClassificationModule
 
 

@@ -1,6 +1,13 @@
 """Reference models: BERT, GPT-2 and the Llama family on Keras 3 with transformers 4.x's TF variable names and outputs."""
 
-from .bert import TFBertForMaskedLM, TFBertModel
+from .bert import (
+    BERT_CLASSES,
+    TFBertForMaskedLM,
+    TFBertForQuestionAnswering,
+    TFBertForSequenceClassification,
+    TFBertForTokenClassification,
+    TFBertModel,
+)
 from .gpt2 import TFGPT2LMHeadModel, TFGPT2Model
 from .llama import (
     DECODER_CLASSES,
@@ -18,7 +25,8 @@ from .llama import (
     TFQwen2Model,
 )
 
-__all__ = ["TFBertModel", "TFBertForMaskedLM", "TFGPT2Model", "TFGPT2LMHeadModel", "DECODER_CLASSES",
+__all__ = ["BERT_CLASSES", "TFBertModel", "TFBertForMaskedLM", "TFBertForSequenceClassification", "TFBertForTokenClassification",
+           "TFBertForQuestionAnswering", "TFGPT2Model", "TFGPT2LMHeadModel", "DECODER_CLASSES",
            "TFLlamaModel",
            "TFLlamaForCausalLM",
            "TFLlamaForSequenceClassification",

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from modelport import BertConfig
+from modelport.models.losses import question_answering_loss, sequence_classification_loss, token_classification_loss
 
 from .._keras import keras, tf
 from ..layers import (
@@ -18,9 +19,11 @@ from ..layers import (
     replace_variable,
     shape_list,
 )
+from ..losses import TF_LOSS_OPS
 from ..modeling import ModelOutput, TFPreTrainedModel, masked_mean_loss
 
-__all__ = ["TFBertModel", "TFBertForMaskedLM", "TFBertMainLayer", "TFBertPreTrainedModel"]
+__all__ = ["BERT_CLASSES", "TFBertModel", "TFBertForMaskedLM", "TFBertForSequenceClassification", "TFBertForTokenClassification",
+           "TFBertForQuestionAnswering", "TFBertMainLayer", "TFBertPreTrainedModel"]
 
 
 def stable_softmax(logits: Any) -> Any:
@@ -281,3 +284,92 @@ class TFBertForMaskedLM(TFBertPreTrainedModel):
         # last_hidden_state is modelport's addition to transformers' TFMaskedLMOutput, after its fields
         return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions,
                            last_hidden_state=out["last_hidden_state"])
+
+
+def _classifier_dropout(config: BertConfig) -> Any:
+    """The dropout before a classifier: ``classifier_dropout`` when set, else the hidden layers' (transformers')."""
+    rate = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+    return keras.layers.Dropout(rate)
+
+
+class _TFBertHead(TFBertPreTrainedModel):
+    """The encoder under ``bert`` and one dense layer on its output; subclasses say which output and which loss."""
+
+    pooled = False  # the classifier reads the pooler's output (the first token) instead of every token
+    head_name = "classifier"
+    head_dropout = True  # dropout before the dense layer (question answering has none)
+    label_names: tuple[str, ...] = ("labels",)
+
+    def __init__(self, config: BertConfig, *inputs: Any, **kwargs: Any) -> None:
+        super().__init__(config, *inputs, **kwargs)
+        self.num_labels = config.num_labels
+        self.bert = TFBertMainLayer(config, add_pooling_layer=self.pooled, name="bert")
+        self.dropout = _classifier_dropout(config) if self.head_dropout else None
+        setattr(self, self.head_name, dense(config.num_labels, config.initializer_range, self.head_name, config.hidden_size))
+
+    def _encode(self, input_ids: Any, values: dict[str, Any], output_hidden_states: bool, output_attentions: bool,
+                training: bool) -> tuple[Any, Any, dict[str, Any]]:
+        """The encoder's output, the head's logits, and the labels given (inline in a dict input, as fit() passes them)."""
+        x = self._unpack(input_ids, values)
+        labels = {name: x.pop(name, None) for name in self.label_names}
+        out = self.bert(**x, output_hidden_states=output_hidden_states, output_attentions=output_attentions, training=training)
+        features = out["pooler_output"] if self.pooled else out["last_hidden_state"]
+        if self.dropout is not None:
+            features = self.dropout(features, training=training)
+        return out, getattr(self, self.head_name)(features), labels
+
+
+class TFBertClassifier(_TFBertHead):
+    """A classifier on the pooled first token (``pooled``) or on every token, with ``loss_rule``'s loss when labels
+    are given. The base of the sequence and token classifiers."""
+
+    loss_rule = staticmethod(token_classification_loss)
+
+    def call(self, input_ids: Any = None, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
+             head_mask: Any = None, output_hidden_states: bool = False, output_attentions: bool = False, labels: Any = None,
+             training: bool = False) -> ModelOutput:
+        out, logits, given = self._encode(input_ids, dict(attention_mask=attention_mask, token_type_ids=token_type_ids,
+                                                          position_ids=position_ids, head_mask=head_mask, labels=labels),
+                                          output_hidden_states, output_attentions, training)
+        labels = given["labels"]
+        loss = None if labels is None else self.loss_rule(self.config, logits, labels, TF_LOSS_OPS)
+        return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+
+
+class TFBertForSequenceClassification(TFBertClassifier):
+    """A classifier (or regressor) on the pooled first token; the loss's problem type follows the config or labels."""
+
+    pooled = True
+    loss_rule = staticmethod(sequence_classification_loss)
+
+
+class TFBertForTokenClassification(TFBertClassifier):
+    """A classifier on every token (tagging); labels of -100 add no loss."""
+
+
+class TFBertForQuestionAnswering(_TFBertHead):
+    """Extractive question answering: each token's score as the answer's start and as its end."""
+
+    head_name = "qa_outputs"
+    head_dropout = False
+    label_names = ("start_positions", "end_positions")
+
+    def call(self, input_ids: Any = None, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
+             head_mask: Any = None, output_hidden_states: bool = False, output_attentions: bool = False,
+             start_positions: Any = None, end_positions: Any = None, training: bool = False) -> ModelOutput:
+        out, logits, given = self._encode(input_ids, dict(attention_mask=attention_mask, token_type_ids=token_type_ids,
+                                                          position_ids=position_ids, head_mask=head_mask,
+                                                          start_positions=start_positions, end_positions=end_positions),
+                                          output_hidden_states, output_attentions, training)
+        start_logits, end_logits = (tf.squeeze(x, axis=-1) for x in tf.split(logits, 2, axis=-1))
+        loss = None
+        if given["start_positions"] is not None and given["end_positions"] is not None:
+            loss = question_answering_loss(start_logits, end_logits, given["start_positions"], given["end_positions"],
+                                           TF_LOSS_OPS)
+        return ModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits, hidden_states=out.hidden_states,
+                           attentions=out.attentions)
+
+
+#: BERT's classes by transformers' PyTorch architecture name (the adapter's ``architectures()``)
+BERT_CLASSES = {cls.__name__.removeprefix("TF"): cls for cls in (
+    TFBertModel, TFBertForMaskedLM, TFBertForSequenceClassification, TFBertForTokenClassification, TFBertForQuestionAnswering)}

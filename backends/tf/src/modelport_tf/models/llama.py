@@ -16,11 +16,13 @@ import numpy as np
 
 from modelport import GemmaConfig, LlamaConfig, MistralConfig, PretrainedConfig, Qwen2Config
 from modelport.models.decoders import decoder_facts
+from modelport.models.losses import sequence_classification_loss
 from modelport.models.rope import ROPE_SCALINGS, rope_parameters, rope_type
 
 from .._keras import keras, tf
 from ..generation import TFGenerationMixin, write_cache
 from ..layers import OutputProjection, WeightEmbedding, activation, dense, replace_variable
+from ..losses import TF_LOSS_OPS
 from ..modeling import ModelOutput, TFPreTrainedModel, masked_mean_loss
 
 __all__ = ["TFDecoderMainLayer", "TFRMSNorm", "decoder_bias", "DECODER_CLASSES"] + [
@@ -298,9 +300,7 @@ class TFDecoderForSequenceClassification(TFDecoderPreTrainedModel):
             positions = tf.range(tf.shape(ids)[1])[None, :]
             last = tf.argmax(positions * tf.cast(ids != self.config.pad_token_id, tf.int32), axis=-1, output_type=tf.int32)
         pooled = tf.gather(logits, last, batch_dims=1)
-        loss = None
-        if labels is not None:
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=pooled))
+        loss = None if labels is None else sequence_classification_loss(self.config, pooled, labels, TF_LOSS_OPS)
         return ModelOutput(loss=loss, logits=pooled, hidden_states=out.hidden_states, attentions=out.attentions)
 
 

@@ -1,6 +1,13 @@
 """Reference models: BERT, GPT-2 and the Llama family with transformers 4.x's names, shapes and outputs."""
 
-from .bert import BertForMaskedLM, BertModel
+from .bert import (
+    BERT_CLASSES,
+    BertForMaskedLM,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+)
 from .gpt2 import GPT2LMHeadModel, GPT2Model
 from .llama import (
     DECODER_CLASSES,
@@ -18,7 +25,8 @@ from .llama import (
     Qwen2Model,
 )
 
-__all__ = ["BertModel", "BertForMaskedLM", "GPT2Model", "GPT2LMHeadModel", "DECODER_CLASSES",
+__all__ = ["BERT_CLASSES", "BertModel", "BertForMaskedLM", "BertForSequenceClassification", "BertForTokenClassification",
+           "BertForQuestionAnswering", "GPT2Model", "GPT2LMHeadModel", "DECODER_CLASSES",
            "LlamaModel",
            "LlamaForCausalLM",
            "LlamaForSequenceClassification",

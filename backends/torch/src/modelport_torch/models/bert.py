@@ -8,10 +8,13 @@ import torch
 from torch import nn
 
 from modelport import BertConfig
+from modelport.models.losses import question_answering_loss, sequence_classification_loss, token_classification_loss
 
+from ..losses import TORCH_LOSS_OPS
 from ..modeling import ModelOutput, PreTrainedModel, activation, extended_attention_mask, kept_head_index, prune_linear
 
-__all__ = ["BertModel", "BertForMaskedLM", "BertPreTrainedModel"]
+__all__ = ["BERT_CLASSES", "BertModel", "BertForMaskedLM", "BertForSequenceClassification", "BertForTokenClassification",
+           "BertForQuestionAnswering", "BertPreTrainedModel"]
 
 
 class BertEmbeddings(nn.Module):
@@ -253,3 +256,70 @@ class BertForMaskedLM(BertPreTrainedModel):
         # last_hidden_state is modelport's addition to transformers' MaskedLMOutput, after its fields
         return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions,
                            last_hidden_state=out.last_hidden_state)
+
+
+def classifier_dropout(config: BertConfig) -> float:
+    """The dropout before a classifier: ``classifier_dropout`` when set, else the hidden layers' (transformers')."""
+    return config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+
+
+class BertClassifier(BertPreTrainedModel):
+    """A dropout and a ``classifier`` layer on the pooled first token (``pooled``) or on every token, with
+    ``loss_rule``'s loss when labels are given. The base of the sequence and token classifiers."""
+
+    pooled = False
+    loss_rule = staticmethod(token_classification_loss)
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = BertModel(config, add_pooling_layer=self.pooled)
+        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                labels=None, output_hidden_states=False, output_attentions=False):
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
+                        output_hidden_states=output_hidden_states, output_attentions=output_attentions, return_dict=True)
+        logits = self.classifier(self.dropout(out.pooler_output if self.pooled else out.last_hidden_state))
+        loss = None if labels is None else self.loss_rule(self.config, logits, labels, TORCH_LOSS_OPS)
+        return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+
+
+class BertForSequenceClassification(BertClassifier):
+    """A classifier (or regressor) on the pooled first token; the loss's problem type follows the config or labels."""
+
+    pooled = True
+    loss_rule = staticmethod(sequence_classification_loss)
+
+
+class BertForTokenClassification(BertClassifier):
+    """A classifier on every token (tagging); labels of -100 add no loss."""
+
+
+class BertForQuestionAnswering(BertPreTrainedModel):
+    """Extractive question answering: each token's score as the answer's start and as its end."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                start_positions=None, end_positions=None, output_hidden_states=False, output_attentions=False):
+        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
+                        output_hidden_states=output_hidden_states, output_attentions=output_attentions, return_dict=True)
+        start_logits, end_logits = (x.squeeze(-1).contiguous() for x in self.qa_outputs(out.last_hidden_state).split(1, dim=-1))
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = question_answering_loss(start_logits, end_logits, start_positions, end_positions, TORCH_LOSS_OPS)
+        return ModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits, hidden_states=out.hidden_states,
+                           attentions=out.attentions)
+
+
+#: BERT's classes by transformers' PyTorch architecture name (the adapter's ``architectures()``)
+BERT_CLASSES = {cls.__name__: cls for cls in (
+    BertModel, BertForMaskedLM, BertForSequenceClassification, BertForTokenClassification, BertForQuestionAnswering)}

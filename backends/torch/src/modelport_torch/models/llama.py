@@ -13,9 +13,11 @@ from torch import nn
 
 from modelport import GemmaConfig, LlamaConfig, MistralConfig, PretrainedConfig, Qwen2Config
 from modelport.models.decoders import DecoderFacts, decoder_facts
+from modelport.models.losses import sequence_classification_loss
 from modelport.models.rope import ROPE_SCALINGS, rope_parameters, rope_type
 
 from ..generation import GenerationMixin, KeyValueCache
+from ..losses import TORCH_LOSS_OPS
 from ..modeling import ModelOutput, PreTrainedModel, activation
 
 __all__ = ["DecoderModel", "DecoderForCausalLM", "DecoderForSequenceClassification", "RMSNorm", "RotaryEmbedding", "decoder_mask",
@@ -294,19 +296,7 @@ class DecoderForSequenceClassification(DecoderPreTrainedModel):
                            attentions=out.attentions)
 
     def _loss(self, logits, labels):
-        """transformers' problem types: regression (one label), single-label (integer labels), multi-label."""
-        if labels is None:
-            return None
-        kind = self.config.problem_type
-        if kind is None:
-            kind = ("regression" if self.num_labels == 1 else
-                    "single_label_classification" if labels.dtype in (torch.long, torch.int) else "multi_label_classification")
-            self.config.problem_type = kind
-        if kind == "regression":
-            return nn.functional.mse_loss(logits.squeeze(), labels.squeeze().to(logits.dtype))
-        if kind == "single_label_classification":
-            return nn.functional.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
-        return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+        return None if labels is None else sequence_classification_loss(self.config, logits, labels, TORCH_LOSS_OPS)
 
 
 class LlamaPreTrainedModel(DecoderPreTrainedModel):

@@ -1,0 +1,79 @@
+"""The Flax BERT task heads load every golden checkpoint transformers 4.57.6 wrote for them and give its PyTorch
+outputs; ``labels=`` (modelport's addition) gives transformers' PyTorch losses, and a jitted training step lowers them."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import modelport_flax
+from modelport.errors import ConfigError
+from modelport_flax import FlaxAutoModelForQuestionAnswering, FlaxAutoModelForSequenceClassification, FlaxAutoModelForTokenClassification
+
+from _support import heads
+
+AUTO = {"SequenceClassification": FlaxAutoModelForSequenceClassification,
+        "TokenClassification": FlaxAutoModelForTokenClassification, "QuestionAnswering": FlaxAutoModelForQuestionAnswering}
+
+
+def _load(case: str, fmt: str):
+    return heads.load(modelport_flax, "Flax", case, fmt)
+
+
+@pytest.mark.parametrize("fmt", heads.FOLDERS)
+@pytest.mark.parametrize("case", list(heads.CASES))
+def test_golden_head_checkpoint_gives_transformers_outputs(case, fmt):
+    model, info = _load(case, fmt)
+    heads.assert_loads_with_transformers_outputs(model, info, case, lambda model, batch: model(**batch))
+    assert model(**heads.inputs(case)).get("loss") is None  # no labels, no loss
+
+
+@pytest.mark.parametrize("case,label_set", heads.LOSS_CASES)
+def test_loss_and_problem_type_equal_transformers_pytorch(case, label_set):
+    spec = dict(heads.label_sets(case))[label_set]
+    model, _ = _load(case, "flax-msgpack")
+    model.config.problem_type = spec["given"]
+    loss = model(**heads.inputs(case), **spec["labels"])["loss"]
+    assert abs(float(loss) - spec["loss"]) <= heads.TOLERANCE
+    assert model.config.problem_type == spec["chosen"]
+
+
+@pytest.mark.parametrize("case", list(heads.CASES))
+def test_auto_class_gives_the_head(case):
+    assert type(AUTO[heads.head_kind(case)].from_pretrained(heads.folder(case, "flax-msgpack"))).__name__ == "Flax" + heads.CASES[case]
+
+
+def test_labels_are_all_or_none_and_unknown_keywords_are_refused():
+    model, _ = _load("bert-qa", "flax-msgpack")
+    with pytest.raises(ConfigError, match="every label input"):
+        model(**heads.inputs("bert-qa"), start_positions=np.array([1, 2]))
+    with pytest.raises(TypeError, match="labels"):
+        model(**heads.inputs("bert-qa"), labels=np.array([1, 2]))
+
+
+@pytest.mark.parametrize("case,label_set", [(c, s) for c, s in heads.LOSS_CASES if s in ("auto-single", "tags", "spans")])
+def test_a_jitted_training_step_lowers_the_loss(case, label_set):
+    spec = dict(heads.label_sets(case))[label_set]
+    model, _ = _load(case, "flax-msgpack")
+    batch, labels = heads.inputs(case), spec["labels"]
+
+    def loss_of(params, rng):
+        return model(**batch, **labels, params=params, dropout_rng=rng, train=True)["loss"]
+
+    optimizer = optax.adam(1e-2)  # the Flax ecosystem's optimiser (a dependency of flax)
+
+    @jax.jit
+    def step(params, state, rng):  # the framework's own autodiff through the whole model
+        loss, grads = jax.value_and_grad(loss_of)(params, rng)
+        updates, state = optimizer.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, loss
+
+    params, rng, losses = model.params, jax.random.PRNGKey(0), []
+    state = optimizer.init(params)
+    for _ in range(10):
+        rng, dropout = jax.random.split(rng)
+        params, state, loss = step(params, state, dropout)
+        losses.append(float(loss))
+    assert losses[-1] < 0.5 * losses[0], losses

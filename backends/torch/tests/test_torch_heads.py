@@ -1,0 +1,85 @@
+"""The PyTorch BERT task heads (sequence and token classification, question answering) load every golden checkpoint
+transformers 4.57.6 wrote for them, give its outputs and losses, pick the same problem type, and train."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import modelport_torch
+from modelport_torch import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+from _support import heads
+
+AUTO = {"SequenceClassification": AutoModelForSequenceClassification, "TokenClassification": AutoModelForTokenClassification,
+        "QuestionAnswering": AutoModelForQuestionAnswering}
+
+
+def _load(case: str, fmt: str):
+    return heads.load(modelport_torch, "", case, fmt)
+
+
+def _outputs(model, case: str, masked: bool, **labels) -> dict:
+    batch = {k: torch.from_numpy(v) for k, v in heads.inputs(case, masked).items()}
+    with torch.no_grad():
+        return model(**batch, **{k: torch.from_numpy(v) for k, v in labels.items()})
+
+
+@pytest.mark.parametrize("fmt", heads.FOLDERS)
+@pytest.mark.parametrize("case", list(heads.CASES))
+def test_golden_head_checkpoint_gives_transformers_outputs(case, fmt):
+    model, info = _load(case, fmt)
+
+    def run(model, batch):
+        with torch.no_grad():
+            return {k: v.numpy() for k, v in model.eval()(**{k: torch.from_numpy(v) for k, v in batch.items()}).items()}
+
+    heads.assert_loads_with_transformers_outputs(model, info, case, run)
+
+
+@pytest.mark.parametrize("case,label_set", heads.LOSS_CASES)
+def test_loss_and_problem_type_equal_transformers(case, label_set):
+    spec = dict(heads.label_sets(case))[label_set]
+    model, _ = _load(case, "pt-safetensors")
+    model.config.problem_type = spec["given"]
+    loss = _outputs(model.eval(), case, True, **spec["labels"]).loss
+    assert abs(float(loss) - spec["loss"]) <= heads.TOLERANCE
+    assert model.config.problem_type == spec["chosen"]
+
+
+@pytest.mark.parametrize("case", list(heads.CASES))
+def test_auto_class_gives_the_head(case):
+    assert type(AUTO[heads.head_kind(case)].from_pretrained(heads.folder(case, "pt-safetensors"))).__name__ == heads.CASES[case]
+
+
+@pytest.mark.parametrize("case,label_set", [(c, s) for c, s in heads.LOSS_CASES if s in ("auto-single", "tags", "spans")])
+def test_backward_reaches_every_parameter_and_steps_lower_the_loss(case, label_set):
+    spec = dict(heads.label_sets(case))[label_set]
+    model, _ = _load(case, "pt-safetensors")
+    model.train()
+    torch.manual_seed(0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    batch = {k: torch.from_numpy(v) for k, v in heads.inputs(case).items()}
+    labels = {k: torch.from_numpy(v) for k, v in spec["labels"].items()}
+    losses = []
+    for _ in range(10):
+        loss = model(**batch, **labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        if not losses:  # the pooler is unused without pooling; everything else gets a gradient
+            assert all(p.grad is not None and bool(p.grad.abs().sum() > 0) for n, p in model.named_parameters()
+                       if "pooler" not in n or "Sequence" in heads.CASES[case]), case
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_save_reloads_bit_identical_with_outputs(tmp_path):
+    case = "bert-sequence"
+    model, _ = _load(case, "pt-safetensors")
+    model.save_pretrained(tmp_path)
+    back = type(model).from_pretrained(tmp_path)
+    for (name, a), (_, b) in zip(model.state_dict().items(), back.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert np.array_equal(_outputs(model.eval(), case, True).logits.numpy(), _outputs(back.eval(), case, True).logits.numpy())

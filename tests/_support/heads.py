@@ -1,0 +1,79 @@
+"""Golden task-head data (tests/golden/data/heads, written by transformers 4.57.6 with
+tests/golden/make_heads_golden.py), shared by the core's loss tests and the adapters' head tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .golden import GOLDEN
+
+DATA = GOLDEN / "heads"
+MANIFEST = json.loads((DATA / "manifest.json").read_text())
+#: "<architecture>-<head>" -> transformers' PyTorch class name
+CASES: dict[str, str] = {case: spec["class"] for case, spec in sorted(MANIFEST["models"].items())}
+FOLDERS = ["pt-safetensors", "pt-safetensors-sharded", "pt-bin", "pt-bin-sharded", "tf-h5", "tf-h5-sharded",
+           "tf-safetensors", "tf-safetensors-sharded", "flax-msgpack", "flax-msgpack-sharded", "flax-safetensors"]
+TOLERANCE = 1e-5  # max absolute difference of outputs and losses, float32
+
+
+def folder(case: str, fmt: str) -> Path:
+    return DATA / case / fmt
+
+
+def inputs(case: str, masked: bool = True) -> dict[str, np.ndarray]:
+    return {k: v for k, v in np.load(DATA / case / "inputs.npz").items() if masked or k != "attention_mask"}
+
+
+def reference(case: str, masked: bool = True) -> dict[str, np.ndarray]:
+    """transformers' PyTorch outputs (``logits``, or ``start_logits`` and ``end_logits``)."""
+    prefix = "masked/" if masked else "nomask/"
+    return {k[len(prefix):]: v for k, v in np.load(DATA / case / "outputs-pt.npz").items() if k.startswith(prefix)}
+
+
+def label_sets(case: str) -> list[tuple[str, dict[str, Any]]]:
+    """(name, {"given": problem_type set before the call or None, "chosen": transformers' problem_type after it,
+    "loss": its loss, "labels": {keyword: array}}) for each label set of ``case``."""
+    losses = json.loads((DATA / case / "losses.json").read_text())
+    arrays = np.load(DATA / case / "labels.npz")
+    result = []
+    for name, spec in sorted(losses.items()):
+        labels = {key.split("/", 1)[1]: arrays[key] for key in arrays.files if key.startswith(name + "/")}
+        result.append((name, {"given": spec["problem_type_given"], "chosen": spec["problem_type_chosen"], "loss": spec["loss"],
+                              "labels": labels}))
+    return result
+
+
+#: (case, label set name) pairs for parametrising loss tests
+LOSS_CASES = [(case, name) for case in CASES for name, _ in label_sets(case)]
+
+
+def max_diff(got: Any, want: np.ndarray) -> float:
+    return float(np.abs(np.asarray(got, dtype=np.float64) - want).max())
+
+
+def load(module: Any, prefix: str, case: str, fmt: str) -> tuple[Any, dict]:
+    """``case``'s class of an adapter (``prefix`` "", "TF" or "Flax") from ``fmt``, with its loading report; the
+    cross-framework flag (``from_tf``...) is set from the folder's name, except for the adapter's own framework."""
+    own = {"": "pt", "TF": "tf", "Flax": "flax"}[prefix]
+    source = fmt.split("-")[0]
+    kwargs = {} if source == own else {f"from_{source}": True}
+    return getattr(module, prefix + CASES[case]).from_pretrained(folder(case, fmt), output_loading_info=True, **kwargs)
+
+
+def assert_loads_with_transformers_outputs(model: Any, info: dict, case: str, run: Any) -> None:
+    """An empty loading report, and ``run(model, inputs)``'s outputs equal transformers' with and without the mask."""
+    assert info["missing_keys"] == [] and info["unexpected_keys"] == [] and info["mismatched_keys"] == []
+    for masked in (True, False):
+        out = run(model, inputs(case, masked))
+        for name, want in reference(case, masked).items():
+            assert max_diff(out[name], want) <= TOLERANCE, (name, masked)
+
+
+def head_kind(case: str) -> str:
+    """``SequenceClassification``, ``TokenClassification`` or ``QuestionAnswering``: the auto class's suffix."""
+    return next(kind for kind in ("SequenceClassification", "TokenClassification", "QuestionAnswering")
+                if CASES[case].endswith(kind))

@@ -1,0 +1,163 @@
+"""Build the task-head golden checkpoints, outputs and losses with transformers 4.57.6 (``nox -s golden_heads``).
+
+For each architecture and head in ``HEADS`` a tiny PyTorch model is built, its
+parameters perturbed (no LayerNorm keeps its ones, no bias its zeros), and
+saved in every format transformers 4.x writes: PyTorch safetensors and ``.bin``,
+TF ``tf_model.h5`` and safetensors, Flax msgpack and safetensors, sharded and
+not (the TF and Flax files written by transformers' own TF and Flax classes,
+loaded ``from_pt``). ``outputs-pt.npz`` holds the PyTorch class's outputs on
+fixed inputs, with and without the attention mask; ``labels.npz`` and
+``losses.json`` hold label sets and the loss transformers computes for each,
+with the problem type it chose (sequence classification).
+
+    tests/golden/data/heads/<arch>-<head>/{pt-safetensors,...}, inputs.npz, outputs-pt.npz, labels.npz, losses.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import shutil
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # transformers' TF code needs tf-keras
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+SEED = 1234
+SHARD = "20KB"
+BATCH, SEQ = 2, 7
+OUT = Path(__file__).parent / "data" / "heads"
+
+
+def _bert(**overrides) -> transformers.BertConfig:
+    return transformers.BertConfig(vocab_size=64, hidden_size=24, num_hidden_layers=2, num_attention_heads=4,
+                                   intermediate_size=32, max_position_embeddings=32, type_vocab_size=2, **overrides)
+
+
+def _sequence_labels(rng: np.random.Generator, labels: int) -> dict[str, tuple[str | None, dict[str, np.ndarray]]]:
+    """Label sets: (the problem_type given to the config, or None to let transformers choose; the labels)."""
+    sets = {
+        "auto-single": (None, {"labels": rng.integers(0, labels, size=(BATCH,), dtype=np.int64)}),
+        "auto-multi": (None, {"labels": rng.integers(0, 2, size=(BATCH, labels)).astype(np.float32)}),
+        "regression": ("regression", {"labels": rng.normal(size=(BATCH, labels)).astype(np.float32)}),
+    }
+    if labels == 1:  # one label: transformers chooses regression whatever the labels' type
+        sets = {"auto-regression": (None, {"labels": rng.normal(size=(BATCH,)).astype(np.float32)})}
+    return sets
+
+
+def _token_labels(rng: np.random.Generator, labels: int) -> dict[str, tuple[str | None, dict[str, np.ndarray]]]:
+    tags = rng.integers(0, labels, size=(BATCH, SEQ), dtype=np.int64)
+    tags[0, 3] = tags[1, 2] = tags[1, 5] = tags[1, 6] = -100  # sub-word continuations and padding
+    return {"tags": (None, {"labels": tags})}
+
+
+def _qa_labels(rng: np.random.Generator, labels: int) -> dict[str, tuple[str | None, dict[str, np.ndarray]]]:
+    # the second row's start lies past the sequence: clamped to its length, then ignored
+    return {"spans": (None, {"start_positions": np.array([1, SEQ + 2], np.int64), "end_positions": np.array([3, 6], np.int64)})}
+
+
+# architecture -> head -> (config factory, transformers class names, outputs, label sets)
+HEADS = {
+    "bert": {
+        "sequence": (lambda: _bert(num_labels=3), "BertForSequenceClassification", ("logits",), _sequence_labels),
+        "sequence-1": (lambda: _bert(num_labels=1), "BertForSequenceClassification", ("logits",), _sequence_labels),
+        "token": (lambda: _bert(num_labels=5), "BertForTokenClassification", ("logits",), _token_labels),
+        "qa": (lambda: _bert(), "BertForQuestionAnswering", ("start_logits", "end_logits"), _qa_labels),
+    },
+}
+
+
+def perturb(model: torch.nn.Module) -> None:
+    generator = torch.Generator().manual_seed(SEED)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(torch.randn(param.shape, generator=generator) * 0.1)
+
+
+def inputs_for(config: transformers.PretrainedConfig) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(SEED)
+    return {
+        "input_ids": rng.integers(1, config.vocab_size, size=(BATCH, SEQ), dtype=np.int64),
+        "attention_mask": np.array([[1] * SEQ, [1] * (SEQ - 2) + [0, 0]], dtype=np.int64),
+        "token_type_ids": np.array([[0] * 4 + [1] * (SEQ - 4), [0] * SEQ], dtype=np.int64),
+    }
+
+
+def _torch(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(v) for k, v in arrays.items()}
+
+
+def write_formats(model: torch.nn.Module, class_name: str, folder: Path) -> None:
+    model.save_pretrained(folder / "pt-safetensors")
+    model.save_pretrained(folder / "pt-safetensors-sharded", max_shard_size=SHARD)
+    model.save_pretrained(folder / "pt-bin", safe_serialization=False)
+    model.save_pretrained(folder / "pt-bin-sharded", safe_serialization=False, max_shard_size=SHARD)
+    tf_model = getattr(transformers, "TF" + class_name).from_pretrained(folder / "pt-safetensors", from_pt=True)
+    tf_model.save_pretrained(folder / "tf-h5")
+    tf_model.save_pretrained(folder / "tf-h5-sharded", max_shard_size=SHARD)
+    tf_model.save_pretrained(folder / "tf-safetensors", safe_serialization=True)
+    tf_model.save_pretrained(folder / "tf-safetensors-sharded", safe_serialization=True, max_shard_size=SHARD)
+    flax_model = getattr(transformers, "Flax" + class_name).from_pretrained(folder / "pt-safetensors", from_pt=True)
+    flax_model.save_pretrained(folder / "flax-msgpack")
+    flax_model.save_pretrained(folder / "flax-msgpack-sharded", max_shard_size=SHARD)
+    flax_model.save_pretrained(folder / "flax-safetensors", safe_serialization=True)
+
+
+def build(arch: str, head: str) -> dict:
+    make_config, class_name, names, label_sets = HEADS[arch][head]
+    folder = OUT / f"{arch}-{head}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    torch.manual_seed(SEED)
+    config = make_config()
+    model = getattr(transformers, class_name)(config).eval()
+    perturb(model)
+    write_formats(model, class_name, folder)
+    inputs = inputs_for(config)
+    np.savez(folder / "inputs.npz", **inputs)
+    outputs = {}
+    with torch.no_grad():
+        for masked in (True, False):
+            out = model(**_torch({k: v for k, v in inputs.items() if masked or k != "attention_mask"}))
+            outputs.update({f"{'masked' if masked else 'nomask'}/{name}": getattr(out, name).numpy() for name in names})
+    np.savez(folder / "outputs-pt.npz", **outputs)
+    labels, losses = {}, {}
+    for name, (given, arrays) in label_sets(np.random.default_rng(SEED + 1), config.num_labels).items():
+        model.config.problem_type = given
+        with torch.no_grad():
+            loss = model(**_torch(inputs), **_torch(arrays)).loss
+        labels.update({f"{name}/{key}": value for key, value in arrays.items()})
+        losses[name] = {"problem_type_given": given, "problem_type_chosen": model.config.problem_type, "loss": float(loss)}
+    model.config.problem_type = None
+    np.savez(folder / "labels.npz", **labels)
+    (folder / "losses.json").write_text(json.dumps(losses, indent=2, sort_keys=True) + "\n")
+    return {"class": class_name, "outputs": list(names), "losses": losses}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("archs", nargs="*", default=list(HEADS))
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    manifest_path = OUT / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": {}}
+    manifest["versions"] = {dist: importlib.metadata.version(dist) for dist in ("transformers", "torch", "tensorflow-cpu", "tf-keras",
+                                                                               "jax", "flax", "safetensors", "h5py")}
+    manifest["seed"], manifest["max_shard_size"] = SEED, SHARD
+    for arch in args.archs:
+        for head in HEADS[arch]:
+            manifest["models"][f"{arch}-{head}"] = build(arch, head)
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    print(json.dumps(manifest["models"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
