@@ -169,10 +169,10 @@ def test_an_unknown_architecture_converts_into_pytorch_by_names_alone(tmp_path):
 
 def test_converting_an_unknown_architecture_into_tf_says_it_needs_a_model_class(tmp_path):
     save_checkpoint(tmp_path / "pt-src", [("encoder.dense.weight", np.ones((2, 3), np.float32))])
-    (tmp_path / "pt-src" / "config.json").write_text(json.dumps({"model_type": "roberta", "architectures": ["RobertaModel"]}))
+    (tmp_path / "pt-src" / "config.json").write_text(json.dumps({"model_type": "mpnet", "architectures": ["MPNetModel"]}))
     with pytest.raises(ConversionError) as caught:
         modelport.convert(tmp_path / "pt-src", tmp_path / "tf", to="tf", progress=False)
-    assert "no tf model class for model_type 'roberta'" in str(caught.value) and "--to pt" in str(caught.value)
+    assert "no tf model class for model_type 'mpnet'" in str(caught.value) and "--to pt" in str(caught.value)
     assert not (tmp_path / "tf").exists() or not any((tmp_path / "tf").iterdir())
 
 

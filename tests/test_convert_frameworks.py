@@ -31,7 +31,8 @@ def assert_same_tensors(ours: Checkpoint, reference: Checkpoint) -> None:
     assert ours.framework == reference.framework and ours.format == reference.format
     names = set(ours)
     assert names <= set(reference) and names, sorted(names - set(reference))
-    assert all(n.endswith(("lm_head.weight", "decoder.weight", "decoder.bias")) for n in set(reference) - names)
+    assert all(n.endswith(("lm_head.weight", "decoder.weight", "decoder.bias", "vocab_projector.weight"))  # tied: written once
+               for n in set(reference) - names), sorted(set(reference) - names)
     for name in names:
         assert ours.info(name).shape == reference.info(name).shape, name
         assert ours[name].tobytes() == reference[name].tobytes(), name
@@ -49,20 +50,20 @@ def test_every_golden_checkpoint_converts_to_the_other_frameworks_exactly(golden
             assert_same_tensors(Checkpoint.open(out), Checkpoint.open(golden / arch / REFERENCE[(to, fmt)]))
 
 
-@pytest.mark.parametrize("case", list(heads.CASES))
-@pytest.mark.parametrize("folder", FOLDERS)
+@pytest.mark.parametrize("case,folder", heads.CASE_FOLDERS)
 def test_every_task_head_checkpoint_converts_to_the_other_frameworks_exactly(tmp_path, case, folder):
-    """Classifier and question-answering heads: the tensors transformers' own TF/Flax/PyTorch classes wrote, bit for bit."""
+    """The BERT family's models and heads: the tensors transformers' own TF/Flax/PyTorch classes wrote, bit for bit (its
+    PyTorch .bin files also hold the tied decoder, which modelport writes once)."""
     source = folder.split("-")[0]
+    written = heads.MANIFEST["models"][case]["folders"]
     for to in {"pt", "tf", "flax"} - {source}:
         for fmt in ("safetensors", "native"):
+            if REFERENCE[(to, fmt)] not in written:
+                continue  # no file of transformers' to compare with (it has no Flax CamemBERT)
             out = tmp_path / f"{to}-{fmt}"
             report = modelport.convert(heads.folder(case, folder), out, to=to, format=fmt, max_shard_size="20KB", progress=False)
             assert report.ok and report.unexpected == [], report.summary()
-            reference = Checkpoint.open(heads.folder(case, REFERENCE[(to, fmt)]))
-            ours = Checkpoint.open(out)
-            assert set(ours) == set(reference)  # a head ties nothing: every tensor is written
-            assert_same_tensors(ours, reference)
+            assert_same_tensors(Checkpoint.open(out), Checkpoint.open(heads.folder(case, REFERENCE[(to, fmt)])))
 
 
 @pytest.mark.parametrize("source,to", [("tf-h5-sharded", "flax"), ("flax-msgpack-sharded", "tf"), ("pt-bin", "tf"),

@@ -15,13 +15,28 @@ from .config import CONFIG_NAME, PretrainedConfig  # noqa: E402
 from .dtypes import canonical_dtype  # noqa: E402
 from .errors import ModelportError  # noqa: E402
 from .generation import GenerationConfig  # noqa: E402
-from .models import BertConfig, GemmaConfig, GPT2Config, LlamaConfig, MistralConfig, Qwen2Config  # noqa: E402
+from .models import (  # noqa: E402
+    BertConfig,
+    CamembertConfig,
+    DistilBertConfig,
+    GemmaConfig,
+    GPT2Config,
+    LlamaConfig,
+    MistralConfig,
+    Qwen2Config,
+    RobertaConfig,
+    XLMRobertaConfig,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AutoConfig",
     "BertConfig",
+    "RobertaConfig",
+    "XLMRobertaConfig",
+    "CamembertConfig",
+    "DistilBertConfig",
     "Checkpoint",
     "CONFIG_MAPPING",
     "CONFIG_NAME",

@@ -7,7 +7,18 @@ from typing import Any
 
 from .config import PretrainedConfig
 from .errors import AdapterError, ConfigError
-from .models import BertConfig, GemmaConfig, GPT2Config, LlamaConfig, MistralConfig, Qwen2Config
+from .models import (
+    BertConfig,
+    CamembertConfig,
+    DistilBertConfig,
+    GemmaConfig,
+    GPT2Config,
+    LlamaConfig,
+    MistralConfig,
+    Qwen2Config,
+    RobertaConfig,
+    XLMRobertaConfig,
+)
 
 __all__ = ["AutoConfig", "AutoModelFactory", "CONFIG_MAPPING", "model_class_for", "resolve_config"]
 
@@ -33,6 +44,10 @@ def gguf_config_values(name_or_path: str | os.PathLike[str], gguf_file: str, **h
 #: model_type -> config class; extended with :meth:`AutoConfig.register`
 CONFIG_MAPPING: dict[str, type[PretrainedConfig]] = {
     "bert": BertConfig,
+    "roberta": RobertaConfig,
+    "xlm-roberta": XLMRobertaConfig,
+    "camembert": CamembertConfig,
+    "distilbert": DistilBertConfig,
     "gpt2": GPT2Config,
     "llama": LlamaConfig,
     "mistral": MistralConfig,

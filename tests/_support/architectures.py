@@ -10,6 +10,11 @@ _DECODER = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_attenti
 CONFIGS = {
     "bert": lambda depth: BertConfig(vocab_size=64, hidden_size=24, num_hidden_layers=depth, num_attention_heads=4,
                                      intermediate_size=37, max_position_embeddings=32),
+    **{model_type: (lambda depth, model_type=model_type: AutoConfig.for_model(
+        model_type, vocab_size=64, hidden_size=24, num_hidden_layers=depth, num_attention_heads=4, intermediate_size=37,
+        max_position_embeddings=32, type_vocab_size=1)) for model_type in ("roberta", "xlm-roberta", "camembert")},
+    "distilbert": lambda depth: AutoConfig.for_model("distilbert", vocab_size=64, dim=24, n_layers=depth, n_heads=4,
+                                                     hidden_dim=37, max_position_embeddings=32),
     "gpt2": lambda depth: GPT2Config(vocab_size=64, n_positions=32, n_embd=24, n_layer=depth, n_head=4),
     "llama": lambda depth: AutoConfig.for_model("llama", num_hidden_layers=depth, attention_bias=True, **_DECODER),
     "mistral": lambda depth: AutoConfig.for_model("mistral", num_hidden_layers=depth, **_DECODER),

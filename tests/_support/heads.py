@@ -15,8 +15,9 @@ DATA = GOLDEN / "heads"
 MANIFEST = json.loads((DATA / "manifest.json").read_text())
 #: "<architecture>-<head>" -> transformers' PyTorch class name
 CASES: dict[str, str] = {case: spec["class"] for case, spec in sorted(MANIFEST["models"].items())}
-FOLDERS = ["pt-safetensors", "pt-safetensors-sharded", "pt-bin", "pt-bin-sharded", "tf-h5", "tf-h5-sharded",
-           "tf-safetensors", "tf-safetensors-sharded", "flax-msgpack", "flax-msgpack-sharded", "flax-safetensors"]
+#: (case, format folder) for every folder transformers wrote (no Flax folders for CamemBERT: transformers has no Flax
+#: CamemBERT)
+CASE_FOLDERS = [(case, fmt) for case in CASES for fmt in MANIFEST["models"][case]["folders"]]
 TOLERANCE = 1e-5  # max absolute difference of outputs and losses, float32
 
 
@@ -74,6 +75,12 @@ def assert_loads_with_transformers_outputs(model: Any, info: dict, case: str, ru
 
 
 def head_kind(case: str) -> str:
-    """``SequenceClassification``, ``TokenClassification`` or ``QuestionAnswering``: the auto class's suffix."""
-    return next(kind for kind in ("SequenceClassification", "TokenClassification", "QuestionAnswering")
-                if CASES[case].endswith(kind))
+    """The class name's suffix after the architecture's stem: ``Model``, ``ForMaskedLM``, ``ForSequenceClassification``..."""
+    from modelport.models.encoders import ENCODER_HEADS
+
+    return next(kind for kind in sorted(ENCODER_HEADS, key=len, reverse=True) if CASES[case].endswith(kind))
+
+
+def own_or_pytorch(case: str, fmt: str) -> str:
+    """``fmt`` when transformers wrote it for ``case``, else ``pt-safetensors`` (no Flax CamemBERT in transformers)."""
+    return fmt if fmt in MANIFEST["models"][case]["folders"] else "pt-safetensors"

@@ -365,9 +365,10 @@ def _head_outputs(model, framework: str, inputs: dict, names: list[str]) -> dict
 
 
 def check_heads(out: Path) -> None:
-    """10. The BERT task heads saved by each modelport adapter, native and canonical, single and sharded, load in
-    transformers' classes with transformers' PyTorch outputs (canonical safetensors in the PyTorch class: transformers'
-    TF classes cannot read them, and its Flax classes read them only with from_pt)."""
+    """10. The BERT family's models and heads (BERT, RoBERTa, XLM-RoBERTa, CamemBERT, DistilBERT) saved by each
+    modelport adapter, native and canonical, single and sharded, load in transformers' classes with transformers'
+    PyTorch outputs (canonical safetensors in the PyTorch class: transformers' TF classes cannot read them, and its
+    Flax classes read them only with from_pt)."""
     import modelport_flax
     import modelport_tf
     import modelport_torch
@@ -388,6 +389,8 @@ def check_heads(out: Path) -> None:
                     target = out / "heads" / case / framework / f"{kind}-{shard}"
                     ours.save_pretrained(target, max_shard_size=shard, safe_serialization=safe)
                     reader = "pt" if kind == "canonical" else framework
+                    if not hasattr(transformers, prefixes[reader] + class_name):
+                        continue  # transformers has no Flax CamemBERT: its canonical save is checked in PyTorch
                     theirs = getattr(transformers, prefixes[reader] + class_name).from_pretrained(target)
                     got = _head_outputs(theirs, reader, inputs, list(reference))
                     diff = max(float(np.abs(got[n] - reference[n]).max()) for n in reference)
@@ -395,4 +398,4 @@ def check_heads(out: Path) -> None:
                     if diff > 1e-5:
                         check(f"transformers ({reader}) loads modelport_{framework} {case} ({kind}, {shard})", False,
                               f"max |diff| {diff:.2e}")
-    check(f"transformers loads {count} task-head saves with its PyTorch outputs", count >= 48, f"max |diff| {worst:.2e}")
+    check(f"transformers loads {count} BERT-family saves with its PyTorch outputs", count >= 250, f"max |diff| {worst:.2e}")

@@ -20,7 +20,9 @@ import importlib.metadata
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # transformers' TF code needs tf-keras
@@ -35,7 +37,7 @@ BATCH, SEQ = 2, 7
 OUT = Path(__file__).parent / "data" / "heads"
 
 
-def _bert(**overrides) -> transformers.BertConfig:
+def _bert(**overrides: Any) -> transformers.BertConfig:
     return transformers.BertConfig(vocab_size=64, hidden_size=24, num_hidden_layers=2, num_attention_heads=4,
                                    intermediate_size=32, max_position_embeddings=32, type_vocab_size=2, **overrides)
 
@@ -63,14 +65,49 @@ def _qa_labels(rng: np.random.Generator, labels: int) -> dict[str, tuple[str | N
     return {"spans": (None, {"start_positions": np.array([1, SEQ + 2], np.int64), "end_positions": np.array([3, 6], np.int64)})}
 
 
-# architecture -> head -> (config factory, transformers class names, outputs, label sets)
+def _mlm_labels(rng: np.random.Generator, labels: int) -> dict[str, tuple[str | None, dict[str, np.ndarray]]]:
+    tokens = rng.integers(3, 64, size=(BATCH, SEQ), dtype=np.int64)
+    tokens[:, ::2] = -100  # only the masked positions count
+    return {"masked": (None, {"labels": tokens})}
+
+
+def _no_labels(rng: np.random.Generator, labels: int) -> dict[str, tuple[str | None, dict[str, np.ndarray]]]:
+    return {}
+
+
+def _roberta(config_class: type) -> Callable[..., Any]:
+    def make(**overrides: Any) -> Any:  # one token type, as the released checkpoints
+        return config_class(vocab_size=64, hidden_size=24, num_hidden_layers=2, num_attention_heads=4, intermediate_size=32,
+                            max_position_embeddings=32, type_vocab_size=1, **overrides)
+    return make
+
+
+def _distilbert(**overrides: Any) -> transformers.DistilBertConfig:
+    return transformers.DistilBertConfig(vocab_size=64, dim=24, n_layers=2, n_heads=4, hidden_dim=32, max_position_embeddings=32,
+                                         **overrides)
+
+
+def _family(make: Callable[..., Any], stem: str, base_outputs: tuple[str, ...] = ("last_hidden_state", "pooler_output")
+            ) -> dict[str, tuple]:
+    """The base model and the four heads of one BERT-family architecture."""
+    return {
+        "base": (make, f"{stem}Model", base_outputs, _no_labels),
+        "mlm": (make, f"{stem}ForMaskedLM", ("logits",), _mlm_labels),
+        "sequence": (lambda: make(num_labels=3), f"{stem}ForSequenceClassification", ("logits",), _sequence_labels),
+        "sequence-1": (lambda: make(num_labels=1), f"{stem}ForSequenceClassification", ("logits",), _sequence_labels),
+        "token": (lambda: make(num_labels=5), f"{stem}ForTokenClassification", ("logits",), _token_labels),
+        "qa": (make, f"{stem}ForQuestionAnswering", ("start_logits", "end_logits"), _qa_labels),
+    }
+
+
+# architecture -> head -> (config factory, transformers class name, outputs, label sets); BERT's base and MLM models
+# have their own golden folders (make_golden.py)
 HEADS = {
-    "bert": {
-        "sequence": (lambda: _bert(num_labels=3), "BertForSequenceClassification", ("logits",), _sequence_labels),
-        "sequence-1": (lambda: _bert(num_labels=1), "BertForSequenceClassification", ("logits",), _sequence_labels),
-        "token": (lambda: _bert(num_labels=5), "BertForTokenClassification", ("logits",), _token_labels),
-        "qa": (lambda: _bert(), "BertForQuestionAnswering", ("start_logits", "end_logits"), _qa_labels),
-    },
+    "bert": {head: spec for head, spec in _family(_bert, "Bert").items() if head not in ("base", "mlm")},
+    "roberta": _family(_roberta(transformers.RobertaConfig), "Roberta"),
+    "xlm-roberta": _family(_roberta(transformers.XLMRobertaConfig), "XLMRoberta"),
+    "camembert": _family(_roberta(transformers.CamembertConfig), "Camembert"),
+    "distilbert": _family(_distilbert, "DistilBert", base_outputs=("last_hidden_state",)),  # no pooler
 }
 
 
@@ -82,19 +119,23 @@ def perturb(model: torch.nn.Module) -> None:
 
 
 def inputs_for(config: transformers.PretrainedConfig) -> dict[str, np.ndarray]:
+    """A full row and a right-padded one (the padding token where the mask is 0); token types when there are two."""
     rng = np.random.default_rng(SEED)
-    return {
-        "input_ids": rng.integers(1, config.vocab_size, size=(BATCH, SEQ), dtype=np.int64),
-        "attention_mask": np.array([[1] * SEQ, [1] * (SEQ - 2) + [0, 0]], dtype=np.int64),
-        "token_type_ids": np.array([[0] * 4 + [1] * (SEQ - 4), [0] * SEQ], dtype=np.int64),
-    }
+    mask = np.array([[1] * SEQ, [1] * (SEQ - 2) + [0, 0]], dtype=np.int64)
+    ids = rng.integers(3, config.vocab_size, size=(BATCH, SEQ), dtype=np.int64)
+    ids[mask == 0] = config.pad_token_id
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    if getattr(config, "type_vocab_size", 1) > 1:  # DistilBERT has no token types
+        inputs["token_type_ids"] = np.array([[0] * 4 + [1] * (SEQ - 4), [0] * SEQ], dtype=np.int64)
+    return inputs
 
 
 def _torch(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(v) for k, v in arrays.items()}
 
 
-def write_formats(model: torch.nn.Module, class_name: str, folder: Path) -> None:
+def write_formats(model: torch.nn.Module, class_name: str, folder: Path) -> list[str]:
+    """Every format transformers writes for the class in each framework that has it; the folders written."""
     model.save_pretrained(folder / "pt-safetensors")
     model.save_pretrained(folder / "pt-safetensors-sharded", max_shard_size=SHARD)
     model.save_pretrained(folder / "pt-bin", safe_serialization=False)
@@ -104,10 +145,12 @@ def write_formats(model: torch.nn.Module, class_name: str, folder: Path) -> None
     tf_model.save_pretrained(folder / "tf-h5-sharded", max_shard_size=SHARD)
     tf_model.save_pretrained(folder / "tf-safetensors", safe_serialization=True)
     tf_model.save_pretrained(folder / "tf-safetensors-sharded", safe_serialization=True, max_shard_size=SHARD)
-    flax_model = getattr(transformers, "Flax" + class_name).from_pretrained(folder / "pt-safetensors", from_pt=True)
-    flax_model.save_pretrained(folder / "flax-msgpack")
-    flax_model.save_pretrained(folder / "flax-msgpack-sharded", max_shard_size=SHARD)
-    flax_model.save_pretrained(folder / "flax-safetensors", safe_serialization=True)
+    if hasattr(transformers, "Flax" + class_name):  # transformers has no Flax CamemBERT
+        flax_model = getattr(transformers, "Flax" + class_name).from_pretrained(folder / "pt-safetensors", from_pt=True)
+        flax_model.save_pretrained(folder / "flax-msgpack")
+        flax_model.save_pretrained(folder / "flax-msgpack-sharded", max_shard_size=SHARD)
+        flax_model.save_pretrained(folder / "flax-safetensors", safe_serialization=True)
+    return sorted(path.name for path in folder.iterdir() if path.is_dir())
 
 
 def build(arch: str, head: str) -> dict:
@@ -120,7 +163,7 @@ def build(arch: str, head: str) -> dict:
     config = make_config()
     model = getattr(transformers, class_name)(config).eval()
     perturb(model)
-    write_formats(model, class_name, folder)
+    folders = write_formats(model, class_name, folder)
     inputs = inputs_for(config)
     np.savez(folder / "inputs.npz", **inputs)
     outputs = {}
@@ -139,7 +182,7 @@ def build(arch: str, head: str) -> dict:
     model.config.problem_type = None
     np.savez(folder / "labels.npz", **labels)
     (folder / "losses.json").write_text(json.dumps(losses, indent=2, sort_keys=True) + "\n")
-    return {"class": class_name, "outputs": list(names), "losses": losses}
+    return {"class": class_name, "outputs": list(names), "losses": losses, "folders": folders}
 
 
 def main() -> None:

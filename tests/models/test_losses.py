@@ -3,10 +3,12 @@ transformers 4.57.6's PyTorch losses (golden data), and choose the problem type 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
-from modelport import BertConfig
+from modelport import AutoConfig, BertConfig
 from modelport.errors import ConfigError
 from modelport.models import losses
 from modelport.models.losses import NUMPY_LOSS_OPS as OPS
@@ -14,11 +16,13 @@ from modelport.models.losses import NUMPY_LOSS_OPS as OPS
 from _support import heads
 
 
-def _core_loss(case: str, config: BertConfig, labels: dict[str, np.ndarray]) -> float:
+def _core_loss(case: str, config: Any, labels: dict[str, np.ndarray]) -> float:
     outputs = heads.reference(case)
     if "start_positions" in labels:
         return float(losses.question_answering_loss(outputs["start_logits"], outputs["end_logits"], labels["start_positions"],
                                                     labels["end_positions"], OPS))
+    if heads.CASES[case].endswith("ForMaskedLM"):  # cross-entropy over the vocabulary, -100 ignored
+        return float(losses.masked_lm_loss(config, outputs["logits"], labels["labels"], OPS))
     if heads.CASES[case].endswith("TokenClassification"):
         return float(losses.token_classification_loss(config, outputs["logits"], labels["labels"], OPS))
     return float(losses.sequence_classification_loss(config, outputs["logits"], labels["labels"], OPS))
@@ -27,7 +31,7 @@ def _core_loss(case: str, config: BertConfig, labels: dict[str, np.ndarray]) -> 
 @pytest.mark.parametrize("case,label_set", heads.LOSS_CASES)
 def test_the_core_rules_give_transformers_loss_on_its_logits(case, label_set):
     spec = dict(heads.label_sets(case))[label_set]
-    config = BertConfig.from_pretrained(heads.folder(case, "pt-safetensors"))
+    config = AutoConfig.from_pretrained(heads.folder(case, "pt-safetensors"))
     config.problem_type = spec["given"]
     got = _core_loss(case, config, spec["labels"])
     assert abs(got - spec["loss"]) <= heads.TOLERANCE, (got, spec["loss"])

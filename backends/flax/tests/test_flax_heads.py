@@ -1,5 +1,6 @@
-"""The Flax BERT task heads load every golden checkpoint transformers 4.57.6 wrote for them and give its PyTorch
-outputs; ``labels=`` (modelport's addition) gives transformers' PyTorch losses, and a jitted training step lowers them."""
+"""The Flax BERT family (BERT, RoBERTa, XLM-RoBERTa, CamemBERT) with its heads: every golden checkpoint transformers
+4.57.6 wrote loads and gives its PyTorch outputs; ``labels=`` (modelport's addition) gives transformers' PyTorch
+losses, and a jitted training step lowers them."""
 
 from __future__ import annotations
 
@@ -10,20 +11,26 @@ import pytest
 
 import modelport_flax
 from modelport.errors import ConfigError
-from modelport_flax import FlaxAutoModelForQuestionAnswering, FlaxAutoModelForSequenceClassification, FlaxAutoModelForTokenClassification
+from modelport_flax import (
+    FlaxAutoModel,
+    FlaxAutoModelForMaskedLM,
+    FlaxAutoModelForQuestionAnswering,
+    FlaxAutoModelForSequenceClassification,
+    FlaxAutoModelForTokenClassification,
+)
 
 from _support import heads
 
-AUTO = {"SequenceClassification": FlaxAutoModelForSequenceClassification,
-        "TokenClassification": FlaxAutoModelForTokenClassification, "QuestionAnswering": FlaxAutoModelForQuestionAnswering}
+AUTO = {"Model": FlaxAutoModel, "ForMaskedLM": FlaxAutoModelForMaskedLM,
+        "ForSequenceClassification": FlaxAutoModelForSequenceClassification,
+        "ForTokenClassification": FlaxAutoModelForTokenClassification, "ForQuestionAnswering": FlaxAutoModelForQuestionAnswering}
 
 
 def _load(case: str, fmt: str):
     return heads.load(modelport_flax, "Flax", case, fmt)
 
 
-@pytest.mark.parametrize("fmt", heads.FOLDERS)
-@pytest.mark.parametrize("case", list(heads.CASES))
+@pytest.mark.parametrize("case,fmt", heads.CASE_FOLDERS)
 def test_golden_head_checkpoint_gives_transformers_outputs(case, fmt):
     model, info = _load(case, fmt)
     heads.assert_loads_with_transformers_outputs(model, info, case, lambda model, batch: model(**batch))
@@ -33,7 +40,7 @@ def test_golden_head_checkpoint_gives_transformers_outputs(case, fmt):
 @pytest.mark.parametrize("case,label_set", heads.LOSS_CASES)
 def test_loss_and_problem_type_equal_transformers_pytorch(case, label_set):
     spec = dict(heads.label_sets(case))[label_set]
-    model, _ = _load(case, "flax-msgpack")
+    model, _ = _load(case, heads.own_or_pytorch(case, "flax-msgpack"))
     model.config.problem_type = spec["given"]
     loss = model(**heads.inputs(case), **spec["labels"])["loss"]
     assert abs(float(loss) - spec["loss"]) <= heads.TOLERANCE
@@ -42,7 +49,8 @@ def test_loss_and_problem_type_equal_transformers_pytorch(case, label_set):
 
 @pytest.mark.parametrize("case", list(heads.CASES))
 def test_auto_class_gives_the_head(case):
-    assert type(AUTO[heads.head_kind(case)].from_pretrained(heads.folder(case, "flax-msgpack"))).__name__ == "Flax" + heads.CASES[case]
+    model = AUTO[heads.head_kind(case)].from_pretrained(heads.folder(case, heads.own_or_pytorch(case, "flax-msgpack")))
+    assert type(model).__name__ == "Flax" + heads.CASES[case]
 
 
 def test_labels_are_all_or_none_and_unknown_keywords_are_refused():
@@ -53,10 +61,10 @@ def test_labels_are_all_or_none_and_unknown_keywords_are_refused():
         model(**heads.inputs("bert-qa"), labels=np.array([1, 2]))
 
 
-@pytest.mark.parametrize("case,label_set", [(c, s) for c, s in heads.LOSS_CASES if s in ("auto-single", "tags", "spans")])
+@pytest.mark.parametrize("case,label_set", [(c, s) for c, s in heads.LOSS_CASES if s in ("auto-single", "tags", "spans", "masked")])
 def test_a_jitted_training_step_lowers_the_loss(case, label_set):
     spec = dict(heads.label_sets(case))[label_set]
-    model, _ = _load(case, "flax-msgpack")
+    model, _ = _load(case, heads.own_or_pytorch(case, "flax-msgpack"))
     batch, labels = heads.inputs(case), spec["labels"]
 
     def loss_of(params, rng):

@@ -1,5 +1,6 @@
-"""The TF BERT task heads load every golden checkpoint transformers 4.57.6 wrote for them, give its PyTorch outputs and
-losses (the core's rules, so the same numbers in every framework), and train with fit() on their own loss."""
+"""The TF BERT family (BERT, RoBERTa, XLM-RoBERTa, CamemBERT) with its heads: every golden checkpoint transformers
+4.57.6 wrote loads and gives its PyTorch outputs and losses (the core's rules, so the same numbers in every
+framework), and fit() trains on the model's own loss."""
 
 from __future__ import annotations
 
@@ -8,20 +9,26 @@ import numpy as np
 import pytest
 
 import modelport_tf
-from modelport_tf import TFAutoModelForQuestionAnswering, TFAutoModelForSequenceClassification, TFAutoModelForTokenClassification
+from modelport_tf import (
+    TFAutoModel,
+    TFAutoModelForMaskedLM,
+    TFAutoModelForQuestionAnswering,
+    TFAutoModelForSequenceClassification,
+    TFAutoModelForTokenClassification,
+)
 
 from _support import heads
 
-AUTO = {"SequenceClassification": TFAutoModelForSequenceClassification, "TokenClassification": TFAutoModelForTokenClassification,
-        "QuestionAnswering": TFAutoModelForQuestionAnswering}
+AUTO = {"Model": TFAutoModel, "ForMaskedLM": TFAutoModelForMaskedLM,
+        "ForSequenceClassification": TFAutoModelForSequenceClassification,
+        "ForTokenClassification": TFAutoModelForTokenClassification, "ForQuestionAnswering": TFAutoModelForQuestionAnswering}
 
 
 def _load(case: str, fmt: str):
     return heads.load(modelport_tf, "TF", case, fmt)
 
 
-@pytest.mark.parametrize("fmt", heads.FOLDERS)
-@pytest.mark.parametrize("case", list(heads.CASES))
+@pytest.mark.parametrize("case,fmt", heads.CASE_FOLDERS)
 def test_golden_head_checkpoint_gives_transformers_outputs(case, fmt):
     model, info = _load(case, fmt)
     heads.assert_loads_with_transformers_outputs(model, info, case, lambda model, batch: model(batch))
@@ -42,7 +49,7 @@ def test_auto_class_gives_the_head(case):
     assert type(AUTO[heads.head_kind(case)].from_pretrained(heads.folder(case, "tf-h5"))).__name__ == "TF" + heads.CASES[case]
 
 
-@pytest.mark.parametrize("case,label_set", [(c, s) for c, s in heads.LOSS_CASES if s in ("auto-single", "tags", "spans")])
+@pytest.mark.parametrize("case,label_set", [(c, s) for c, s in heads.LOSS_CASES if s in ("auto-single", "tags", "spans", "masked")])
 def test_fit_with_the_models_own_loss_lowers_it(case, label_set):
     spec = dict(heads.label_sets(case))[label_set]
     model, _ = _load(case, "tf-h5")

@@ -1,4 +1,4 @@
-"""The PyTorch BERT task heads (sequence and token classification, question answering) load every golden checkpoint
+"""The PyTorch BERT family (BERT, RoBERTa, XLM-RoBERTa, CamemBERT) with its heads load every golden checkpoint
 transformers 4.57.6 wrote for them, give its outputs and losses, pick the same problem type, and train."""
 
 from __future__ import annotations
@@ -8,12 +8,19 @@ import pytest
 import torch
 
 import modelport_torch
-from modelport_torch import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, AutoModelForTokenClassification
+from modelport_torch import (
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+)
 
 from _support import heads
 
-AUTO = {"SequenceClassification": AutoModelForSequenceClassification, "TokenClassification": AutoModelForTokenClassification,
-        "QuestionAnswering": AutoModelForQuestionAnswering}
+AUTO = {"Model": AutoModel, "ForMaskedLM": AutoModelForMaskedLM,
+        "ForSequenceClassification": AutoModelForSequenceClassification,
+        "ForTokenClassification": AutoModelForTokenClassification, "ForQuestionAnswering": AutoModelForQuestionAnswering}
 
 
 def _load(case: str, fmt: str):
@@ -26,8 +33,7 @@ def _outputs(model, case: str, masked: bool, **labels) -> dict:
         return model(**batch, **{k: torch.from_numpy(v) for k, v in labels.items()})
 
 
-@pytest.mark.parametrize("fmt", heads.FOLDERS)
-@pytest.mark.parametrize("case", list(heads.CASES))
+@pytest.mark.parametrize("case,fmt", heads.CASE_FOLDERS)
 def test_golden_head_checkpoint_gives_transformers_outputs(case, fmt):
     model, info = _load(case, fmt)
 
@@ -53,7 +59,7 @@ def test_auto_class_gives_the_head(case):
     assert type(AUTO[heads.head_kind(case)].from_pretrained(heads.folder(case, "pt-safetensors"))).__name__ == heads.CASES[case]
 
 
-@pytest.mark.parametrize("case,label_set", [(c, s) for c, s in heads.LOSS_CASES if s in ("auto-single", "tags", "spans")])
+@pytest.mark.parametrize("case,label_set", [(c, s) for c, s in heads.LOSS_CASES if s in ("auto-single", "tags", "spans", "masked")])
 def test_backward_reaches_every_parameter_and_steps_lower_the_loss(case, label_set):
     spec = dict(heads.label_sets(case))[label_set]
     model, _ = _load(case, "pt-safetensors")

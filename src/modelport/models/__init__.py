@@ -2,10 +2,14 @@
 
 from . import decoders  # noqa: F401  (registers the Llama family's facts)
 from .bert import BertConfig
+from .distilbert import DistilBertConfig
 from .gemma import GemmaConfig
 from .gpt2 import GPT2Config
 from .llama import LlamaConfig
 from .mistral import MistralConfig
 from .qwen2 import Qwen2Config
+from .roberta import CamembertConfig, RobertaConfig, XLMRobertaConfig
 
-__all__ = ["BertConfig", "GPT2Config", "LlamaConfig", "MistralConfig", "Qwen2Config", "GemmaConfig"]
+__all__ = ["BertConfig", "RobertaConfig", "XLMRobertaConfig", "CamembertConfig", "DistilBertConfig",
+           "GPT2Config", "LlamaConfig", "MistralConfig",
+           "Qwen2Config", "GemmaConfig"]

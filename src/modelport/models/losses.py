@@ -11,8 +11,8 @@ three frameworks:
   config as transformers does (:func:`problem_type`): regression (mean squared
   error), single-label (cross-entropy) or multi-label (binary cross-entropy on
   each label's logit);
-* token classification is cross-entropy over the positions whose label is not
-  ``-100``;
+* token classification (and masked language modelling, over the vocabulary)
+  is cross-entropy over the positions whose label is not ``-100``;
 * question answering averages the start and end cross-entropies, positions
   clamped to the sequence so that an answer outside it is ignored.
 
@@ -31,7 +31,8 @@ import numpy as np
 from ..errors import ConfigError
 
 __all__ = ["LossOps", "NUMPY_LOSS_OPS", "IGNORE_INDEX", "PROBLEM_TYPES", "problem_type", "cross_entropy",
-           "sequence_classification_loss", "token_classification_loss", "question_answering_loss"]
+           "sequence_classification_loss", "token_classification_loss", "question_answering_loss",
+           "masked_lm_loss"]
 
 Array = Any
 
@@ -117,6 +118,11 @@ def sequence_classification_loss(config: Any, logits: Array, labels: Array, ops:
         return cross_entropy(ops.reshape(logits, (-1, config.num_labels)), ops.reshape(labels, (-1,)), ops)
     target = ops.to_float(labels, logits)  # multi-label: one sigmoid per label, as BCEWithLogitsLoss
     return ops.mean(ops.softplus(logits) - logits * target)
+
+
+def masked_lm_loss(config: Any, logits: Array, labels: Array, ops: LossOps) -> Array:
+    """Cross-entropy of ``logits`` ``[batch, length, vocab_size]`` over the positions whose label is not -100."""
+    return cross_entropy(ops.reshape(logits, (-1, config.vocab_size)), ops.reshape(labels, (-1,)), ops)
 
 
 def token_classification_loss(config: Any, logits: Array, labels: Array, ops: LossOps) -> Array:

@@ -4,27 +4,24 @@ from __future__ import annotations
 
 from modelport.auto import AutoModelFactory
 
-from .models import (
-    DECODER_CLASSES,
-    FlaxBertForMaskedLM,
-    FlaxBertForQuestionAnswering,
-    FlaxBertForSequenceClassification,
-    FlaxBertForTokenClassification,
-    FlaxBertModel,
-    FlaxGPT2LMHeadModel,
-    FlaxGPT2Model,
-)
+from .models import DECODER_CLASSES, ENCODER_CLASSES, FlaxGPT2LMHeadModel, FlaxGPT2Model
 
 __all__ = ["FlaxAutoModel", "FlaxAutoModelForMaskedLM", "FlaxAutoModelForCausalLM", "FlaxAutoModelForSequenceClassification",
            "FlaxAutoModelForTokenClassification", "FlaxAutoModelForQuestionAnswering"]
 
 
+
+
+def _encoders(head: str) -> dict[str, type]:
+    return {model_type: classes[head] for model_type, classes in ENCODER_CLASSES.items()}
+
+
 class FlaxAutoModel(AutoModelFactory):
-    _mapping = {"bert": FlaxBertModel, "gpt2": FlaxGPT2Model, **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
+    _mapping = {**_encoders("Model"), "gpt2": FlaxGPT2Model, **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
 
 
 class FlaxAutoModelForMaskedLM(AutoModelFactory):
-    _mapping = {"bert": FlaxBertForMaskedLM}
+    _mapping = _encoders("ForMaskedLM")
 
 
 class FlaxAutoModelForCausalLM(AutoModelFactory):
@@ -32,12 +29,12 @@ class FlaxAutoModelForCausalLM(AutoModelFactory):
 
 
 class FlaxAutoModelForSequenceClassification(AutoModelFactory):
-    _mapping = {"bert": FlaxBertForSequenceClassification, **{t: classes[2] for t, classes in DECODER_CLASSES.items()}}
+    _mapping = {**_encoders("ForSequenceClassification"), **{t: classes[2] for t, classes in DECODER_CLASSES.items()}}
 
 
 class FlaxAutoModelForTokenClassification(AutoModelFactory):
-    _mapping = {"bert": FlaxBertForTokenClassification}
+    _mapping = _encoders("ForTokenClassification")
 
 
 class FlaxAutoModelForQuestionAnswering(AutoModelFactory):
-    _mapping = {"bert": FlaxBertForQuestionAnswering}
+    _mapping = _encoders("ForQuestionAnswering")

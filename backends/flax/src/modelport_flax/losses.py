@@ -7,9 +7,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from modelport.models.losses import LossOps, question_answering_loss, sequence_classification_loss, token_classification_loss
+from modelport.models.losses import (
+    LossOps,
+    masked_lm_loss,
+    question_answering_loss,
+    sequence_classification_loss,
+    token_classification_loss,
+)
 
-__all__ = ["JAX_LOSS_OPS", "SequenceClassificationLoss", "TokenClassificationLoss", "QuestionAnsweringLoss"]
+__all__ = ["JAX_LOSS_OPS", "SequenceClassificationLoss", "TokenClassificationLoss", "QuestionAnsweringLoss", "MaskedLMLoss"]
 
 JAX_LOSS_OPS = LossOps(
     log_softmax=lambda x: jax.nn.log_softmax(x, axis=-1),
@@ -55,3 +61,12 @@ class QuestionAnsweringLoss:
     def compute_loss(self, outputs: Any, **labels: Any) -> Any:
         return question_answering_loss(outputs["start_logits"], outputs["end_logits"], labels["start_positions"],
                                        labels["end_positions"], JAX_LOSS_OPS)
+
+
+class MaskedLMLoss:
+    """``labels=`` on a masked language model's call adds the loss; labels of -100 (unmasked positions) add none."""
+
+    loss_inputs = ("labels",)
+
+    def compute_loss(self, outputs: Any, **labels: Any) -> Any:
+        return masked_lm_loss(self.config, outputs["logits"], labels["labels"], JAX_LOSS_OPS)  # type: ignore[attr-defined]

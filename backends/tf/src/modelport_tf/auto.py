@@ -4,27 +4,24 @@ from __future__ import annotations
 
 from modelport.auto import AutoModelFactory
 
-from .models import (
-    DECODER_CLASSES,
-    TFBertForMaskedLM,
-    TFBertForQuestionAnswering,
-    TFBertForSequenceClassification,
-    TFBertForTokenClassification,
-    TFBertModel,
-    TFGPT2LMHeadModel,
-    TFGPT2Model,
-)
+from .models import DECODER_CLASSES, ENCODER_CLASSES, TFGPT2LMHeadModel, TFGPT2Model
 
 __all__ = ["TFAutoModel", "TFAutoModelForMaskedLM", "TFAutoModelForCausalLM", "TFAutoModelForSequenceClassification",
            "TFAutoModelForTokenClassification", "TFAutoModelForQuestionAnswering"]
 
 
+
+
+def _encoders(head: str) -> dict[str, type]:
+    return {model_type: classes[head] for model_type, classes in ENCODER_CLASSES.items()}
+
+
 class TFAutoModel(AutoModelFactory):
-    _mapping = {"bert": TFBertModel, "gpt2": TFGPT2Model, **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
+    _mapping = {**_encoders("Model"), "gpt2": TFGPT2Model, **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
 
 
 class TFAutoModelForMaskedLM(AutoModelFactory):
-    _mapping = {"bert": TFBertForMaskedLM}
+    _mapping = _encoders("ForMaskedLM")
 
 
 class TFAutoModelForCausalLM(AutoModelFactory):
@@ -32,12 +29,12 @@ class TFAutoModelForCausalLM(AutoModelFactory):
 
 
 class TFAutoModelForSequenceClassification(AutoModelFactory):
-    _mapping = {"bert": TFBertForSequenceClassification, **{t: classes[2] for t, classes in DECODER_CLASSES.items()}}
+    _mapping = {**_encoders("ForSequenceClassification"), **{t: classes[2] for t, classes in DECODER_CLASSES.items()}}
 
 
 class TFAutoModelForTokenClassification(AutoModelFactory):
-    _mapping = {"bert": TFBertForTokenClassification}
+    _mapping = _encoders("ForTokenClassification")
 
 
 class TFAutoModelForQuestionAnswering(AutoModelFactory):
-    _mapping = {"bert": TFBertForQuestionAnswering}
+    _mapping = _encoders("ForQuestionAnswering")

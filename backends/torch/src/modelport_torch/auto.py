@@ -4,27 +4,24 @@ from __future__ import annotations
 
 from modelport.auto import AutoModelFactory
 
-from .models import (
-    DECODER_CLASSES,
-    BertForMaskedLM,
-    BertForQuestionAnswering,
-    BertForSequenceClassification,
-    BertForTokenClassification,
-    BertModel,
-    GPT2LMHeadModel,
-    GPT2Model,
-)
+from .models import DECODER_CLASSES, ENCODER_CLASSES, GPT2LMHeadModel, GPT2Model
 
 __all__ = ["AutoModel", "AutoModelForMaskedLM", "AutoModelForCausalLM", "AutoModelForSequenceClassification",
            "AutoModelForTokenClassification", "AutoModelForQuestionAnswering"]
 
 
+
+
+def _encoders(head: str) -> dict[str, type]:
+    return {model_type: classes[head] for model_type, classes in ENCODER_CLASSES.items()}
+
+
 class AutoModel(AutoModelFactory):
-    _mapping = {"bert": BertModel, "gpt2": GPT2Model, **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
+    _mapping = {**_encoders("Model"), "gpt2": GPT2Model, **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
 
 
 class AutoModelForMaskedLM(AutoModelFactory):
-    _mapping = {"bert": BertForMaskedLM}
+    _mapping = _encoders("ForMaskedLM")
 
 
 class AutoModelForCausalLM(AutoModelFactory):
@@ -32,12 +29,12 @@ class AutoModelForCausalLM(AutoModelFactory):
 
 
 class AutoModelForSequenceClassification(AutoModelFactory):
-    _mapping = {"bert": BertForSequenceClassification, **{t: classes[2] for t, classes in DECODER_CLASSES.items()}}
+    _mapping = {**_encoders("ForSequenceClassification"), **{t: classes[2] for t, classes in DECODER_CLASSES.items()}}
 
 
 class AutoModelForTokenClassification(AutoModelFactory):
-    _mapping = {"bert": BertForTokenClassification}
+    _mapping = _encoders("ForTokenClassification")
 
 
 class AutoModelForQuestionAnswering(AutoModelFactory):
-    _mapping = {"bert": BertForQuestionAnswering}
+    _mapping = _encoders("ForQuestionAnswering")

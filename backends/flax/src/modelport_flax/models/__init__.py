@@ -1,5 +1,7 @@
 """Reference models: BERT, GPT-2 and the Llama family in Flax linen with transformers 4.x's parameter trees and outputs."""
 
+from modelport.models.encoders import encoder_classes
+
 from .bert import (
     BERT_CLASSES,
     FlaxBertForMaskedLM,
@@ -7,6 +9,14 @@ from .bert import (
     FlaxBertForSequenceClassification,
     FlaxBertForTokenClassification,
     FlaxBertModel,
+)
+from .distilbert import (
+    DISTILBERT_CLASSES,
+    FlaxDistilBertForMaskedLM,
+    FlaxDistilBertForQuestionAnswering,
+    FlaxDistilBertForSequenceClassification,
+    FlaxDistilBertForTokenClassification,
+    FlaxDistilBertModel,
 )
 from .gpt2 import FlaxGPT2LMHeadModel, FlaxGPT2Model
 from .llama import (
@@ -24,6 +34,24 @@ from .llama import (
     FlaxQwen2ForSequenceClassification,
     FlaxQwen2Model,
 )
+from .roberta import (
+    ROBERTA_CLASSES,
+    FlaxCamembertForMaskedLM,
+    FlaxCamembertForQuestionAnswering,
+    FlaxCamembertForSequenceClassification,
+    FlaxCamembertForTokenClassification,
+    FlaxCamembertModel,
+    FlaxRobertaForMaskedLM,
+    FlaxRobertaForQuestionAnswering,
+    FlaxRobertaForSequenceClassification,
+    FlaxRobertaForTokenClassification,
+    FlaxRobertaModel,
+    FlaxXLMRobertaForMaskedLM,
+    FlaxXLMRobertaForQuestionAnswering,
+    FlaxXLMRobertaForSequenceClassification,
+    FlaxXLMRobertaForTokenClassification,
+    FlaxXLMRobertaModel,
+)
 
 __all__ = ["BERT_CLASSES", "FlaxBertModel", "FlaxBertForMaskedLM", "FlaxBertForSequenceClassification", "FlaxBertForTokenClassification",
            "FlaxBertForQuestionAnswering", "FlaxGPT2Model", "FlaxGPT2LMHeadModel", "DECODER_CLASSES",
@@ -40,3 +68,15 @@ __all__ = ["BERT_CLASSES", "FlaxBertModel", "FlaxBertForMaskedLM", "FlaxBertForS
            "FlaxGemmaForCausalLM",
            "FlaxGemmaForSequenceClassification",
 ]
+__all__ += ["ROBERTA_CLASSES", "ENCODER_CLASSES", "FlaxRobertaModel", "FlaxRobertaForMaskedLM",
+           "FlaxRobertaForSequenceClassification", "FlaxRobertaForTokenClassification",
+           "FlaxRobertaForQuestionAnswering", "FlaxXLMRobertaModel", "FlaxXLMRobertaForMaskedLM",
+           "FlaxXLMRobertaForSequenceClassification", "FlaxXLMRobertaForTokenClassification",
+           "FlaxXLMRobertaForQuestionAnswering", "FlaxCamembertModel", "FlaxCamembertForMaskedLM",
+           "FlaxCamembertForSequenceClassification", "FlaxCamembertForTokenClassification",
+           "FlaxCamembertForQuestionAnswering"]
+
+#: model_type -> head suffix ("Model", "ForMaskedLM", ...) -> class, for the BERT family (auto classes, architectures())
+ENCODER_CLASSES = encoder_classes({**BERT_CLASSES, **ROBERTA_CLASSES, **DISTILBERT_CLASSES})
+__all__ += ["DISTILBERT_CLASSES", "FlaxDistilBertModel", "FlaxDistilBertForMaskedLM", "FlaxDistilBertForSequenceClassification",
+           "FlaxDistilBertForTokenClassification", "FlaxDistilBertForQuestionAnswering"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
@@ -10,11 +10,16 @@ import jax.numpy as jnp
 
 from modelport import BertConfig
 
-from ..losses import QuestionAnsweringLoss, SequenceClassificationLoss, TokenClassificationLoss
+from ..losses import MaskedLMLoss, QuestionAnsweringLoss, SequenceClassificationLoss, TokenClassificationLoss
 from ..modeling import FlaxPreTrainedModel, activation, attention_bias
 
 __all__ = ["BERT_CLASSES", "FlaxBertModel", "FlaxBertForMaskedLM", "FlaxBertForSequenceClassification", "FlaxBertForTokenClassification",
            "FlaxBertForQuestionAnswering"]
+
+
+def classifier_dropout(config: BertConfig) -> float:
+    """The dropout before a classifier: ``classifier_dropout`` when set, else the hidden layers' (transformers')."""
+    return config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
 
 
 def _dense(features: int, config: BertConfig, dtype: Any, **kwargs: Any) -> nn.Dense:
@@ -34,6 +39,10 @@ class FlaxBertEmbeddings(nn.Module):
         self.token_type_embeddings = nn.Embed(self.config.type_vocab_size, self.config.hidden_size, embedding_init=init, dtype=self.dtype)
         self.LayerNorm = nn.LayerNorm(epsilon=self.config.layer_norm_eps, dtype=self.dtype)
         self.dropout = nn.Dropout(rate=self.config.hidden_dropout_prob)
+
+    def positions(self, input_ids):
+        """``0..length-1`` for every row."""
+        return jnp.broadcast_to(jnp.arange(input_ids.shape[-1]), input_ids.shape)
 
     def __call__(self, input_ids, token_type_ids, position_ids, deterministic: bool = True):
         x = self.word_embeddings(input_ids.astype("i4")) + self.position_embeddings(position_ids.astype("i4"))
@@ -171,8 +180,10 @@ class FlaxBertModule(nn.Module):
     add_pooling_layer: bool = True
     gradient_checkpointing: bool = False
 
+    embeddings_class: ClassVar[type[FlaxBertEmbeddings]] = FlaxBertEmbeddings
+
     def setup(self) -> None:
-        self.embeddings = FlaxBertEmbeddings(self.config, dtype=self.dtype)
+        self.embeddings = self.embeddings_class(self.config, dtype=self.dtype)
         self.encoder = FlaxBertEncoder(self.config, dtype=self.dtype, gradient_checkpointing=self.gradient_checkpointing)
         if self.add_pooling_layer:
             self.pooler = FlaxBertPooler(self.config, dtype=self.dtype)
@@ -182,7 +193,7 @@ class FlaxBertModule(nn.Module):
         if token_type_ids is None:
             token_type_ids = jnp.zeros_like(input_ids)
         if position_ids is None:
-            position_ids = jnp.broadcast_to(jnp.arange(input_ids.shape[-1]), input_ids.shape)
+            position_ids = self.embeddings.positions(input_ids)
         hidden = self.embeddings(input_ids, token_type_ids, position_ids, deterministic)
         last, states, attentions = self.encoder(hidden, attention_mask, deterministic)
         out = {"last_hidden_state": last}
@@ -200,23 +211,30 @@ class FlaxBertForMaskedLMModule(nn.Module):
     dtype: Any = jnp.float32
     gradient_checkpointing: bool = False
 
+    prefix: ClassVar[str] = "bert"  # the encoder's name in the parameter tree
+    base_module: ClassVar[type[nn.Module]] = FlaxBertModule
+    head_name: ClassVar[str] = "cls"
+
     def setup(self) -> None:
-        self.bert = FlaxBertModule(
-            self.config, dtype=self.dtype, add_pooling_layer=False, gradient_checkpointing=self.gradient_checkpointing
-        )
-        self.cls = FlaxBertOnlyMLMHead(self.config, dtype=self.dtype)
+        setattr(self, self.prefix, self.base_module(self.config, dtype=self.dtype, add_pooling_layer=False,
+                                                    gradient_checkpointing=self.gradient_checkpointing))
+        setattr(self, self.head_name, self.make_head())
+
+    def make_head(self) -> nn.Module:
+        return FlaxBertOnlyMLMHead(self.config, dtype=self.dtype)
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
                  output_hidden_states: bool = False, output_attentions: bool = False):
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states, output_attentions)
+        encoder = getattr(self, self.prefix)
+        out = encoder(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states, output_attentions)
         hidden = out.pop("last_hidden_state")
-        logits = self.cls(hidden, self.bert.variables["params"]["embeddings"]["word_embeddings"]["embedding"])
+        logits = getattr(self, self.head_name)(hidden, encoder.variables["params"]["embeddings"]["word_embeddings"]["embedding"])
         # transformers' fields first; last_hidden_state is modelport's addition, after them
         return {"logits": logits, **out, "last_hidden_state": hidden}
 
 
 class FlaxBertForHeadModule(nn.Module):
-    """The encoder under ``bert`` and one dense layer (``head_name``) on its pooled or per-token output."""
+    """The encoder under ``prefix`` and a head (``head_name``; one dense layer) on its pooled or per-token output."""
 
     config: BertConfig
     dtype: Any = jnp.float32
@@ -226,21 +244,30 @@ class FlaxBertForHeadModule(nn.Module):
     head_dropout: bool = True  # dropout before the dense layer (question answering has none)
     spans: bool = False  # two outputs a token: an answer's start and end logits
 
+    prefix: ClassVar[str] = "bert"  # the encoder's name in the parameter tree
+    base_module: ClassVar[type[nn.Module]] = FlaxBertModule
+
     def setup(self) -> None:
         c = self.config
-        self.bert = FlaxBertModule(c, dtype=self.dtype, add_pooling_layer=self.pooled,
-                                   gradient_checkpointing=self.gradient_checkpointing)
-        rate = c.classifier_dropout if c.classifier_dropout is not None else c.hidden_dropout_prob
-        self.dropout = nn.Dropout(rate=rate)
-        setattr(self, self.head_name, _dense(c.num_labels, c, self.dtype))  # linen names it after the attribute
+        setattr(self, self.prefix, self.base_module(c, dtype=self.dtype, add_pooling_layer=self.pooled,
+                                                    gradient_checkpointing=self.gradient_checkpointing))
+        self.dropout = nn.Dropout(rate=classifier_dropout(c))
+        setattr(self, self.head_name, self.make_head())  # linen names it after the attribute
+
+    def make_head(self) -> nn.Module:
+        return _dense(self.config.num_labels, self.config, self.dtype)
+
+    def apply_head(self, features, deterministic: bool):
+        if self.head_dropout:
+            features = self.dropout(features, deterministic=deterministic)
+        return getattr(self, self.head_name)(features)
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
                  output_hidden_states: bool = False, output_attentions: bool = False):
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states, output_attentions)
+        out = getattr(self, self.prefix)(input_ids, attention_mask, token_type_ids, position_ids, deterministic,
+                                         output_hidden_states, output_attentions)
         features = out.pop("pooler_output") if self.pooled else out.pop("last_hidden_state")
-        if self.head_dropout:
-            features = self.dropout(features, deterministic=deterministic)
-        logits = getattr(self, self.head_name)(features)
+        logits = self.apply_head(features, deterministic)
         if self.spans:
             start, end = jnp.split(logits, 2, axis=-1)
             return {"start_logits": start.squeeze(-1), "end_logits": end.squeeze(-1), **_states(out)}
@@ -319,7 +346,7 @@ class FlaxBertModel(FlaxBertPreTrainedModel):
     module_class = FlaxBertModule
 
 
-class FlaxBertForMaskedLM(FlaxBertPreTrainedModel):
+class FlaxBertForMaskedLM(MaskedLMLoss, FlaxBertPreTrainedModel):
     module_class = FlaxBertForMaskedLMModule
 
 

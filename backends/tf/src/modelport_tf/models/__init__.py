@@ -1,5 +1,7 @@
 """Reference models: BERT, GPT-2 and the Llama family on Keras 3 with transformers 4.x's TF variable names and outputs."""
 
+from modelport.models.encoders import encoder_classes
+
 from .bert import (
     BERT_CLASSES,
     TFBertForMaskedLM,
@@ -7,6 +9,14 @@ from .bert import (
     TFBertForSequenceClassification,
     TFBertForTokenClassification,
     TFBertModel,
+)
+from .distilbert import (
+    DISTILBERT_CLASSES,
+    TFDistilBertForMaskedLM,
+    TFDistilBertForQuestionAnswering,
+    TFDistilBertForSequenceClassification,
+    TFDistilBertForTokenClassification,
+    TFDistilBertModel,
 )
 from .gpt2 import TFGPT2LMHeadModel, TFGPT2Model
 from .llama import (
@@ -24,6 +34,24 @@ from .llama import (
     TFQwen2ForSequenceClassification,
     TFQwen2Model,
 )
+from .roberta import (
+    ROBERTA_CLASSES,
+    TFCamembertForMaskedLM,
+    TFCamembertForQuestionAnswering,
+    TFCamembertForSequenceClassification,
+    TFCamembertForTokenClassification,
+    TFCamembertModel,
+    TFRobertaForMaskedLM,
+    TFRobertaForQuestionAnswering,
+    TFRobertaForSequenceClassification,
+    TFRobertaForTokenClassification,
+    TFRobertaModel,
+    TFXLMRobertaForMaskedLM,
+    TFXLMRobertaForQuestionAnswering,
+    TFXLMRobertaForSequenceClassification,
+    TFXLMRobertaForTokenClassification,
+    TFXLMRobertaModel,
+)
 
 __all__ = ["BERT_CLASSES", "TFBertModel", "TFBertForMaskedLM", "TFBertForSequenceClassification", "TFBertForTokenClassification",
            "TFBertForQuestionAnswering", "TFGPT2Model", "TFGPT2LMHeadModel", "DECODER_CLASSES",
@@ -40,3 +68,14 @@ __all__ = ["BERT_CLASSES", "TFBertModel", "TFBertForMaskedLM", "TFBertForSequenc
            "TFGemmaForCausalLM",
            "TFGemmaForSequenceClassification",
 ]
+__all__ += ["ROBERTA_CLASSES", "ENCODER_CLASSES", "TFRobertaModel", "TFRobertaForMaskedLM", "TFRobertaForSequenceClassification",
+           "TFRobertaForTokenClassification", "TFRobertaForQuestionAnswering", "TFXLMRobertaModel",
+           "TFXLMRobertaForMaskedLM", "TFXLMRobertaForSequenceClassification", "TFXLMRobertaForTokenClassification",
+           "TFXLMRobertaForQuestionAnswering", "TFCamembertModel", "TFCamembertForMaskedLM",
+           "TFCamembertForSequenceClassification", "TFCamembertForTokenClassification",
+           "TFCamembertForQuestionAnswering"]
+
+#: model_type -> head suffix ("Model", "ForMaskedLM", ...) -> class, for the BERT family (auto classes, architectures())
+ENCODER_CLASSES = encoder_classes({**BERT_CLASSES, **ROBERTA_CLASSES, **DISTILBERT_CLASSES})
+__all__ += ["DISTILBERT_CLASSES", "TFDistilBertModel", "TFDistilBertForMaskedLM", "TFDistilBertForSequenceClassification",
+           "TFDistilBertForTokenClassification", "TFDistilBertForQuestionAnswering"]

@@ -41,6 +41,10 @@ class TFBertEmbeddings(keras.layers.Layer):
         self.LayerNorm = layer_norm(c.layer_norm_eps, "LayerNorm", c.hidden_size)
         self.dropout = keras.layers.Dropout(c.hidden_dropout_prob)
 
+    def positions(self, input_ids: Any) -> Any:
+        """``0..length-1`` for every row."""
+        return tf.range(shape_list(input_ids)[1])[None, :]
+
     def call(self, input_ids: Any, token_type_ids: Any, position_ids: Any, training: bool = False) -> Any:
         x = self.word_embeddings(input_ids) + self.position_embeddings(position_ids) + self.token_type_embeddings(token_type_ids)
         return self.dropout(self.LayerNorm(x), training=training)
@@ -147,10 +151,12 @@ class TFBertPooler(keras.layers.Layer):
 class TFBertMainLayer(keras.layers.Layer):
     """The BERT encoder (``bert/...``), shared by the bare model and the heads."""
 
+    embeddings_class: type[TFBertEmbeddings] = TFBertEmbeddings
+
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.config = config
-        self.embeddings = TFBertEmbeddings(config, name="embeddings")
+        self.embeddings = self.embeddings_class(config, name="embeddings")
         self.encoder = TFBertEncoder(config, name="encoder")
         self.pooler = TFBertPooler(config, name="pooler") if add_pooling_layer else None
 
@@ -171,7 +177,7 @@ class TFBertMainLayer(keras.layers.Layer):
         if token_type_ids is None:
             token_type_ids = tf.zeros((batch, length), tf.int32)
         if position_ids is None:
-            position_ids = tf.range(length)[None, :]
+            position_ids = self.embeddings.positions(input_ids)
         hidden = self.embeddings(input_ids, token_type_ids=token_type_ids, position_ids=position_ids, training=training)
         bias = tf.cast(tf.reshape(attention_mask, (batch, 1, 1, length)), hidden.dtype)
         bias = (1.0 - bias) * -10000.0  # transformers' TF BERT value, kept so masked outputs agree
@@ -185,6 +191,11 @@ class TFBertMainLayer(keras.layers.Layer):
 class TFBertPreTrainedModel(TFPreTrainedModel):
     config_class = BertConfig
     base_model_prefix = "bert"
+    main_layer_class = TFBertMainLayer  # built under base_model_prefix (RoBERTa: TFRobertaMainLayer under "roberta")
+
+    def _add_main_layer(self, config: BertConfig, add_pooling_layer: bool) -> None:
+        setattr(self, self.base_model_prefix, self.main_layer_class(config, add_pooling_layer=add_pooling_layer,
+                                                                     name=self.base_model_prefix))
 
     @property
     def input_signature(self) -> dict[str, Any]:
@@ -196,14 +207,14 @@ class TFBertModel(TFBertPreTrainedModel):
 
     def __init__(self, config: BertConfig, *inputs: Any, add_pooling_layer: bool = True, **kwargs: Any) -> None:
         super().__init__(config, *inputs, **kwargs)
-        self.bert = TFBertMainLayer(config, add_pooling_layer=add_pooling_layer, name="bert")
+        self._add_main_layer(config, add_pooling_layer)
 
     def call(self, input_ids: Any = None, attention_mask: Any = None, token_type_ids: Any = None, position_ids: Any = None,
              head_mask: Any = None, output_hidden_states: bool = False, output_attentions: bool = False,
              training: bool = False) -> ModelOutput:
         x = self._unpack(input_ids, dict(attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
                                          head_mask=head_mask))
-        return self.bert(**x, output_hidden_states=output_hidden_states, output_attentions=output_attentions, training=training)
+        return self.base_model(**x, output_hidden_states=output_hidden_states, output_attentions=output_attentions, training=training)
 
 
 class TFBertLMPredictionHead(keras.layers.Layer):
@@ -214,7 +225,7 @@ class TFBertLMPredictionHead(keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.vocab_size = config.vocab_size
-        self.transform = TFBertPredictionHeadTransform(config, name="transform")
+        self._add_transform(config)
         # transformers' TF BERT always ties the decoder; an untied checkpoint needs one of its own
         self.decoder = None if config.tie_word_embeddings else OutputProjection(
             config.vocab_size, config.hidden_size, config.initializer_range, name="decoder")
@@ -223,8 +234,14 @@ class TFBertLMPredictionHead(keras.layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(self.vocab_size,), initializer="zeros")
         super().build(input_shape)
 
+    def _add_transform(self, config: BertConfig) -> None:
+        self.transform = TFBertPredictionHeadTransform(config, name="transform")
+
+    def _transform(self, hidden: Any) -> Any:
+        return self.transform(hidden)
+
     def call(self, hidden: Any, table: WeightEmbedding) -> Any:
-        hidden = self.transform(hidden)
+        hidden = self._transform(hidden)
         return (table.attend(hidden) if self.decoder is None else self.decoder(hidden)) + self.bias
 
     def get_bias(self) -> dict[str, Any]:
@@ -262,11 +279,16 @@ class TFBertMLMHead(keras.layers.Layer):
 class TFBertForMaskedLM(TFBertPreTrainedModel):
     def __init__(self, config: BertConfig, *inputs: Any, **kwargs: Any) -> None:
         super().__init__(config, *inputs, **kwargs)
-        self.bert = TFBertMainLayer(config, add_pooling_layer=False, name="bert")
-        self.mlm = TFBertMLMHead(config, name="mlm___cls")
+        self._add_main_layer(config, add_pooling_layer=False)
+        setattr(self, self.lm_head_name, self.make_lm_head(config))
+
+    lm_head_name = "mlm"  # where the head lives (RoBERTa: lm_head)
+
+    def make_lm_head(self, config: BertConfig) -> Any:
+        return TFBertMLMHead(config, name="mlm___cls")
 
     def get_output_embeddings(self) -> Any:
-        decoder = self.mlm.predictions.decoder
+        decoder = self.get_lm_head().decoder
         return self.get_input_embeddings() if decoder is None else decoder
 
     def get_lm_head(self) -> TFBertLMPredictionHead:
@@ -278,21 +300,22 @@ class TFBertForMaskedLM(TFBertPreTrainedModel):
         x = self._unpack(input_ids, dict(attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
                                          head_mask=head_mask, labels=labels))
         labels = x.pop("labels", None)
-        out = self.bert(**x, output_hidden_states=output_hidden_states, output_attentions=output_attentions, training=training)
-        logits = self.mlm(out["last_hidden_state"], table=self.bert.get_input_embeddings(), training=training)
+        out = self.base_model(**x, output_hidden_states=output_hidden_states, output_attentions=output_attentions, training=training)
+        logits = getattr(self, self.lm_head_name)(out["last_hidden_state"], table=self.base_model.get_input_embeddings(),
+                                                  training=training)
         loss = masked_mean_loss(labels, logits) if labels is not None else None
         # last_hidden_state is modelport's addition to transformers' TFMaskedLMOutput, after its fields
         return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions,
                            last_hidden_state=out["last_hidden_state"])
 
 
-def _classifier_dropout(config: BertConfig) -> Any:
+def classifier_dropout(config: BertConfig) -> Any:
     """The dropout before a classifier: ``classifier_dropout`` when set, else the hidden layers' (transformers')."""
     rate = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
     return keras.layers.Dropout(rate)
 
 
-class _TFBertHead(TFBertPreTrainedModel):
+class TFBertHead(TFBertPreTrainedModel):
     """The encoder under ``bert`` and one dense layer on its output; subclasses say which output and which loss."""
 
     pooled = False  # the classifier reads the pooler's output (the first token) instead of every token
@@ -303,23 +326,26 @@ class _TFBertHead(TFBertPreTrainedModel):
     def __init__(self, config: BertConfig, *inputs: Any, **kwargs: Any) -> None:
         super().__init__(config, *inputs, **kwargs)
         self.num_labels = config.num_labels
-        self.bert = TFBertMainLayer(config, add_pooling_layer=self.pooled, name="bert")
-        self.dropout = _classifier_dropout(config) if self.head_dropout else None
-        setattr(self, self.head_name, dense(config.num_labels, config.initializer_range, self.head_name, config.hidden_size))
+        self._add_main_layer(config, add_pooling_layer=self.pooled)
+        self.dropout = classifier_dropout(config) if self.head_dropout else None
+        setattr(self, self.head_name, self._make_head(config))
+
+    def _make_head(self, config: BertConfig) -> Any:
+        return dense(config.num_labels, config.initializer_range, self.head_name, config.hidden_size)
 
     def _encode(self, input_ids: Any, values: dict[str, Any], output_hidden_states: bool, output_attentions: bool,
                 training: bool) -> tuple[Any, Any, dict[str, Any]]:
         """The encoder's output, the head's logits, and the labels given (inline in a dict input, as fit() passes them)."""
         x = self._unpack(input_ids, values)
         labels = {name: x.pop(name, None) for name in self.label_names}
-        out = self.bert(**x, output_hidden_states=output_hidden_states, output_attentions=output_attentions, training=training)
+        out = self.base_model(**x, output_hidden_states=output_hidden_states, output_attentions=output_attentions, training=training)
         features = out["pooler_output"] if self.pooled else out["last_hidden_state"]
         if self.dropout is not None:
             features = self.dropout(features, training=training)
-        return out, getattr(self, self.head_name)(features), labels
+        return out, getattr(self, self.head_name)(features, training=training), labels
 
 
-class TFBertClassifier(_TFBertHead):
+class TFBertClassifier(TFBertHead):
     """A classifier on the pooled first token (``pooled``) or on every token, with ``loss_rule``'s loss when labels
     are given. The base of the sequence and token classifiers."""
 
@@ -347,7 +373,7 @@ class TFBertForTokenClassification(TFBertClassifier):
     """A classifier on every token (tagging); labels of -100 add no loss."""
 
 
-class TFBertForQuestionAnswering(_TFBertHead):
+class TFBertForQuestionAnswering(TFBertHead):
     """Extractive question answering: each token's score as the answer's start and as its end."""
 
     head_name = "qa_outputs"

@@ -1,5 +1,7 @@
 """Reference models: BERT, GPT-2 and the Llama family with transformers 4.x's names, shapes and outputs."""
 
+from modelport.models.encoders import encoder_classes
+
 from .bert import (
     BERT_CLASSES,
     BertForMaskedLM,
@@ -7,6 +9,14 @@ from .bert import (
     BertForSequenceClassification,
     BertForTokenClassification,
     BertModel,
+)
+from .distilbert import (
+    DISTILBERT_CLASSES,
+    DistilBertForMaskedLM,
+    DistilBertForQuestionAnswering,
+    DistilBertForSequenceClassification,
+    DistilBertForTokenClassification,
+    DistilBertModel,
 )
 from .gpt2 import GPT2LMHeadModel, GPT2Model
 from .llama import (
@@ -24,6 +34,24 @@ from .llama import (
     Qwen2ForSequenceClassification,
     Qwen2Model,
 )
+from .roberta import (
+    ROBERTA_CLASSES,
+    CamembertForMaskedLM,
+    CamembertForQuestionAnswering,
+    CamembertForSequenceClassification,
+    CamembertForTokenClassification,
+    CamembertModel,
+    RobertaForMaskedLM,
+    RobertaForQuestionAnswering,
+    RobertaForSequenceClassification,
+    RobertaForTokenClassification,
+    RobertaModel,
+    XLMRobertaForMaskedLM,
+    XLMRobertaForQuestionAnswering,
+    XLMRobertaForSequenceClassification,
+    XLMRobertaForTokenClassification,
+    XLMRobertaModel,
+)
 
 __all__ = ["BERT_CLASSES", "BertModel", "BertForMaskedLM", "BertForSequenceClassification", "BertForTokenClassification",
            "BertForQuestionAnswering", "GPT2Model", "GPT2LMHeadModel", "DECODER_CLASSES",
@@ -40,3 +68,13 @@ __all__ = ["BERT_CLASSES", "BertModel", "BertForMaskedLM", "BertForSequenceClass
            "GemmaForCausalLM",
            "GemmaForSequenceClassification",
 ]
+__all__ += ["ROBERTA_CLASSES", "ENCODER_CLASSES", "RobertaModel", "RobertaForMaskedLM", "RobertaForSequenceClassification",
+           "RobertaForTokenClassification", "RobertaForQuestionAnswering", "XLMRobertaModel", "XLMRobertaForMaskedLM",
+           "XLMRobertaForSequenceClassification", "XLMRobertaForTokenClassification", "XLMRobertaForQuestionAnswering",
+           "CamembertModel", "CamembertForMaskedLM", "CamembertForSequenceClassification",
+           "CamembertForTokenClassification", "CamembertForQuestionAnswering"]
+
+#: model_type -> head suffix ("Model", "ForMaskedLM", ...) -> class, for the BERT family (auto classes, architectures())
+ENCODER_CLASSES = encoder_classes({**BERT_CLASSES, **ROBERTA_CLASSES, **DISTILBERT_CLASSES})
+__all__ += ["DISTILBERT_CLASSES", "DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClassification",
+           "DistilBertForTokenClassification", "DistilBertForQuestionAnswering"]

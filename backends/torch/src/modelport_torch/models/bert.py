@@ -26,10 +26,13 @@ class BertEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
+    def positions(self, input_ids):
+        """``0..length-1`` in every row; computed, not a buffer: nothing to load or to lose on the meta device."""
+        return torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
+
     def forward(self, input_ids, token_type_ids=None, position_ids=None):
-        seq = input_ids.shape[1]
-        if position_ids is None:  # computed, not a buffer: nothing to load or to lose on the meta device
-            position_ids = torch.arange(seq, device=input_ids.device).unsqueeze(0)
+        if position_ids is None:
+            position_ids = self.positions(input_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids) + self.position_embeddings(position_ids)
@@ -158,6 +161,7 @@ class BertPooler(nn.Module):
 class BertPreTrainedModel(PreTrainedModel):
     config_class = BertConfig
     base_model_prefix = "bert"
+    base_class: type[BertPreTrainedModel]
     supports_gradient_checkpointing = True
     _no_split_modules = ["BertLayer"]
 
@@ -165,9 +169,11 @@ class BertPreTrainedModel(PreTrainedModel):
 class BertModel(BertPreTrainedModel):
     """The bare BERT encoder: ``last_hidden_state`` and ``pooler_output``."""
 
+    embeddings_class: type[BertEmbeddings] = BertEmbeddings
+
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)
-        self.embeddings = BertEmbeddings(config)
+        self.embeddings = self.embeddings_class(config)
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.post_init()
@@ -191,6 +197,9 @@ class BertModel(BertPreTrainedModel):
         pooled = self.pooler(last) if self.pooler is not None else None
         return ModelOutput(last_hidden_state=last, pooler_output=pooled, hidden_states=states if output_hidden_states else None,
                            attentions=attentions if output_attentions else None)
+
+
+BertPreTrainedModel.base_class = BertModel  # what a head builds under base_model_prefix (RoBERTa: RobertaModel)
 
 
 class BertPredictionHeadTransform(nn.Module):
@@ -230,26 +239,35 @@ class BertForMaskedLM(BertPreTrainedModel):
 
     _tied_weights_keys = ["cls.predictions.decoder.weight", "cls.predictions.decoder.bias"]
 
+    lm_head_name = "cls"  # where the head lives (RoBERTa: lm_head)
+
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
-        self.cls = BertOnlyMLMHead(config)
+        setattr(self, self.base_model_prefix, self.base_class(config, add_pooling_layer=False))
+        setattr(self, self.lm_head_name, self.make_lm_head(config))
         self.post_init()
 
+    def make_lm_head(self, config: BertConfig) -> nn.Module:
+        return BertOnlyMLMHead(config)
+
+    def decoder_owner(self) -> nn.Module:
+        """The module whose ``decoder`` is the output projection."""
+        return self.cls.predictions
+
     def get_input_embeddings(self):
-        return self.bert.embeddings.word_embeddings
+        return self.base_model.embeddings.word_embeddings
 
     def get_output_embeddings(self):
-        return self.cls.predictions.decoder
+        return self.decoder_owner().decoder
 
     def set_output_embeddings(self, value):
-        self.cls.predictions.decoder = value
+        self.decoder_owner().decoder = value
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 labels=None, output_hidden_states=False, output_attentions=False):
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
+        out = self.base_model(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
                         output_hidden_states=output_hidden_states, output_attentions=output_attentions, return_dict=True)
-        logits = self.cls(out.last_hidden_state)
+        logits = getattr(self, self.lm_head_name)(out.last_hidden_state)
         loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(logits.view(-1, self.config.vocab_size), labels.view(-1))
@@ -273,14 +291,14 @@ class BertClassifier(BertPreTrainedModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.bert = BertModel(config, add_pooling_layer=self.pooled)
+        setattr(self, self.base_model_prefix, self.base_class(config, add_pooling_layer=self.pooled))
         self.dropout = nn.Dropout(classifier_dropout(config))
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 labels=None, output_hidden_states=False, output_attentions=False):
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
+        out = self.base_model(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
                         output_hidden_states=output_hidden_states, output_attentions=output_attentions, return_dict=True)
         logits = self.classifier(self.dropout(out.pooler_output if self.pooled else out.last_hidden_state))
         loss = None if labels is None else self.loss_rule(self.config, logits, labels, TORCH_LOSS_OPS)
@@ -304,13 +322,13 @@ class BertForQuestionAnswering(BertPreTrainedModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.bert = BertModel(config, add_pooling_layer=False)
+        setattr(self, self.base_model_prefix, self.base_class(config, add_pooling_layer=False))
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 start_positions=None, end_positions=None, output_hidden_states=False, output_attentions=False):
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
+        out = self.base_model(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
                         output_hidden_states=output_hidden_states, output_attentions=output_attentions, return_dict=True)
         start_logits, end_logits = (x.squeeze(-1).contiguous() for x in self.qa_outputs(out.last_hidden_state).split(1, dim=-1))
         loss = None
