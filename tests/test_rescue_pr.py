@@ -144,7 +144,7 @@ def test_the_pytorch_adapter_loads_the_pull_request(hub, tmp_path):
 
 
 def test_verify_without_transformers_for_an_unimplemented_architecture_says_what_would_enable_it(tmp_path):
-    """A RoBERTa-typed TF checkpoint: modelport has no RoBERTa class; without transformers, --verify cannot run it."""
+    """An ERNIE-typed TF checkpoint: modelport has no ERNIE class; without transformers, --verify cannot run it."""
     import json
 
     if __import__("importlib").util.find_spec("transformers") is not None:
@@ -152,10 +152,10 @@ def test_verify_without_transformers_for_an_unimplemented_architecture_says_what
     source = tmp_path / "src"
     shutil.copytree(GOLDEN / "bert" / "tf-h5", source)
     config = json.loads((source / "config.json").read_text())
-    config.update(model_type="roberta", architectures=["RobertaModel"])
+    config.update(model_type="ernie", architectures=["ErnieModel"])
     (source / "config.json").write_text(json.dumps(config))
     with pytest.raises(ConversionError) as caught:
         modelport.convert(source, tmp_path / "out", to="pt", verify=True, progress=False)
     message = str(caught.value)
-    assert "verification is unavailable for model_type 'roberta'" in message and "transformers" in message
+    assert "verification is unavailable for model_type 'ernie'" in message and "transformers" in message
     assert Checkpoint.open(tmp_path / "out").framework == "pt"  # the weights were written; only the check is missing
