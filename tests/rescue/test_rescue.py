@@ -121,8 +121,8 @@ def test_quick_cases_exist() -> None:
 
 
 @pytest.mark.slow
-def test_a_rescue_pull_request_of_a_tf_roberta_loads_in_transformers_and_is_verified_with_its_classes(hub, tmp_path) -> None:
-    """modelport has no RoBERTa class: the pull request's weights load in transformers' PyTorch class from refs/pr/1,
+def test_a_rescue_pull_request_of_a_tf_mpnet_loads_in_transformers_and_is_verified_with_its_classes(hub, tmp_path) -> None:
+    """modelport has no MPNet class: the pull request's weights load in transformers' PyTorch class from refs/pr/1,
     and --verify ran transformers' TF class on the source and its PyTorch class on the result."""
     import secrets
 
@@ -130,11 +130,11 @@ def test_a_rescue_pull_request_of_a_tf_roberta_loads_in_transformers_and_is_veri
     import transformers
     from huggingface_hub import HfApi
 
-    case = next(c for c in cases() if c.source_class == "TFRobertaForMaskedLM")
+    case = next(c for c in cases() if c.source_class == "TFMPNetForMaskedLM")
     model, _, inputs = build(case, seed=3)
     expected = source_outputs(model, inputs, case)
     model.save_pretrained(tmp_path / "tf", max_shard_size="30KB")
-    repo = f"modelport-test/tf-roberta-{secrets.token_hex(3)}"
+    repo = f"modelport-test/tf-mpnet-{secrets.token_hex(3)}"
     HfApi().create_repo(repo)
     HfApi().upload_folder(repo_id=repo, folder_path=tmp_path / "tf")
 
@@ -143,14 +143,14 @@ def test_a_rescue_pull_request_of_a_tf_roberta_loads_in_transformers_and_is_veri
     assert "transformers' classes" in report.verified_with and max(report.verification.values()) <= TOLERANCE
     assert HfApi().list_repo_files(repo) == HfApi().list_repo_files(repo, revision="main")  # main as it was
     assert "model.safetensors" not in HfApi().list_repo_files(repo)
-    pytorch, info = transformers.RobertaForMaskedLM.from_pretrained(repo, revision="refs/pr/1", output_loading_info=True)
+    pytorch, info = transformers.MPNetForMaskedLM.from_pretrained(repo, revision="refs/pr/1", output_loading_info=True)
     assert info["missing_keys"] == [] and info["unexpected_keys"] == []
     pytorch.eval()
     with torch.no_grad():
         diffs = compare(expected, pytorch(**pytorch_inputs(inputs, case)))
     assert diffs and max(diffs.values()) <= TOLERANCE, diffs
     description = HfApi().list_repo_commits(repo, revision="refs/pr/1")[0].message
-    assert "Verified" in description and "RobertaForMaskedLM" in description and "No other file is changed" in description
+    assert "Verified" in description and "MPNetForMaskedLM" in description and "No other file is changed" in description
 
 
 @pytest.mark.slow
