@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from modelport import BertConfig
-from modelport.models.losses import question_answering_loss, sequence_classification_loss, token_classification_loss
+from modelport.models.losses import masked_lm_loss, question_answering_loss, sequence_classification_loss, token_classification_loss
 
 from .._keras import keras, tf
 from ..layers import (
@@ -20,7 +20,7 @@ from ..layers import (
     shape_list,
 )
 from ..losses import TF_LOSS_OPS
-from ..modeling import ModelOutput, TFPreTrainedModel, masked_mean_loss
+from ..modeling import ModelOutput, TFPreTrainedModel
 
 __all__ = ["BERT_CLASSES", "TFBertModel", "TFBertForMaskedLM", "TFBertForSequenceClassification", "TFBertForTokenClassification",
            "TFBertForQuestionAnswering", "TFBertMainLayer", "TFBertPreTrainedModel"]
@@ -303,7 +303,7 @@ class TFBertForMaskedLM(TFBertPreTrainedModel):
         out = self.base_model(**x, output_hidden_states=output_hidden_states, output_attentions=output_attentions, training=training)
         logits = getattr(self, self.lm_head_name)(out["last_hidden_state"], table=self.base_model.get_input_embeddings(),
                                                   training=training)
-        loss = masked_mean_loss(labels, logits) if labels is not None else None
+        loss = None if labels is None else masked_lm_loss(self.config, logits, labels, TF_LOSS_OPS)
         # last_hidden_state is modelport's addition to transformers' TFMaskedLMOutput, after its fields
         return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions,
                            last_hidden_state=out["last_hidden_state"])

@@ -7,12 +7,12 @@ import math
 from typing import Any
 
 from modelport.models.distilbert import DistilBertConfig
-from modelport.models.losses import question_answering_loss, sequence_classification_loss, token_classification_loss
+from modelport.models.losses import masked_lm_loss, question_answering_loss, sequence_classification_loss, token_classification_loss
 
 from .._keras import keras, tf
 from ..layers import OutputProjection, WeightEmbedding, activation, dense, expand_head_mask, layer_norm, shape_list
 from ..losses import TF_LOSS_OPS
-from ..modeling import ModelOutput, TFPreTrainedModel, masked_mean_loss
+from ..modeling import ModelOutput, TFPreTrainedModel
 from .bert import stable_softmax
 
 __all__ = ["DISTILBERT_CLASSES", "TFDistilBertModel", "TFDistilBertForMaskedLM", "TFDistilBertForSequenceClassification",
@@ -200,7 +200,7 @@ class TFDistilBertForMaskedLM(TFDistilBertPreTrainedModel):
                                   output_hidden_states, output_attentions, training)
         hidden = self.vocab_layer_norm(self.act(self.vocab_transform(out["last_hidden_state"])))
         logits = self.vocab_projector(hidden, table=self.distilbert.get_input_embeddings())
-        loss = masked_mean_loss(given["labels"], logits) if given["labels"] is not None else None
+        loss = None if given["labels"] is None else masked_lm_loss(self.config, logits, given["labels"], TF_LOSS_OPS)
         return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions,
                            last_hidden_state=out["last_hidden_state"])
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from modelport import BertConfig
-from modelport.models.losses import question_answering_loss, sequence_classification_loss, token_classification_loss
+from modelport.models.losses import masked_lm_loss, question_answering_loss, sequence_classification_loss, token_classification_loss
 
 from ..losses import TORCH_LOSS_OPS
 from ..modeling import ModelOutput, PreTrainedModel, activation, extended_attention_mask, kept_head_index, prune_linear
@@ -268,9 +268,7 @@ class BertForMaskedLM(BertPreTrainedModel):
         out = self.base_model(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
                         output_hidden_states=output_hidden_states, output_attentions=output_attentions, return_dict=True)
         logits = getattr(self, self.lm_head_name)(out.last_hidden_state)
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(logits.view(-1, self.config.vocab_size), labels.view(-1))
+        loss = None if labels is None else masked_lm_loss(self.config, logits, labels, TORCH_LOSS_OPS)
         # last_hidden_state is modelport's addition to transformers' MaskedLMOutput, after its fields
         return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions,
                            last_hidden_state=out.last_hidden_state)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from modelport.models.distilbert import DistilBertConfig
-from modelport.models.losses import question_answering_loss, sequence_classification_loss, token_classification_loss
+from modelport.models.losses import masked_lm_loss, question_answering_loss, sequence_classification_loss, token_classification_loss
 
 from ..losses import TORCH_LOSS_OPS
 from ..modeling import ModelOutput, PreTrainedModel, activation, extended_attention_mask
@@ -159,9 +159,7 @@ class DistilBertForMaskedLM(DistilBertPreTrainedModel):
         out = self.distilbert(input_ids, attention_mask, head_mask, output_hidden_states=output_hidden_states,
                               output_attentions=output_attentions, return_dict=True)
         logits = self.vocab_projector(self.vocab_layer_norm(self.activation(self.vocab_transform(out.last_hidden_state))))
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1))
+        loss = None if labels is None else masked_lm_loss(self.config, logits, labels, TORCH_LOSS_OPS)
         return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions,
                            last_hidden_state=out.last_hidden_state)
 
