@@ -1,4 +1,4 @@
-"""Fine-tuning in each framework, then use in the others: a sequence classifier (BERT, RoBERTa, DistilBERT) trained for
+"""Fine-tuning in each framework, then use in the others: a sequence classifier (BERT, RoBERTa, DistilBERT, ALBERT, ELECTRA) trained for
 20 steps on a fixed synthetic task in PyTorch, Keras or JAX lowers its loss and learns the task, and its save loads in
 the two other frameworks with the same predictions (logits within 1e-5)."""
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(not {"torch", "tf", "flax"} <= set(modelport.ada
                                 reason="needs the torch, tf and flax adapters")
 
 STEPS = 20
-CASES = ["bert-sequence", "roberta-sequence", "distilbert-sequence"]
+CASES = ["bert-sequence", "roberta-sequence", "distilbert-sequence", "albert-sequence", "electra-sequence"]
 
 
 def _task() -> dict[str, np.ndarray]:

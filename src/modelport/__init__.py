@@ -16,15 +16,18 @@ from .dtypes import canonical_dtype  # noqa: E402
 from .errors import ModelportError  # noqa: E402
 from .generation import GenerationConfig  # noqa: E402
 from .models import (  # noqa: E402
+    AlbertConfig,
     BertConfig,
     CamembertConfig,
     DistilBertConfig,
+    ElectraConfig,
     GemmaConfig,
     GPT2Config,
     LlamaConfig,
     MistralConfig,
     Qwen2Config,
     RobertaConfig,
+    ViTConfig,
     XLMRobertaConfig,
 )
 
@@ -37,6 +40,9 @@ __all__ = [
     "XLMRobertaConfig",
     "CamembertConfig",
     "DistilBertConfig",
+    "AlbertConfig",
+    "ElectraConfig",
+    "ViTConfig",
     "Checkpoint",
     "CONFIG_MAPPING",
     "CONFIG_NAME",

@@ -8,15 +8,18 @@ from typing import Any
 from .config import PretrainedConfig
 from .errors import AdapterError, ConfigError
 from .models import (
+    AlbertConfig,
     BertConfig,
     CamembertConfig,
     DistilBertConfig,
+    ElectraConfig,
     GemmaConfig,
     GPT2Config,
     LlamaConfig,
     MistralConfig,
     Qwen2Config,
     RobertaConfig,
+    ViTConfig,
     XLMRobertaConfig,
 )
 
@@ -48,6 +51,9 @@ CONFIG_MAPPING: dict[str, type[PretrainedConfig]] = {
     "xlm-roberta": XLMRobertaConfig,
     "camembert": CamembertConfig,
     "distilbert": DistilBertConfig,
+    "albert": AlbertConfig,
+    "electra": ElectraConfig,
+    "vit": ViTConfig,
     "gpt2": GPT2Config,
     "llama": LlamaConfig,
     "mistral": MistralConfig,

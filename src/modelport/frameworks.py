@@ -41,6 +41,9 @@ class CheckpointFramework:
     index_counts_parameters: bool = False
     #: its safetensors files join path components with dots (Flax's ``a/b/kernel`` is stored as ``a.b.kernel``)
     dotted_safetensors_names: bool = False
+    #: a tied weight that a model lists under a second name is a variable of its own there, filled from the weight it
+    #: copies (TF ALBERT's ``predictions/decoder/bias``); PyTorch lists one shared tensor under both names instead
+    holds_tied_copies: bool = True
 
     @property
     def names_like(self) -> str:
@@ -48,7 +51,8 @@ class CheckpointFramework:
 
 
 BUILTIN: dict[str, CheckpointFramework] = {
-    "pt": CheckpointFramework("pt", "torch", "bin", ("safetensors", "bin"), index_counts_parameters=True),
+    "pt": CheckpointFramework("pt", "torch", "bin", ("safetensors", "bin"), index_counts_parameters=True,
+                              holds_tied_copies=False),
     "tf": CheckpointFramework("tf", "tf", "h5", ("safetensors", "h5"), scoped_index_keys=True),
     "flax": CheckpointFramework("flax", "flax", "msgpack", ("msgpack", "safetensors"), dotted_safetensors_names=True),
 }

@@ -76,11 +76,24 @@ def assert_loads_with_transformers_outputs(model: Any, info: dict, case: str, ru
 
 def head_kind(case: str) -> str:
     """The class name's suffix after the architecture's stem: ``Model``, ``ForMaskedLM``, ``ForSequenceClassification``..."""
-    from modelport.models.encoders import ENCODER_HEADS
+    from modelport.models.encoders import ENCODER_HEADS, EXTRA_HEADS
+    from modelport.models.vit import VIT_HEADS
 
-    return next(kind for kind in sorted(ENCODER_HEADS, key=len, reverse=True) if CASES[case].endswith(kind))
+    kinds = {*ENCODER_HEADS, *(head for heads in EXTRA_HEADS.values() for head in heads), *VIT_HEADS}
+    return next(kind for kind in sorted(kinds, key=len, reverse=True) if CASES[case].endswith(kind))
 
 
 def own_or_pytorch(case: str, fmt: str) -> str:
     """``fmt`` when transformers wrote it for ``case``, else ``pt-safetensors`` (no Flax CamemBERT in transformers)."""
     return fmt if fmt in MANIFEST["models"][case]["folders"] else "pt-safetensors"
+
+
+#: the image cases, whose golden outputs include images of another size run with ``interpolate_pos_encoding=True``
+INTERPOLATED_CASES = [case for case in CASES if (DATA / case / "inputs-interpolated.npz").exists()]
+
+
+def interpolated(case: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The other-size images of an image case and transformers' PyTorch outputs on them."""
+    prefix = "interpolated/"
+    outputs = {k[len(prefix):]: v for k, v in np.load(DATA / case / "outputs-pt.npz").items() if k.startswith(prefix)}
+    return dict(np.load(DATA / case / "inputs-interpolated.npz")), outputs

@@ -87,6 +87,27 @@ def _distilbert(**overrides: Any) -> transformers.DistilBertConfig:
                                          **overrides)
 
 
+def _albert(**overrides: Any) -> transformers.AlbertConfig:
+    # two groups of two layers over four steps: each group's weights serve two steps
+    return transformers.AlbertConfig(vocab_size=64, embedding_size=16, hidden_size=24, num_hidden_layers=4, num_hidden_groups=2,
+                                     inner_group_num=2, num_attention_heads=4, intermediate_size=32, max_position_embeddings=32,
+                                     **overrides)
+
+
+def _electra(**overrides: Any) -> transformers.ElectraConfig:
+    return transformers.ElectraConfig(vocab_size=64, embedding_size=16, hidden_size=24, num_hidden_layers=2, num_attention_heads=4,
+                                      intermediate_size=32, max_position_embeddings=32, **overrides)
+
+
+def _vit(**overrides: Any) -> transformers.ViTConfig:
+    return transformers.ViTConfig(hidden_size=24, num_hidden_layers=2, num_attention_heads=4, intermediate_size=32, image_size=32,
+                                  patch_size=8, **overrides)
+
+
+def _replaced_labels(rng: np.random.Generator, labels: int) -> dict[str, tuple[str | None, dict[str, np.ndarray]]]:
+    return {"replaced": (None, {"labels": rng.integers(0, 2, size=(BATCH, SEQ), dtype=np.int64)})}
+
+
 def _family(make: Callable[..., Any], stem: str, base_outputs: tuple[str, ...] = ("last_hidden_state", "pooler_output")
             ) -> dict[str, tuple]:
     """The base model and the four heads of one BERT-family architecture."""
@@ -108,7 +129,17 @@ HEADS = {
     "xlm-roberta": _family(_roberta(transformers.XLMRobertaConfig), "XLMRoberta"),
     "camembert": _family(_roberta(transformers.CamembertConfig), "Camembert"),
     "distilbert": _family(_distilbert, "DistilBert", base_outputs=("last_hidden_state",)),  # no pooler
+    "albert": _family(_albert, "Albert"),
+    "electra": {**_family(_electra, "Electra", base_outputs=("last_hidden_state",)),  # no pooler
+                "pretraining": (_electra, "ElectraForPreTraining", ("logits",), _replaced_labels)},
+    "vit": {
+        "base": (_vit, "ViTModel", ("last_hidden_state", "pooler_output"), _no_labels),
+        "sequence": (lambda: _vit(num_labels=3), "ViTForImageClassification", ("logits",), _sequence_labels),
+        "sequence-1": (lambda: _vit(num_labels=1), "ViTForImageClassification", ("logits",), _sequence_labels),
+    },
 }
+#: images of another size than the config's, run with interpolate_pos_encoding=True (outputs "interpolated/<name>")
+INTERPOLATED_SIZE = (48, 40)
 
 
 def perturb(model: torch.nn.Module) -> None:
@@ -119,8 +150,12 @@ def perturb(model: torch.nn.Module) -> None:
 
 
 def inputs_for(config: transformers.PretrainedConfig) -> dict[str, np.ndarray]:
-    """A full row and a right-padded one (the padding token where the mask is 0); token types when there are two."""
+    """Text: a full row and a right-padded one (the padding token where the mask is 0); token types when there are
+    two. Images: two of the config's size, channels first."""
     rng = np.random.default_rng(SEED)
+    if hasattr(config, "image_size"):
+        shape = (BATCH, config.num_channels, config.image_size, config.image_size)
+        return {"pixel_values": rng.normal(size=shape).astype(np.float32)}
     mask = np.array([[1] * SEQ, [1] * (SEQ - 2) + [0, 0]], dtype=np.int64)
     ids = rng.integers(3, config.vocab_size, size=(BATCH, SEQ), dtype=np.int64)
     ids[mask == 0] = config.pad_token_id
@@ -134,6 +169,16 @@ def _torch(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(v) for k, v in arrays.items()}
 
 
+def fill_decoder_bias(tf_model: Any) -> None:
+    """Give TF ALBERT's ``predictions/decoder/bias`` its PyTorch value. transformers' TF ALBERT adds the decoder bias
+    (``decoder_bias``) to the logits and keeps ``bias`` unused, but loading from PyTorch fills only ``bias``: the
+    PyTorch file stores the shared tensor once, as ``predictions.bias``. Left alone, the TF file would hold a zero
+    decoder bias and transformers' own TF model would not give its PyTorch model's logits."""
+    head = getattr(tf_model, "predictions", None)
+    if head is not None and hasattr(head, "decoder_bias"):
+        head.decoder_bias.assign(head.bias)
+
+
 def write_formats(model: torch.nn.Module, class_name: str, folder: Path) -> list[str]:
     """Every format transformers writes for the class in each framework that has it; the folders written."""
     model.save_pretrained(folder / "pt-safetensors")
@@ -141,6 +186,7 @@ def write_formats(model: torch.nn.Module, class_name: str, folder: Path) -> list
     model.save_pretrained(folder / "pt-bin", safe_serialization=False)
     model.save_pretrained(folder / "pt-bin-sharded", safe_serialization=False, max_shard_size=SHARD)
     tf_model = getattr(transformers, "TF" + class_name).from_pretrained(folder / "pt-safetensors", from_pt=True)
+    fill_decoder_bias(tf_model)
     tf_model.save_pretrained(folder / "tf-h5")
     tf_model.save_pretrained(folder / "tf-h5-sharded", max_shard_size=SHARD)
     tf_model.save_pretrained(folder / "tf-safetensors", safe_serialization=True)
@@ -171,6 +217,13 @@ def build(arch: str, head: str) -> dict:
         for masked in (True, False):
             out = model(**_torch({k: v for k, v in inputs.items() if masked or k != "attention_mask"}))
             outputs.update({f"{'masked' if masked else 'nomask'}/{name}": getattr(out, name).numpy() for name in names})
+    if hasattr(config, "image_size"):  # another image size, with the position table resized
+        rng = np.random.default_rng(SEED + 2)
+        bigger = {"pixel_values": rng.normal(size=(BATCH, config.num_channels, *INTERPOLATED_SIZE)).astype(np.float32)}
+        np.savez(folder / "inputs-interpolated.npz", **bigger)
+        with torch.no_grad():
+            out = model(**_torch(bigger), interpolate_pos_encoding=True)
+        outputs.update({f"interpolated/{name}": getattr(out, name).numpy() for name in names})
     np.savez(folder / "outputs-pt.npz", **outputs)
     labels, losses = {}, {}
     for name, (given, arrays) in label_sets(np.random.default_rng(SEED + 1), config.num_labels).items():

@@ -23,6 +23,9 @@ def _core_loss(case: str, config: Any, labels: dict[str, np.ndarray]) -> float:
                                                     labels["end_positions"], OPS))
     if heads.CASES[case].endswith("ForMaskedLM"):  # cross-entropy over the vocabulary, -100 ignored
         return float(losses.masked_lm_loss(config, outputs["logits"], labels["labels"], OPS))
+    if heads.CASES[case].endswith("ForPreTraining"):  # ELECTRA: a replaced-token logit a token, over the kept tokens
+        return float(losses.replaced_token_detection_loss(outputs["logits"], labels["labels"],
+                                                          heads.inputs(case)["attention_mask"], OPS))
     if heads.CASES[case].endswith("TokenClassification"):
         return float(losses.token_classification_loss(config, outputs["logits"], labels["labels"], OPS))
     return float(losses.sequence_classification_loss(config, outputs["logits"], labels["labels"], OPS))
@@ -35,7 +38,7 @@ def test_the_core_rules_give_transformers_loss_on_its_logits(case, label_set):
     config.problem_type = spec["given"]
     got = _core_loss(case, config, spec["labels"])
     assert abs(got - spec["loss"]) <= heads.TOLERANCE, (got, spec["loss"])
-    if heads.CASES[case].endswith("SequenceClassification"):
+    if heads.CASES[case].endswith(("SequenceClassification", "ImageClassification")):
         assert config.problem_type == spec["chosen"]  # recorded in the config, as transformers does
 
 
@@ -44,6 +47,16 @@ def test_cross_entropy_ignores_minus_100_and_an_all_ignored_batch_is_zero():
     assert float(losses.cross_entropy(logits, np.array([0, -100]), OPS)) == pytest.approx(-np.log(0.5), rel=1e-6)
     assert float(losses.cross_entropy(logits, np.array([0, 1]), OPS)) == pytest.approx(-(np.log(0.5) + np.log(0.8)) / 2, rel=1e-6)
     assert float(losses.cross_entropy(logits, np.array([-100, -100]), OPS)) == 0.0  # PyTorch gives NaN here
+
+
+def test_replaced_token_detection_counts_only_the_tokens_the_mask_keeps():
+    logits = np.array([[2.0, -1.0, 30.0]], np.float32)
+    labels = np.array([[1, 0, 0]])
+    per_token = np.logaddexp(0.0, logits) - logits * labels  # binary cross-entropy with logits
+    kept = float(losses.replaced_token_detection_loss(logits, labels, np.array([[1, 1, 0]]), OPS))
+    assert kept == pytest.approx(per_token[0, :2].mean(), rel=1e-6)  # the padded third token would add 30
+    assert float(losses.replaced_token_detection_loss(logits, labels, None, OPS)) == pytest.approx(per_token.mean(), rel=1e-6)
+    assert float(losses.replaced_token_detection_loss(logits, labels, np.zeros((1, 3), int), OPS)) == 0.0
 
 
 def test_question_answering_ignores_an_answer_outside_the_sequence():

@@ -13,7 +13,9 @@ import modelport_flax
 from modelport.errors import ConfigError
 from modelport_flax import (
     FlaxAutoModel,
+    FlaxAutoModelForImageClassification,
     FlaxAutoModelForMaskedLM,
+    FlaxAutoModelForPreTraining,
     FlaxAutoModelForQuestionAnswering,
     FlaxAutoModelForSequenceClassification,
     FlaxAutoModelForTokenClassification,
@@ -23,7 +25,8 @@ from _support import heads
 
 AUTO = {"Model": FlaxAutoModel, "ForMaskedLM": FlaxAutoModelForMaskedLM,
         "ForSequenceClassification": FlaxAutoModelForSequenceClassification,
-        "ForTokenClassification": FlaxAutoModelForTokenClassification, "ForQuestionAnswering": FlaxAutoModelForQuestionAnswering}
+        "ForTokenClassification": FlaxAutoModelForTokenClassification, "ForQuestionAnswering": FlaxAutoModelForQuestionAnswering,
+        "ForPreTraining": FlaxAutoModelForPreTraining, "ForImageClassification": FlaxAutoModelForImageClassification}
 
 
 def _load(case: str, fmt: str):
@@ -61,7 +64,10 @@ def test_labels_are_all_or_none_and_unknown_keywords_are_refused():
         model(**heads.inputs("bert-qa"), labels=np.array([1, 2]))
 
 
-@pytest.mark.parametrize("case,label_set", [(c, s) for c, s in heads.LOSS_CASES if s in ("auto-single", "tags", "spans", "masked")])
+TRAINED_LABEL_SETS = ("auto-single", "tags", "spans", "masked", "replaced")  # one label set of each head kind
+
+
+@pytest.mark.parametrize("case,label_set", [(c, s) for c, s in heads.LOSS_CASES if s in TRAINED_LABEL_SETS])
 def test_a_jitted_training_step_lowers_the_loss(case, label_set):
     spec = dict(heads.label_sets(case))[label_set]
     model, _ = _load(case, heads.own_or_pytorch(case, "flax-msgpack"))
@@ -85,3 +91,15 @@ def test_a_jitted_training_step_lowers_the_loss(case, label_set):
         params, state, loss = step(params, state, dropout)
         losses.append(float(loss))
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+@pytest.mark.parametrize("case", heads.INTERPOLATED_CASES)
+@pytest.mark.parametrize("fmt", ["flax-msgpack", "pt-safetensors", "tf-h5"])
+def test_vit_on_other_image_sizes_resizes_its_positions_as_transformers_pytorch(case, fmt):
+    model, _ = _load(case, fmt)
+    images, want = heads.interpolated(case)
+    got = model(images["pixel_values"], interpolate_pos_encoding=True)
+    for name, value in want.items():
+        assert heads.max_diff(got[name], value) <= heads.TOLERANCE, name
+    with pytest.raises(ConfigError, match="not the size the model was built for"):
+        model(images["pixel_values"])

@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 
 import modelport_tf
+from modelport.errors import ConfigError
 from modelport_tf import (
     TFAutoModel,
+    TFAutoModelForImageClassification,
     TFAutoModelForMaskedLM,
+    TFAutoModelForPreTraining,
     TFAutoModelForQuestionAnswering,
     TFAutoModelForSequenceClassification,
     TFAutoModelForTokenClassification,
@@ -21,7 +24,13 @@ from _support import heads
 
 AUTO = {"Model": TFAutoModel, "ForMaskedLM": TFAutoModelForMaskedLM,
         "ForSequenceClassification": TFAutoModelForSequenceClassification,
-        "ForTokenClassification": TFAutoModelForTokenClassification, "ForQuestionAnswering": TFAutoModelForQuestionAnswering}
+        "ForTokenClassification": TFAutoModelForTokenClassification, "ForQuestionAnswering": TFAutoModelForQuestionAnswering,
+        "ForPreTraining": TFAutoModelForPreTraining, "ForImageClassification": TFAutoModelForImageClassification}
+
+
+def _keras_inputs(case: str) -> dict[str, np.ndarray]:
+    """The case's inputs with integer ones (ids, masks) as int32, Keras' index type; pixels stay float."""
+    return {k: v.astype(np.int32) if v.dtype.kind == "i" else v for k, v in heads.inputs(case).items()}
 
 
 def _load(case: str, fmt: str):
@@ -49,15 +58,73 @@ def test_auto_class_gives_the_head(case):
     assert type(AUTO[heads.head_kind(case)].from_pretrained(heads.folder(case, "tf-h5"))).__name__ == "TF" + heads.CASES[case]
 
 
-@pytest.mark.parametrize("case,label_set", [(c, s) for c, s in heads.LOSS_CASES if s in ("auto-single", "tags", "spans", "masked")])
+TRAINED_LABEL_SETS = ("auto-single", "tags", "spans", "masked", "replaced")  # one label set of each head kind
+
+
+@pytest.mark.parametrize("case,label_set", [(c, s) for c, s in heads.LOSS_CASES if s in TRAINED_LABEL_SETS])
 def test_fit_with_the_models_own_loss_lowers_it(case, label_set):
     spec = dict(heads.label_sets(case))[label_set]
     model, _ = _load(case, "tf-h5")
     # no loss: the model's own (start and end positions for question answering)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01))
-    columns = {**{k: v.astype(np.int32) for k, v in heads.inputs(case).items()}, **spec["labels"]}
+    columns = {**_keras_inputs(case), **spec["labels"]}
     data = model.prepare_tf_dataset(columns, batch_size=2, shuffle=False)
     before = model.evaluate(data, verbose=0)
     model.fit(data, epochs=10, verbose=0)
     after = model.evaluate(data, verbose=0)
     assert after < 0.5 * before, (before, after)
+
+
+def test_albert_mlm_trained_in_tf_saves_the_decoder_bias_it_trained_for_pytorch(tmp_path):
+    # TF ALBERT's logits add predictions/decoder/bias; PyTorch's add predictions.bias (one tensor under both names)
+    torch = pytest.importorskip("torch")
+    import modelport_torch
+
+    case, spec = "albert-mlm", dict(heads.label_sets("albert-mlm"))["masked"]
+    model, _ = _load(case, "tf-h5")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01))
+    columns = {**{k: v.astype(np.int32) for k, v in heads.inputs(case).items()}, **spec["labels"]}
+    model.fit(model.prepare_tf_dataset(columns, batch_size=2, shuffle=False), epochs=3, verbose=0)
+    trained = model.predictions.decoder.bias.numpy()
+    assert np.abs(trained - model.predictions.bias.numpy()).max() > 0  # fit moved the decoder bias only
+    model.save_pretrained(tmp_path)
+    inputs = {k: v.astype(np.int32) for k, v in heads.inputs(case).items()}
+    want = model(**inputs)["logits"].numpy()
+    loaded, info = modelport_torch.AlbertForMaskedLM.from_pretrained(tmp_path, output_loading_info=True)
+    assert info["error_msgs"] == [] and info["unexpected_keys"] == [] and info["missing_keys"] == []
+    np.testing.assert_allclose(loaded.predictions.bias.detach().numpy(), trained, atol=0)
+    with torch.no_grad():
+        got = loaded.eval()(**{k: torch.from_numpy(v.astype(np.int64)) for k, v in inputs.items()}).logits.numpy()
+    assert np.abs(got - want).max() <= heads.TOLERANCE
+
+
+def test_albert_mlm_file_whose_two_biases_differ_is_reported_not_silently_chosen(tmp_path):
+    # transformers' own PyTorch-to-TF cross-load leaves predictions/decoder/bias at zero (see make_heads_golden.py)
+    import shutil
+
+    import h5py
+
+    folder = tmp_path / "albert"
+    shutil.copytree(heads.folder("albert-mlm", "tf-h5"), folder)
+    with h5py.File(folder / "tf_model.h5", "r+") as f:
+        names: list[str] = []
+        f.visititems(lambda name, node: names.append(name) if name.endswith("predictions/decoder/bias:0") else None)
+        f[names[0]][...] = 0.0
+    model, info = modelport_tf.TFAlbertForMaskedLM.from_pretrained(folder, output_loading_info=True)
+    assert info["unexpected_keys"] == ["predictions/decoder/bias:0"]
+    assert info["error_msgs"] == ["predictions/decoder/bias:0 is tied to 'predictions/bias:0' by the config but holds other values"]
+    # the PyTorch meaning (predictions/bias) is the one loaded, in both variables
+    np.testing.assert_array_equal(model.predictions.decoder.bias.numpy(), model.predictions.bias.numpy())
+
+
+@pytest.mark.parametrize("case", heads.INTERPOLATED_CASES)
+@pytest.mark.parametrize("fmt", ["tf-h5", "pt-safetensors", "flax-msgpack"])
+def test_vit_on_other_image_sizes_resizes_its_positions_as_transformers_pytorch(case, fmt):
+    # transformers' own TF ViT resizes with TF's bicubic kernel, whose numbers differ from PyTorch's
+    model, _ = _load(case, fmt)
+    images, want = heads.interpolated(case)
+    got = model(pixel_values=images["pixel_values"], interpolate_pos_encoding=True)
+    for name, value in want.items():
+        assert heads.max_diff(got[name], value) <= heads.TOLERANCE, name
+    with pytest.raises(ConfigError, match="not the size the model was built for"):
+        model(pixel_values=images["pixel_values"])

@@ -8,9 +8,12 @@ import pytest
 import torch
 
 import modelport_torch
+from modelport.errors import ConfigError
 from modelport_torch import (
     AutoModel,
+    AutoModelForImageClassification,
     AutoModelForMaskedLM,
+    AutoModelForPreTraining,
     AutoModelForQuestionAnswering,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
@@ -20,7 +23,8 @@ from _support import heads
 
 AUTO = {"Model": AutoModel, "ForMaskedLM": AutoModelForMaskedLM,
         "ForSequenceClassification": AutoModelForSequenceClassification,
-        "ForTokenClassification": AutoModelForTokenClassification, "ForQuestionAnswering": AutoModelForQuestionAnswering}
+        "ForTokenClassification": AutoModelForTokenClassification, "ForQuestionAnswering": AutoModelForQuestionAnswering,
+        "ForPreTraining": AutoModelForPreTraining, "ForImageClassification": AutoModelForImageClassification}
 
 
 def _load(case: str, fmt: str):
@@ -59,7 +63,10 @@ def test_auto_class_gives_the_head(case):
     assert type(AUTO[heads.head_kind(case)].from_pretrained(heads.folder(case, "pt-safetensors"))).__name__ == heads.CASES[case]
 
 
-@pytest.mark.parametrize("case,label_set", [(c, s) for c, s in heads.LOSS_CASES if s in ("auto-single", "tags", "spans", "masked")])
+TRAINED_LABEL_SETS = ("auto-single", "tags", "spans", "masked", "replaced")  # one label set of each head kind
+
+
+@pytest.mark.parametrize("case,label_set", [(c, s) for c, s in heads.LOSS_CASES if s in TRAINED_LABEL_SETS])
 def test_backward_reaches_every_parameter_and_steps_lower_the_loss(case, label_set):
     spec = dict(heads.label_sets(case))[label_set]
     model, _ = _load(case, "pt-safetensors")
@@ -89,3 +96,16 @@ def test_save_reloads_bit_identical_with_outputs(tmp_path):
     for (name, a), (_, b) in zip(model.state_dict().items(), back.state_dict().items()):
         assert torch.equal(a, b), name
     assert np.array_equal(_outputs(model.eval(), case, True).logits.numpy(), _outputs(back.eval(), case, True).logits.numpy())
+
+
+@pytest.mark.parametrize("case", heads.INTERPOLATED_CASES)
+@pytest.mark.parametrize("fmt", ["pt-safetensors", "tf-h5", "flax-msgpack"])
+def test_vit_on_other_image_sizes_resizes_its_positions_as_transformers(case, fmt):
+    model, _ = _load(case, fmt)
+    images, want = heads.interpolated(case)
+    with torch.no_grad():
+        got = model.eval()(torch.from_numpy(images["pixel_values"]), interpolate_pos_encoding=True)
+    for name, value in want.items():
+        assert heads.max_diff(got[name].numpy(), value) <= heads.TOLERANCE, name
+    with pytest.raises(ConfigError, match="not the size the model was built for"):
+        model(torch.from_numpy(images["pixel_values"]))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import frameworks
 from ..adapters.base import ParameterTree
 from ..errors import ConversionError
 from ..formats._buffers import aligned_copy
@@ -149,9 +150,23 @@ def plan_conversion(shapes: dict[str, tuple[int, ...]], source_framework: str, t
             plan.mismatched.append((target, tuple(shape), wanted))
             continue
         plan.steps.append(Step(name, rename(target), wanted, target))
+    if frameworks.get(tree.framework).holds_tied_copies:
+        _fill_tied_copies(plan, tree, by_canonical, stored, done, rename)
     derived = {by_canonical[name] for name in tree.tied if name in by_canonical}
     plan.missing = [name for name in tree.shapes if name not in done and name not in derived]
     return plan
+
+
+def _fill_tied_copies(plan: Plan, tree: ParameterTree, by_canonical: dict[str, str], stored: dict[str, str], done: set[str],
+                      rename: Any) -> None:
+    """A step from the weight each tied copy copies to the copy, where the target model holds the copy as a
+    variable of its own and no stored tensor filled it (a PyTorch file stores the shared tensor once)."""
+    for copy, origin in tree.tied.items():
+        target, source = by_canonical.get(copy), stored.get(origin)
+        if target is None or source is None or target in done:
+            continue
+        done.add(target)
+        plan.steps.append(Step(source, rename(target), tree.shapes[target], target))
 
 
 def _plan_by_names(plan: Plan, shapes: dict[str, tuple[int, ...]], source_framework: str, names: NameRules,

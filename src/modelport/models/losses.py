@@ -13,6 +13,8 @@ three frameworks:
   each label's logit);
 * token classification (and masked language modelling, over the vocabulary)
   is cross-entropy over the positions whose label is not ``-100``;
+* replaced-token detection (ELECTRA's discriminator) is binary cross-entropy
+  on each token's logit, over the tokens the attention mask keeps;
 * question answering averages the start and end cross-entropies, positions
   clamped to the sequence so that an answer outside it is ignored.
 
@@ -32,7 +34,7 @@ from ..errors import ConfigError
 
 __all__ = ["LossOps", "NUMPY_LOSS_OPS", "IGNORE_INDEX", "PROBLEM_TYPES", "problem_type", "cross_entropy",
            "sequence_classification_loss", "token_classification_loss", "question_answering_loss",
-           "masked_lm_loss"]
+           "masked_lm_loss", "replaced_token_detection_loss"]
 
 Array = Any
 
@@ -123,6 +125,17 @@ def sequence_classification_loss(config: Any, logits: Array, labels: Array, ops:
 def masked_lm_loss(config: Any, logits: Array, labels: Array, ops: LossOps) -> Array:
     """Cross-entropy of ``logits`` ``[batch, length, vocab_size]`` over the positions whose label is not -100."""
     return cross_entropy(ops.reshape(logits, (-1, config.vocab_size)), ops.reshape(labels, (-1,)), ops)
+
+
+def replaced_token_detection_loss(logits: Array, labels: Array, attention_mask: Array | None, ops: LossOps) -> Array:
+    """Binary cross-entropy of ``logits`` ``[batch, length]`` (a token was replaced) against 0/1 ``labels``, averaged
+    over the positions where ``attention_mask`` is 1 (every position without a mask)."""
+    target = ops.to_float(labels, logits)
+    per_token = ops.softplus(logits) - logits * target
+    if attention_mask is None:
+        return ops.mean(per_token)
+    kept = ops.to_float(attention_mask == 1, logits)
+    return ops.sum(per_token * kept) / ops.maximum(ops.sum(kept), 1.0)
 
 
 def token_classification_loss(config: Any, logits: Array, labels: Array, ops: LossOps) -> Array:

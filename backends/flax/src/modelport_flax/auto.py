@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from modelport.auto import AutoModelFactory
 
-from .models import DECODER_CLASSES, ENCODER_CLASSES, FlaxGPT2LMHeadModel, FlaxGPT2Model
+from .models import DECODER_CLASSES, ENCODER_CLASSES, FlaxGPT2LMHeadModel, FlaxGPT2Model, FlaxViTForImageClassification, FlaxViTModel
 
 __all__ = ["FlaxAutoModel", "FlaxAutoModelForMaskedLM", "FlaxAutoModelForCausalLM", "FlaxAutoModelForSequenceClassification",
-           "FlaxAutoModelForTokenClassification", "FlaxAutoModelForQuestionAnswering"]
-
-
+           "FlaxAutoModelForTokenClassification", "FlaxAutoModelForQuestionAnswering",
+           "FlaxAutoModelForPreTraining",
+           "FlaxAutoModelForImageClassification"]
 
 
 def _encoders(head: str) -> dict[str, type]:
-    return {model_type: classes[head] for model_type, classes in ENCODER_CLASSES.items()}
+    return {model_type: classes[head] for model_type, classes in ENCODER_CLASSES.items() if head in classes}
 
 
 class FlaxAutoModel(AutoModelFactory):
-    _mapping = {**_encoders("Model"), "gpt2": FlaxGPT2Model, **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
+    _mapping = {**_encoders("Model"), "gpt2": FlaxGPT2Model, "vit": FlaxViTModel,
+                **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
 
 
 class FlaxAutoModelForMaskedLM(AutoModelFactory):
@@ -38,3 +39,11 @@ class FlaxAutoModelForTokenClassification(AutoModelFactory):
 
 class FlaxAutoModelForQuestionAnswering(AutoModelFactory):
     _mapping = _encoders("ForQuestionAnswering")
+
+
+class FlaxAutoModelForPreTraining(AutoModelFactory):
+    _mapping = _encoders("ForPreTraining")
+
+
+class FlaxAutoModelForImageClassification(AutoModelFactory):
+    _mapping = {"vit": FlaxViTForImageClassification}

@@ -11,11 +11,13 @@ from modelport.models.losses import (
     LossOps,
     masked_lm_loss,
     question_answering_loss,
+    replaced_token_detection_loss,
     sequence_classification_loss,
     token_classification_loss,
 )
 
-__all__ = ["JAX_LOSS_OPS", "SequenceClassificationLoss", "TokenClassificationLoss", "QuestionAnsweringLoss", "MaskedLMLoss"]
+__all__ = ["JAX_LOSS_OPS", "SequenceClassificationLoss", "TokenClassificationLoss", "QuestionAnsweringLoss", "MaskedLMLoss",
+           "ReplacedTokenDetectionLoss"]
 
 JAX_LOSS_OPS = LossOps(
     log_softmax=lambda x: jax.nn.log_softmax(x, axis=-1),
@@ -40,7 +42,7 @@ class SequenceClassificationLoss:
 
     loss_inputs = ("labels",)
 
-    def compute_loss(self, outputs: Any, **labels: Any) -> Any:
+    def compute_loss(self, outputs: Any, attention_mask: Any, **labels: Any) -> Any:
         return sequence_classification_loss(self.config, outputs["logits"], labels["labels"], JAX_LOSS_OPS)  # type: ignore[attr-defined]
 
 
@@ -49,7 +51,7 @@ class TokenClassificationLoss:
 
     loss_inputs = ("labels",)
 
-    def compute_loss(self, outputs: Any, **labels: Any) -> Any:
+    def compute_loss(self, outputs: Any, attention_mask: Any, **labels: Any) -> Any:
         return token_classification_loss(self.config, outputs["logits"], labels["labels"], JAX_LOSS_OPS)  # type: ignore[attr-defined]
 
 
@@ -58,7 +60,7 @@ class QuestionAnsweringLoss:
 
     loss_inputs = ("start_positions", "end_positions")
 
-    def compute_loss(self, outputs: Any, **labels: Any) -> Any:
+    def compute_loss(self, outputs: Any, attention_mask: Any, **labels: Any) -> Any:
         return question_answering_loss(outputs["start_logits"], outputs["end_logits"], labels["start_positions"],
                                        labels["end_positions"], JAX_LOSS_OPS)
 
@@ -68,5 +70,15 @@ class MaskedLMLoss:
 
     loss_inputs = ("labels",)
 
-    def compute_loss(self, outputs: Any, **labels: Any) -> Any:
+    def compute_loss(self, outputs: Any, attention_mask: Any, **labels: Any) -> Any:
         return masked_lm_loss(self.config, outputs["logits"], labels["labels"], JAX_LOSS_OPS)  # type: ignore[attr-defined]
+
+
+class ReplacedTokenDetectionLoss:
+    """``labels=`` (1 = replaced) on ELECTRA's discriminator adds the binary cross-entropy over the tokens the
+    attention mask keeps."""
+
+    loss_inputs = ("labels",)
+
+    def compute_loss(self, outputs: Any, attention_mask: Any, **labels: Any) -> Any:
+        return replaced_token_detection_loss(outputs["logits"], labels["labels"], attention_mask, JAX_LOSS_OPS)

@@ -169,7 +169,7 @@ class FlaxPreTrainedModel(PushToHubMixin):
         out = ModelOutput({**out, **{name: None for name in OUTPUT_FIELDS if name not in out}})
         if not labels:
             return out
-        return ModelOutput({"loss": self.compute_loss(out, **labels), **out})
+        return ModelOutput({"loss": self.compute_loss(out, jnp.asarray(attention_mask), **labels), **out})
 
     def _given_labels(self, labels: dict[str, Any]) -> dict[str, Any]:
         """The labels passed (None counts as not passed): all of :attr:`loss_inputs`, or none."""
@@ -184,8 +184,9 @@ class FlaxPreTrainedModel(PushToHubMixin):
                               fix="Pass all of them, or none to get the outputs without a loss.")
         return {name: jnp.asarray(value) for name, value in given.items()}
 
-    def compute_loss(self, outputs: ModelOutput, **labels: Any) -> Any:
-        """The loss of ``outputs`` against ``labels``, by the core's rules; heads with :attr:`loss_inputs` define it."""
+    def compute_loss(self, outputs: ModelOutput, attention_mask: Any, **labels: Any) -> Any:
+        """The loss of ``outputs`` against ``labels`` (``attention_mask``: the call's, all ones when none was given),
+        by the core's rules; heads with :attr:`loss_inputs` define it."""
         raise NotImplementedError(f"{type(self).__name__} computes no loss")
 
     # -- dtype casting ------------------------------------------------------------------------

@@ -38,6 +38,19 @@ _LAZY = {
     "TFDistilBertForSequenceClassification": ".models",
     "TFDistilBertForTokenClassification": ".models",
     "TFDistilBertForQuestionAnswering": ".models",
+    "TFAlbertModel": ".models",
+    "TFAlbertForMaskedLM": ".models",
+    "TFAlbertForSequenceClassification": ".models",
+    "TFAlbertForTokenClassification": ".models",
+    "TFAlbertForQuestionAnswering": ".models",
+    "TFElectraModel": ".models",
+    "TFElectraForPreTraining": ".models",
+    "TFElectraForMaskedLM": ".models",
+    "TFElectraForSequenceClassification": ".models",
+    "TFElectraForTokenClassification": ".models",
+    "TFElectraForQuestionAnswering": ".models",
+    "TFViTModel": ".models",
+    "TFViTForImageClassification": ".models",
     "TFGPT2Model": ".models",
     "TFGPT2LMHeadModel": ".models",
     "TFLlamaModel": ".models",
@@ -58,6 +71,8 @@ _LAZY = {
     "TFAutoModelForSequenceClassification": ".auto",
     "TFAutoModelForTokenClassification": ".auto",
     "TFAutoModelForQuestionAnswering": ".auto",
+    "TFAutoModelForPreTraining": ".auto",
+    "TFAutoModelForImageClassification": ".auto",
 }
 
 __all__ = [*_LAZY, "__version__"]

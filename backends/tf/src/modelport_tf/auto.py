@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from modelport.auto import AutoModelFactory
 
-from .models import DECODER_CLASSES, ENCODER_CLASSES, TFGPT2LMHeadModel, TFGPT2Model
+from .models import DECODER_CLASSES, ENCODER_CLASSES, TFGPT2LMHeadModel, TFGPT2Model, TFViTForImageClassification, TFViTModel
 
 __all__ = ["TFAutoModel", "TFAutoModelForMaskedLM", "TFAutoModelForCausalLM", "TFAutoModelForSequenceClassification",
-           "TFAutoModelForTokenClassification", "TFAutoModelForQuestionAnswering"]
-
-
+           "TFAutoModelForTokenClassification", "TFAutoModelForQuestionAnswering",
+           "TFAutoModelForPreTraining",
+           "TFAutoModelForImageClassification"]
 
 
 def _encoders(head: str) -> dict[str, type]:
-    return {model_type: classes[head] for model_type, classes in ENCODER_CLASSES.items()}
+    return {model_type: classes[head] for model_type, classes in ENCODER_CLASSES.items() if head in classes}
 
 
 class TFAutoModel(AutoModelFactory):
-    _mapping = {**_encoders("Model"), "gpt2": TFGPT2Model, **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
+    _mapping = {**_encoders("Model"), "gpt2": TFGPT2Model, "vit": TFViTModel,
+                **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
 
 
 class TFAutoModelForMaskedLM(AutoModelFactory):
@@ -38,3 +39,11 @@ class TFAutoModelForTokenClassification(AutoModelFactory):
 
 class TFAutoModelForQuestionAnswering(AutoModelFactory):
     _mapping = _encoders("ForQuestionAnswering")
+
+
+class TFAutoModelForPreTraining(AutoModelFactory):
+    _mapping = _encoders("ForPreTraining")
+
+
+class TFAutoModelForImageClassification(AutoModelFactory):
+    _mapping = {"vit": TFViTForImageClassification}

@@ -134,7 +134,7 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         if isinstance(input_ids, dict):
             values = {**values, **{k: v for k, v in input_ids.items()}}
         else:
-            values = {**values, "input_ids": input_ids}
+            values = {**values, self.main_input_name: input_ids}
         return {k: (tf.convert_to_tensor(v) if v is not None and not isinstance(v, (bool, list, tuple)) else v)
                 for k, v in values.items()}
 
@@ -298,6 +298,11 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         return load_weights(ckpt, tree, assign, ignore_mismatched_sizes=ignore_mismatched_sizes).as_dict()
 
     # -- saving -------------------------------------------------------------------------------------
+    def sync_tied_copies(self) -> None:
+        """Before a save, give the variables a tied weight has under a second name the value that the model computes
+        with (TF ALBERT trains ``predictions/decoder/bias`` and keeps ``predictions/bias`` beside it). No model here
+        but those has any."""
+
     def save_pretrained(self, save_directory: str | os.PathLike[str], saved_model: bool = False, version: int = 1,
                         push_to_hub: bool = False, signatures: Any = None, max_shard_size: int | str = "5GB",
                         create_pr: bool = False, safe_serialization: bool = True, token: Any = None,
@@ -316,6 +321,7 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
         if layout not in ("canonical", "tf"):
             raise ConfigError("unknown weights layout", where="save_pretrained", expected="'canonical' or 'tf'", received=layout)
         canonical = safe_serialization and layout == "canonical"
+        self.sync_tied_copies()
 
         def tensors() -> list:
             return lazy_weights(self.tf_weights(), _ADAPTER, canonical=canonical,

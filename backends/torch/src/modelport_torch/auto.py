@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from modelport.auto import AutoModelFactory
 
-from .models import DECODER_CLASSES, ENCODER_CLASSES, GPT2LMHeadModel, GPT2Model
+from .models import DECODER_CLASSES, ENCODER_CLASSES, GPT2LMHeadModel, GPT2Model, ViTForImageClassification, ViTModel
 
 __all__ = ["AutoModel", "AutoModelForMaskedLM", "AutoModelForCausalLM", "AutoModelForSequenceClassification",
-           "AutoModelForTokenClassification", "AutoModelForQuestionAnswering"]
-
-
+           "AutoModelForTokenClassification", "AutoModelForQuestionAnswering", "AutoModelForPreTraining",
+           "AutoModelForImageClassification"]
 
 
 def _encoders(head: str) -> dict[str, type]:
-    return {model_type: classes[head] for model_type, classes in ENCODER_CLASSES.items()}
+    return {model_type: classes[head] for model_type, classes in ENCODER_CLASSES.items() if head in classes}
 
 
 class AutoModel(AutoModelFactory):
-    _mapping = {**_encoders("Model"), "gpt2": GPT2Model, **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
+    _mapping = {**_encoders("Model"), "gpt2": GPT2Model, "vit": ViTModel,
+                **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
 
 
 class AutoModelForMaskedLM(AutoModelFactory):
@@ -38,3 +38,11 @@ class AutoModelForTokenClassification(AutoModelFactory):
 
 class AutoModelForQuestionAnswering(AutoModelFactory):
     _mapping = _encoders("ForQuestionAnswering")
+
+
+class AutoModelForPreTraining(AutoModelFactory):
+    _mapping = _encoders("ForPreTraining")
+
+
+class AutoModelForImageClassification(AutoModelFactory):
+    _mapping = {"vit": ViTForImageClassification}

@@ -2,6 +2,7 @@
 
 from modelport.models.encoders import encoder_classes
 
+from .albert import ALBERT_CLASSES
 from .bert import (
     BERT_CLASSES,
     FlaxBertForMaskedLM,
@@ -18,6 +19,7 @@ from .distilbert import (
     FlaxDistilBertForTokenClassification,
     FlaxDistilBertModel,
 )
+from .electra import ELECTRA_CLASSES
 from .gpt2 import FlaxGPT2LMHeadModel, FlaxGPT2Model
 from .llama import (
     DECODER_CLASSES,
@@ -52,6 +54,7 @@ from .roberta import (
     FlaxXLMRobertaForTokenClassification,
     FlaxXLMRobertaModel,
 )
+from .vit import VIT_CLASSES, FlaxViTForImageClassification, FlaxViTModel
 
 __all__ = ["BERT_CLASSES", "FlaxBertModel", "FlaxBertForMaskedLM", "FlaxBertForSequenceClassification", "FlaxBertForTokenClassification",
            "FlaxBertForQuestionAnswering", "FlaxGPT2Model", "FlaxGPT2LMHeadModel", "DECODER_CLASSES",
@@ -77,6 +80,11 @@ __all__ += ["ROBERTA_CLASSES", "ENCODER_CLASSES", "FlaxRobertaModel", "FlaxRober
            "FlaxCamembertForQuestionAnswering"]
 
 #: model_type -> head suffix ("Model", "ForMaskedLM", ...) -> class, for the BERT family (auto classes, architectures())
-ENCODER_CLASSES = encoder_classes({**BERT_CLASSES, **ROBERTA_CLASSES, **DISTILBERT_CLASSES})
+ENCODER_CLASSES = encoder_classes({**BERT_CLASSES, **ROBERTA_CLASSES, **DISTILBERT_CLASSES, **ALBERT_CLASSES, **ELECTRA_CLASSES})
 __all__ += ["DISTILBERT_CLASSES", "FlaxDistilBertModel", "FlaxDistilBertForMaskedLM", "FlaxDistilBertForSequenceClassification",
            "FlaxDistilBertForTokenClassification", "FlaxDistilBertForQuestionAnswering"]
+__all__ += ["ALBERT_CLASSES", "ELECTRA_CLASSES", *(c.__name__ for c in ALBERT_CLASSES.values()),
+            *(c.__name__ for c in ELECTRA_CLASSES.values())]
+globals().update({c.__name__: c for c in ALBERT_CLASSES.values()})
+globals().update({c.__name__: c for c in ELECTRA_CLASSES.values()})
+__all__ += ["VIT_CLASSES", "FlaxViTModel", "FlaxViTForImageClassification"]

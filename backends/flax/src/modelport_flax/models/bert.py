@@ -9,17 +9,13 @@ import jax
 import jax.numpy as jnp
 
 from modelport import BertConfig
+from modelport.models.encoders import classifier_dropout_rate
 
 from ..losses import MaskedLMLoss, QuestionAnsweringLoss, SequenceClassificationLoss, TokenClassificationLoss
 from ..modeling import FlaxPreTrainedModel, activation, attention_bias
 
 __all__ = ["BERT_CLASSES", "FlaxBertModel", "FlaxBertForMaskedLM", "FlaxBertForSequenceClassification", "FlaxBertForTokenClassification",
            "FlaxBertForQuestionAnswering"]
-
-
-def classifier_dropout(config: BertConfig) -> float:
-    """The dropout before a classifier: ``classifier_dropout`` when set, else the hidden layers' (transformers')."""
-    return config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
 
 
 def _dense(features: int, config: BertConfig, dtype: Any, **kwargs: Any) -> nn.Dense:
@@ -30,13 +26,14 @@ class FlaxBertEmbeddings(nn.Module):
     config: BertConfig
     dtype: Any = jnp.float32
 
+    width_attribute: ClassVar[str] = "hidden_size"  # the config attribute giving the width (ALBERT, ELECTRA: embedding_size)
+
     def setup(self) -> None:
-        init = jax.nn.initializers.normal(self.config.initializer_range)
-        self.word_embeddings = nn.Embed(self.config.vocab_size, self.config.hidden_size, embedding_init=init, dtype=self.dtype)
-        self.position_embeddings = nn.Embed(
-            self.config.max_position_embeddings, self.config.hidden_size, embedding_init=init, dtype=self.dtype
-        )
-        self.token_type_embeddings = nn.Embed(self.config.type_vocab_size, self.config.hidden_size, embedding_init=init, dtype=self.dtype)
+        c, width = self.config, getattr(self.config, self.width_attribute)
+        init = jax.nn.initializers.normal(c.initializer_range)
+        self.word_embeddings = nn.Embed(c.vocab_size, width, embedding_init=init, dtype=self.dtype)
+        self.position_embeddings = nn.Embed(c.max_position_embeddings, width, embedding_init=init, dtype=self.dtype)
+        self.token_type_embeddings = nn.Embed(c.type_vocab_size, width, embedding_init=init, dtype=self.dtype)
         self.LayerNorm = nn.LayerNorm(epsilon=self.config.layer_norm_eps, dtype=self.dtype)
         self.dropout = nn.Dropout(rate=self.config.hidden_dropout_prob)
 
@@ -180,13 +177,25 @@ class FlaxBertModule(nn.Module):
     add_pooling_layer: bool = True
     gradient_checkpointing: bool = False
 
-    embeddings_class: ClassVar[type[FlaxBertEmbeddings]] = FlaxBertEmbeddings
+    embeddings_class: ClassVar[type[nn.Module]] = FlaxBertEmbeddings
+    encoder_class: ClassVar[type[nn.Module]] = FlaxBertEncoder  # (hidden, mask, deterministic) -> (last, states, attentions)
 
     def setup(self) -> None:
         self.embeddings = self.embeddings_class(self.config, dtype=self.dtype)
-        self.encoder = FlaxBertEncoder(self.config, dtype=self.dtype, gradient_checkpointing=self.gradient_checkpointing)
+        self.encoder = self.encoder_class(self.config, dtype=self.dtype, gradient_checkpointing=self.gradient_checkpointing)
         if self.add_pooling_layer:
-            self.pooler = FlaxBertPooler(self.config, dtype=self.dtype)
+            self.pooler = self.make_pooler()
+
+    def make_pooler(self) -> nn.Module:
+        return FlaxBertPooler(self.config, dtype=self.dtype)
+
+    def pool(self, last):
+        """``pooler_output`` from the last hidden state."""
+        return self.pooler(last)
+
+    def embed(self, input_ids, token_type_ids, position_ids, deterministic: bool = True):
+        """The encoder's input (ELECTRA projects the embeddings to the hidden size here)."""
+        return self.embeddings(input_ids, token_type_ids, position_ids, deterministic)
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
                  output_hidden_states: bool = False, output_attentions: bool = False):
@@ -194,11 +203,11 @@ class FlaxBertModule(nn.Module):
             token_type_ids = jnp.zeros_like(input_ids)
         if position_ids is None:
             position_ids = self.embeddings.positions(input_ids)
-        hidden = self.embeddings(input_ids, token_type_ids, position_ids, deterministic)
+        hidden = self.embed(input_ids, token_type_ids, position_ids, deterministic)
         last, states, attentions = self.encoder(hidden, attention_mask, deterministic)
         out = {"last_hidden_state": last}
         if self.add_pooling_layer:
-            out["pooler_output"] = self.pooler(last)
+            out["pooler_output"] = self.pool(last)
         if output_hidden_states:
             out["hidden_states"] = states
         if output_attentions:
@@ -223,12 +232,15 @@ class FlaxBertForMaskedLMModule(nn.Module):
     def make_head(self) -> nn.Module:
         return FlaxBertOnlyMLMHead(self.config, dtype=self.dtype)
 
+    def head_logits(self, hidden, shared_embedding):
+        return getattr(self, self.head_name)(hidden, shared_embedding)
+
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, deterministic: bool = True,
                  output_hidden_states: bool = False, output_attentions: bool = False):
         encoder = getattr(self, self.prefix)
         out = encoder(input_ids, attention_mask, token_type_ids, position_ids, deterministic, output_hidden_states, output_attentions)
         hidden = out.pop("last_hidden_state")
-        logits = getattr(self, self.head_name)(hidden, encoder.variables["params"]["embeddings"]["word_embeddings"]["embedding"])
+        logits = self.head_logits(hidden, encoder.variables["params"]["embeddings"]["word_embeddings"]["embedding"])
         # transformers' fields first; last_hidden_state is modelport's addition, after them
         return {"logits": logits, **out, "last_hidden_state": hidden}
 
@@ -251,7 +263,7 @@ class FlaxBertForHeadModule(nn.Module):
         c = self.config
         setattr(self, self.prefix, self.base_module(c, dtype=self.dtype, add_pooling_layer=self.pooled,
                                                     gradient_checkpointing=self.gradient_checkpointing))
-        self.dropout = nn.Dropout(rate=classifier_dropout(c))
+        self.dropout = nn.Dropout(rate=classifier_dropout_rate(c))
         setattr(self, self.head_name, self.make_head())  # linen names it after the attribute
 
     def make_head(self) -> nn.Module:

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from modelport import CamembertConfig, RobertaConfig, XLMRobertaConfig
+from modelport.models.encoders import classifier_dropout_rate
 
 from ..losses import MaskedLMLoss, QuestionAnsweringLoss, SequenceClassificationLoss, TokenClassificationLoss
 from ..modeling import activation
@@ -24,7 +25,6 @@ from .bert import (
     FlaxBertModule,
     FlaxBertPreTrainedModel,
     _dense,
-    classifier_dropout,
 )
 
 __all__ = ["ROBERTA_CLASSES"]
@@ -80,11 +80,14 @@ class FlaxRobertaClassificationHead(nn.Module):
 
     def setup(self) -> None:
         self.dense = _dense(self.config.hidden_size, self.config, self.dtype)
-        self.dropout = nn.Dropout(rate=classifier_dropout(self.config))
+        self.dropout = nn.Dropout(rate=classifier_dropout_rate(self.config))
         self.out_proj = _dense(self.config.num_labels, self.config, self.dtype)
 
+    def act(self, x):
+        return nn.tanh(x)  # ELECTRA's head: GELU
+
     def __call__(self, hidden, deterministic: bool = True):
-        x = nn.tanh(self.dense(self.dropout(hidden[:, 0, :], deterministic=deterministic)))
+        x = self.act(self.dense(self.dropout(hidden[:, 0, :], deterministic=deterministic)))
         return self.out_proj(self.dropout(x, deterministic=deterministic))
 
 
@@ -92,8 +95,10 @@ class FlaxRobertaForSequenceClassificationModule(FlaxBertForHeadModule):
     prefix: ClassVar[str] = "roberta"
     base_module: ClassVar[type[nn.Module]] = FlaxRobertaModule
 
+    head_class: ClassVar[type[nn.Module]] = FlaxRobertaClassificationHead
+
     def make_head(self) -> nn.Module:
-        return FlaxRobertaClassificationHead(self.config, dtype=self.dtype)
+        return self.head_class(self.config, dtype=self.dtype)
 
     def apply_head(self, features, deterministic: bool):
         return self.classifier(features, deterministic=deterministic)

@@ -2,6 +2,7 @@
 
 from modelport.models.encoders import encoder_classes
 
+from .albert import ALBERT_CLASSES
 from .bert import (
     BERT_CLASSES,
     TFBertForMaskedLM,
@@ -18,6 +19,7 @@ from .distilbert import (
     TFDistilBertForTokenClassification,
     TFDistilBertModel,
 )
+from .electra import ELECTRA_CLASSES
 from .gpt2 import TFGPT2LMHeadModel, TFGPT2Model
 from .llama import (
     DECODER_CLASSES,
@@ -52,6 +54,7 @@ from .roberta import (
     TFXLMRobertaForTokenClassification,
     TFXLMRobertaModel,
 )
+from .vit import VIT_CLASSES, TFViTForImageClassification, TFViTModel
 
 __all__ = ["BERT_CLASSES", "TFBertModel", "TFBertForMaskedLM", "TFBertForSequenceClassification", "TFBertForTokenClassification",
            "TFBertForQuestionAnswering", "TFGPT2Model", "TFGPT2LMHeadModel", "DECODER_CLASSES",
@@ -76,6 +79,11 @@ __all__ += ["ROBERTA_CLASSES", "ENCODER_CLASSES", "TFRobertaModel", "TFRobertaFo
            "TFCamembertForQuestionAnswering"]
 
 #: model_type -> head suffix ("Model", "ForMaskedLM", ...) -> class, for the BERT family (auto classes, architectures())
-ENCODER_CLASSES = encoder_classes({**BERT_CLASSES, **ROBERTA_CLASSES, **DISTILBERT_CLASSES})
+ENCODER_CLASSES = encoder_classes({**BERT_CLASSES, **ROBERTA_CLASSES, **DISTILBERT_CLASSES, **ALBERT_CLASSES, **ELECTRA_CLASSES})
 __all__ += ["DISTILBERT_CLASSES", "TFDistilBertModel", "TFDistilBertForMaskedLM", "TFDistilBertForSequenceClassification",
            "TFDistilBertForTokenClassification", "TFDistilBertForQuestionAnswering"]
+__all__ += ["ALBERT_CLASSES", "ELECTRA_CLASSES", *(c.__name__ for c in ALBERT_CLASSES.values()),
+            *(c.__name__ for c in ELECTRA_CLASSES.values())]
+globals().update({c.__name__: c for c in ALBERT_CLASSES.values()})
+globals().update({c.__name__: c for c in ELECTRA_CLASSES.values()})
+__all__ += ["VIT_CLASSES", "TFViTModel", "TFViTForImageClassification"]

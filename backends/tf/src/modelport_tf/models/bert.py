@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from modelport import BertConfig
+from modelport.models.encoders import classifier_dropout_rate
 from modelport.models.losses import masked_lm_loss, question_answering_loss, sequence_classification_loss, token_classification_loss
 
 from .._keras import keras, tf
@@ -31,14 +32,15 @@ def stable_softmax(logits: Any) -> Any:
 
 
 class TFBertEmbeddings(keras.layers.Layer):
+    width_attribute = "hidden_size"  # the config attribute giving the embeddings' width (ALBERT, ELECTRA: embedding_size)
+
     def __init__(self, config: BertConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        c = config
-        self.word_embeddings = WeightEmbedding(c.vocab_size, c.hidden_size, c.initializer_range, "weight", name="word_embeddings")
-        self.token_type_embeddings = WeightEmbedding(c.type_vocab_size, c.hidden_size, c.initializer_range, name="token_type_embeddings")
-        self.position_embeddings = WeightEmbedding(c.max_position_embeddings, c.hidden_size, c.initializer_range,
-                                                   name="position_embeddings")
-        self.LayerNorm = layer_norm(c.layer_norm_eps, "LayerNorm", c.hidden_size)
+        c, width = config, getattr(config, self.width_attribute)
+        self.word_embeddings = WeightEmbedding(c.vocab_size, width, c.initializer_range, "weight", name="word_embeddings")
+        self.token_type_embeddings = WeightEmbedding(c.type_vocab_size, width, c.initializer_range, name="token_type_embeddings")
+        self.position_embeddings = WeightEmbedding(c.max_position_embeddings, width, c.initializer_range, name="position_embeddings")
+        self.LayerNorm = layer_norm(c.layer_norm_eps, "LayerNorm", width)
         self.dropout = keras.layers.Dropout(c.hidden_dropout_prob)
 
     def positions(self, input_ids: Any) -> Any:
@@ -151,14 +153,24 @@ class TFBertPooler(keras.layers.Layer):
 class TFBertMainLayer(keras.layers.Layer):
     """The BERT encoder (``bert/...``), shared by the bare model and the heads."""
 
-    embeddings_class: type[TFBertEmbeddings] = TFBertEmbeddings
+    embeddings_class: type[keras.layers.Layer] = TFBertEmbeddings
+    encoder_class: type[keras.layers.Layer] = TFBertEncoder  # (hidden, attention_bias, head_mask) -> (last, states, attentions)
+    pooler_class: type[keras.layers.Layer] = TFBertPooler
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.config = config
         self.embeddings = self.embeddings_class(config, name="embeddings")
-        self.encoder = TFBertEncoder(config, name="encoder")
-        self.pooler = TFBertPooler(config, name="pooler") if add_pooling_layer else None
+        self._add_after_embeddings(config)
+        self.encoder = self.encoder_class(config, name="encoder")
+        self.pooler = self.pooler_class(config, name="pooler") if add_pooling_layer else None
+
+    def _add_after_embeddings(self, config: BertConfig) -> None:
+        """Layers between the embeddings and the encoder (ELECTRA's projection); BERT has none."""
+
+    def embed(self, input_ids: Any, token_type_ids: Any, position_ids: Any, training: bool = False) -> Any:
+        """The encoder's input."""
+        return self.embeddings(input_ids, token_type_ids=token_type_ids, position_ids=position_ids, training=training)
 
     def get_input_embeddings(self) -> WeightEmbedding:
         return self.embeddings.word_embeddings
@@ -178,7 +190,7 @@ class TFBertMainLayer(keras.layers.Layer):
             token_type_ids = tf.zeros((batch, length), tf.int32)
         if position_ids is None:
             position_ids = self.embeddings.positions(input_ids)
-        hidden = self.embeddings(input_ids, token_type_ids=token_type_ids, position_ids=position_ids, training=training)
+        hidden = self.embed(input_ids, token_type_ids=token_type_ids, position_ids=position_ids, training=training)
         bias = tf.cast(tf.reshape(attention_mask, (batch, 1, 1, length)), hidden.dtype)
         bias = (1.0 - bias) * -10000.0  # transformers' TF BERT value, kept so masked outputs agree
         head_mask = expand_head_mask(head_mask, self.config.num_hidden_layers)
@@ -280,12 +292,18 @@ class TFBertForMaskedLM(TFBertPreTrainedModel):
     def __init__(self, config: BertConfig, *inputs: Any, **kwargs: Any) -> None:
         super().__init__(config, *inputs, **kwargs)
         self._add_main_layer(config, add_pooling_layer=False)
-        setattr(self, self.lm_head_name, self.make_lm_head(config))
+        self.add_lm_head(config)
 
     lm_head_name = "mlm"  # where the head lives (RoBERTa: lm_head)
 
+    def add_lm_head(self, config: BertConfig) -> None:
+        setattr(self, self.lm_head_name, self.make_lm_head(config))
+
     def make_lm_head(self, config: BertConfig) -> Any:
         return TFBertMLMHead(config, name="mlm___cls")
+
+    def lm_logits(self, hidden: Any, training: bool = False) -> Any:
+        return getattr(self, self.lm_head_name)(hidden, table=self.base_model.get_input_embeddings(), training=training)
 
     def get_output_embeddings(self) -> Any:
         decoder = self.get_lm_head().decoder
@@ -301,8 +319,7 @@ class TFBertForMaskedLM(TFBertPreTrainedModel):
                                          head_mask=head_mask, labels=labels))
         labels = x.pop("labels", None)
         out = self.base_model(**x, output_hidden_states=output_hidden_states, output_attentions=output_attentions, training=training)
-        logits = getattr(self, self.lm_head_name)(out["last_hidden_state"], table=self.base_model.get_input_embeddings(),
-                                                  training=training)
+        logits = self.lm_logits(out["last_hidden_state"], training=training)
         loss = None if labels is None else masked_lm_loss(self.config, logits, labels, TF_LOSS_OPS)
         # last_hidden_state is modelport's addition to transformers' TFMaskedLMOutput, after its fields
         return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions,
@@ -310,9 +327,8 @@ class TFBertForMaskedLM(TFBertPreTrainedModel):
 
 
 def classifier_dropout(config: BertConfig) -> Any:
-    """The dropout before a classifier: ``classifier_dropout`` when set, else the hidden layers' (transformers')."""
-    rate = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-    return keras.layers.Dropout(rate)
+    """The dropout layer before a classifier, at the rate transformers reads from the config."""
+    return keras.layers.Dropout(classifier_dropout_rate(config))
 
 
 class TFBertHead(TFBertPreTrainedModel):

@@ -80,9 +80,12 @@ class TFRobertaForMaskedLM(TFRobertaPreTrainedModel, TFBertForMaskedLM):
 class TFRobertaClassificationHead(keras.layers.Layer):
     """On the first token (``<s>``): dropout, dense with tanh, dropout, ``out_proj``."""
 
+    dense_activation: Any = "tanh"  # ELECTRA's head has GELU
+
     def __init__(self, config: RobertaConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.dense = dense(config.hidden_size, config.initializer_range, "dense", config.hidden_size, activation="tanh")
+        self.dense = dense(config.hidden_size, config.initializer_range, "dense", config.hidden_size,
+                           activation=self.dense_activation)
         self.dropout = classifier_dropout(config)
         self.out_proj = dense(config.num_labels, config.initializer_range, "out_proj", config.hidden_size)
 
@@ -96,9 +99,10 @@ class TFRobertaForSequenceClassification(TFRobertaPreTrainedModel, TFBertClassif
 
     head_dropout = False  # the head has its own
     loss_rule = staticmethod(sequence_classification_loss)
+    head_class: type[keras.layers.Layer] = TFRobertaClassificationHead  # ELECTRA's has GELU for tanh
 
     def _make_head(self, config: RobertaConfig) -> Any:
-        return TFRobertaClassificationHead(config, name="classifier")
+        return self.head_class(config, name="classifier")
 
 
 class TFRobertaForTokenClassification(TFRobertaPreTrainedModel, TFBertForTokenClassification):

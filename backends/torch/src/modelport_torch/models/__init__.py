@@ -2,6 +2,7 @@
 
 from modelport.models.encoders import encoder_classes
 
+from .albert import ALBERT_CLASSES
 from .bert import (
     BERT_CLASSES,
     BertForMaskedLM,
@@ -18,6 +19,7 @@ from .distilbert import (
     DistilBertForTokenClassification,
     DistilBertModel,
 )
+from .electra import ELECTRA_CLASSES
 from .gpt2 import GPT2LMHeadModel, GPT2Model
 from .llama import (
     DECODER_CLASSES,
@@ -52,6 +54,7 @@ from .roberta import (
     XLMRobertaForTokenClassification,
     XLMRobertaModel,
 )
+from .vit import VIT_CLASSES, ViTForImageClassification, ViTModel
 
 __all__ = ["BERT_CLASSES", "BertModel", "BertForMaskedLM", "BertForSequenceClassification", "BertForTokenClassification",
            "BertForQuestionAnswering", "GPT2Model", "GPT2LMHeadModel", "DECODER_CLASSES",
@@ -75,6 +78,11 @@ __all__ += ["ROBERTA_CLASSES", "ENCODER_CLASSES", "RobertaModel", "RobertaForMas
            "CamembertForTokenClassification", "CamembertForQuestionAnswering"]
 
 #: model_type -> head suffix ("Model", "ForMaskedLM", ...) -> class, for the BERT family (auto classes, architectures())
-ENCODER_CLASSES = encoder_classes({**BERT_CLASSES, **ROBERTA_CLASSES, **DISTILBERT_CLASSES})
+ENCODER_CLASSES = encoder_classes({**BERT_CLASSES, **ROBERTA_CLASSES, **DISTILBERT_CLASSES, **ALBERT_CLASSES, **ELECTRA_CLASSES})
 __all__ += ["DISTILBERT_CLASSES", "DistilBertModel", "DistilBertForMaskedLM", "DistilBertForSequenceClassification",
            "DistilBertForTokenClassification", "DistilBertForQuestionAnswering"]
+__all__ += ["ALBERT_CLASSES", "ELECTRA_CLASSES", *(c.__name__ for c in ALBERT_CLASSES.values()),
+            *(c.__name__ for c in ELECTRA_CLASSES.values())]
+globals().update({c.__name__: c for c in ALBERT_CLASSES.values()})
+globals().update({c.__name__: c for c in ELECTRA_CLASSES.values()})
+__all__ += ["VIT_CLASSES", "ViTModel", "ViTForImageClassification"]

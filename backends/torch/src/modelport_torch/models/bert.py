@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from modelport import BertConfig
+from modelport.models.encoders import classifier_dropout_rate
 from modelport.models.losses import masked_lm_loss, question_answering_loss, sequence_classification_loss, token_classification_loss
 
 from ..losses import TORCH_LOSS_OPS
@@ -18,12 +19,15 @@ __all__ = ["BERT_CLASSES", "BertModel", "BertForMaskedLM", "BertForSequenceClass
 
 
 class BertEmbeddings(nn.Module):
+    width_attribute = "hidden_size"  # the config attribute giving the embeddings' width (ALBERT, ELECTRA: embedding_size)
+
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        width = getattr(config, self.width_attribute)
+        self.word_embeddings = nn.Embedding(config.vocab_size, width, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, width)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, width)
+        self.LayerNorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def positions(self, input_ids):
@@ -169,13 +173,15 @@ class BertPreTrainedModel(PreTrainedModel):
 class BertModel(BertPreTrainedModel):
     """The bare BERT encoder: ``last_hidden_state`` and ``pooler_output``."""
 
-    embeddings_class: type[BertEmbeddings] = BertEmbeddings
+    embeddings_class: type[nn.Module] = BertEmbeddings
+    encoder_class: type[nn.Module] = BertEncoder  # (hidden, mask, head_mask) -> (last, states, attentions)
+    pooler_class: type[nn.Module] = BertPooler
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)
         self.embeddings = self.embeddings_class(config)
-        self.encoder = BertEncoder(config)
-        self.pooler = BertPooler(config) if add_pooling_layer else None
+        self.encoder = self.encoder_class(config)
+        self.pooler = self.pooler_class(config) if add_pooling_layer else None
         self.post_init()
 
     def get_input_embeddings(self):
@@ -188,9 +194,13 @@ class BertModel(BertPreTrainedModel):
         for layer, heads in heads_to_prune.items():
             self.encoder.layer[int(layer)].attention.prune_heads(heads)
 
+    def embed(self, input_ids, token_type_ids=None, position_ids=None):
+        """The encoder's input (ELECTRA projects the embeddings to the hidden size here)."""
+        return self.embeddings(input_ids, token_type_ids, position_ids)
+
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 output_hidden_states=False, output_attentions=False):
-        hidden = self.embeddings(input_ids, token_type_ids, position_ids)
+        hidden = self.embed(input_ids, token_type_ids, position_ids)
         mask = extended_attention_mask(attention_mask, hidden.dtype) if attention_mask is not None else None
         head_mask = self.get_head_mask(head_mask, self.config.num_hidden_layers)
         last, states, attentions = self.encoder(hidden, mask, head_mask)
@@ -244,11 +254,17 @@ class BertForMaskedLM(BertPreTrainedModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         setattr(self, self.base_model_prefix, self.base_class(config, add_pooling_layer=False))
-        setattr(self, self.lm_head_name, self.make_lm_head(config))
+        self.add_lm_head(config)
         self.post_init()
+
+    def add_lm_head(self, config: BertConfig) -> None:
+        setattr(self, self.lm_head_name, self.make_lm_head(config))
 
     def make_lm_head(self, config: BertConfig) -> nn.Module:
         return BertOnlyMLMHead(config)
+
+    def lm_logits(self, hidden):
+        return getattr(self, self.lm_head_name)(hidden)
 
     def decoder_owner(self) -> nn.Module:
         """The module whose ``decoder`` is the output projection."""
@@ -267,16 +283,11 @@ class BertForMaskedLM(BertPreTrainedModel):
                 labels=None, output_hidden_states=False, output_attentions=False):
         out = self.base_model(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
                         output_hidden_states=output_hidden_states, output_attentions=output_attentions, return_dict=True)
-        logits = getattr(self, self.lm_head_name)(out.last_hidden_state)
+        logits = self.lm_logits(out.last_hidden_state)
         loss = None if labels is None else masked_lm_loss(self.config, logits, labels, TORCH_LOSS_OPS)
         # last_hidden_state is modelport's addition to transformers' MaskedLMOutput, after its fields
         return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions,
                            last_hidden_state=out.last_hidden_state)
-
-
-def classifier_dropout(config: BertConfig) -> float:
-    """The dropout before a classifier: ``classifier_dropout`` when set, else the hidden layers' (transformers')."""
-    return config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
 
 
 class BertClassifier(BertPreTrainedModel):
@@ -290,7 +301,7 @@ class BertClassifier(BertPreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         setattr(self, self.base_model_prefix, self.base_class(config, add_pooling_layer=self.pooled))
-        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.dropout = nn.Dropout(classifier_dropout_rate(config))
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 

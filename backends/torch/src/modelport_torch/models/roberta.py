@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from modelport import CamembertConfig, RobertaConfig, XLMRobertaConfig
+from modelport.models.encoders import classifier_dropout_rate
 from modelport.models.losses import sequence_classification_loss
 
 from ..losses import TORCH_LOSS_OPS
@@ -19,7 +20,6 @@ from .bert import (
     BertForTokenClassification,
     BertModel,
     BertPreTrainedModel,
-    classifier_dropout,
 )
 
 __all__ = ["ROBERTA_CLASSES"]
@@ -85,31 +85,35 @@ class RobertaForMaskedLM(RobertaPreTrainedModel, BertForMaskedLM):
 class RobertaClassificationHead(nn.Module):
     """On the first token (``<s>``): dropout, dense, tanh, dropout, ``out_proj``."""
 
+    activation = staticmethod(torch.tanh)
+
     def __init__(self, config: RobertaConfig) -> None:
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(classifier_dropout(config))
+        self.dropout = nn.Dropout(classifier_dropout_rate(config))
         self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
 
     def forward(self, hidden):
-        x = torch.tanh(self.dense(self.dropout(hidden[:, 0, :])))
+        x = self.activation(self.dense(self.dropout(hidden[:, 0, :])))
         return self.out_proj(self.dropout(x))
 
 
 class RobertaForSequenceClassification(RobertaPreTrainedModel):
     """The classification head on the first token (no pooler); the loss's problem type follows the config or labels."""
 
+    head_class: type[nn.Module] = RobertaClassificationHead  # ELECTRA's has GELU for tanh
+
     def __init__(self, config: RobertaConfig) -> None:
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.roberta = self.base_class(config, add_pooling_layer=False)
-        self.classifier = RobertaClassificationHead(config)
+        setattr(self, self.base_model_prefix, self.base_class(config, add_pooling_layer=False))
+        self.classifier = self.head_class(config)
         self.post_init()
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 labels=None, output_hidden_states=False, output_attentions=False):
-        out = self.roberta(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
-                           output_hidden_states=output_hidden_states, output_attentions=output_attentions, return_dict=True)
+        out = self.base_model(input_ids, attention_mask, token_type_ids, position_ids, head_mask,
+                              output_hidden_states=output_hidden_states, output_attentions=output_attentions, return_dict=True)
         logits = self.classifier(out.last_hidden_state)
         loss = None if labels is None else sequence_classification_loss(self.config, logits, labels, TORCH_LOSS_OPS)
         return ModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
