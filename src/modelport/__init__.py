@@ -27,6 +27,7 @@ from .models import (  # noqa: E402
     MistralConfig,
     Qwen2Config,
     RobertaConfig,
+    T5Config,
     ViTConfig,
     XLMRobertaConfig,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "AlbertConfig",
     "ElectraConfig",
     "ViTConfig",
+    "T5Config",
     "Checkpoint",
     "CONFIG_MAPPING",
     "CONFIG_NAME",

@@ -19,6 +19,7 @@ from .models import (
     MistralConfig,
     Qwen2Config,
     RobertaConfig,
+    T5Config,
     ViTConfig,
     XLMRobertaConfig,
 )
@@ -54,6 +55,7 @@ CONFIG_MAPPING: dict[str, type[PretrainedConfig]] = {
     "albert": AlbertConfig,
     "electra": ElectraConfig,
     "vit": ViTConfig,
+    "t5": T5Config,
     "gpt2": GPT2Config,
     "llama": LlamaConfig,
     "mistral": MistralConfig,

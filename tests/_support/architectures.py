@@ -24,6 +24,8 @@ CONFIGS = {
                                                   max_position_embeddings=32),
     "vit": lambda depth: AutoConfig.for_model("vit", hidden_size=24, num_hidden_layers=depth, num_attention_heads=4,
                                               intermediate_size=37, image_size=32, patch_size=8),
+    "t5": lambda depth: AutoConfig.for_model("t5", vocab_size=64, d_model=16, d_kv=4, d_ff=37, num_layers=depth, num_heads=4,
+                                             relative_attention_num_buckets=8, decoder_start_token_id=0),
     "gpt2": lambda depth: GPT2Config(vocab_size=64, n_positions=32, n_embd=24, n_layer=depth, n_head=4),
     "llama": lambda depth: AutoConfig.for_model("llama", num_hidden_layers=depth, attention_bias=True, **_DECODER),
     "mistral": lambda depth: AutoConfig.for_model("mistral", num_hidden_layers=depth, **_DECODER),

@@ -77,9 +77,10 @@ def assert_loads_with_transformers_outputs(model: Any, info: dict, case: str, ru
 def head_kind(case: str) -> str:
     """The class name's suffix after the architecture's stem: ``Model``, ``ForMaskedLM``, ``ForSequenceClassification``..."""
     from modelport.models.encoders import ENCODER_HEADS, EXTRA_HEADS
+    from modelport.models.t5 import T5_HEADS
     from modelport.models.vit import VIT_HEADS
 
-    kinds = {*ENCODER_HEADS, *(head for heads in EXTRA_HEADS.values() for head in heads), *VIT_HEADS}
+    kinds = {*ENCODER_HEADS, *(head for heads in EXTRA_HEADS.values() for head in heads), *VIT_HEADS, *T5_HEADS}
     return next(kind for kind in sorted(kinds, key=len, reverse=True) if CASES[case].endswith(kind))
 
 
@@ -97,3 +98,17 @@ def interpolated(case: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray
     prefix = "interpolated/"
     outputs = {k[len(prefix):]: v for k, v in np.load(DATA / case / "outputs-pt.npz").items() if k.startswith(prefix)}
     return dict(np.load(DATA / case / "inputs-interpolated.npz")), outputs
+
+
+#: the encoder-decoder language models, whose golden data include transformers' generate() (generation.npz)
+GENERATION_CASES = [case for case in CASES if (DATA / case / "generation.npz").exists()]
+
+
+def generation(case: str) -> list[tuple[str, dict[str, Any], dict[str, np.ndarray]]]:
+    """(name, generate() keywords, transformers' ``sequences`` and, for beam search, ``sequences_scores``) of each
+    setting recorded for ``case``."""
+    spec = json.loads((DATA / case / "generation.json").read_text())
+    arrays = np.load(DATA / case / "generation.npz")
+    common = {"max_new_tokens": spec["max_new_tokens"], "eos_token_id": spec["eos_token_id"]}
+    return [(name, {**common, **settings}, {k.split("/", 1)[1]: arrays[k] for k in arrays.files if k.startswith(name + "/")})
+            for name, settings in sorted(spec["settings"].items())]

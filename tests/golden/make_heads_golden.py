@@ -104,6 +104,30 @@ def _vit(**overrides: Any) -> transformers.ViTConfig:
                                   patch_size=8, **overrides)
 
 
+def _t5(**overrides: Any) -> transformers.T5Config:
+    # relative positions beyond the exact buckets (2 of the encoder's 4 a side) reach the logarithmic ones
+    settings = dict(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=2, num_heads=4, relative_attention_num_buckets=8,
+                    relative_attention_max_distance=16, decoder_start_token_id=0)
+    return transformers.T5Config(**{**settings, **overrides})
+
+
+#: the T5 cases' target tokens: the labels of their loss, and (shifted right by transformers) their decoder inputs
+T5_LABELS = np.array([[5, 9, 33, 12, 1], [7, 41, 1, -100, -100]], np.int64)
+#: generate() settings whose token ids the T5 language models record (generation.npz)
+T5_GENERATION = {
+    "greedy": {},
+    "beam": {"num_beams": 3},
+    "beam-2": {"num_beams": 3, "num_return_sequences": 2, "length_penalty": 0.7},
+    # no token twice: the ids follow the logits' ranking further down than a tiny model's favourite token
+    "greedy-no-repeat": {"no_repeat_ngram_size": 1, "repetition_penalty": 1.3},
+    "beam-no-repeat": {"num_beams": 3, "no_repeat_ngram_size": 1},
+}
+
+
+def _t5_labels(rng: np.random.Generator, labels: int) -> dict[str, tuple[str | None, dict[str, np.ndarray]]]:
+    return {"masked": (None, {"labels": T5_LABELS})}
+
+
 def _replaced_labels(rng: np.random.Generator, labels: int) -> dict[str, tuple[str | None, dict[str, np.ndarray]]]:
     return {"replaced": (None, {"labels": rng.integers(0, 2, size=(BATCH, SEQ), dtype=np.int64)})}
 
@@ -132,6 +156,13 @@ HEADS = {
     "albert": _family(_albert, "Albert"),
     "electra": {**_family(_electra, "Electra", base_outputs=("last_hidden_state",)),  # no pooler
                 "pretraining": (_electra, "ElectraForPreTraining", ("logits",), _replaced_labels)},
+    "t5": {
+        "base": (_t5, "T5Model", ("last_hidden_state", "encoder_last_hidden_state"), _no_labels),
+        "encoder": (_t5, "T5EncoderModel", ("last_hidden_state",), _no_labels),
+        "lm": (_t5, "T5ForConditionalGeneration", ("logits", "encoder_last_hidden_state"), _t5_labels),  # v1.0: tied
+        "lm-v1.1": (lambda: _t5(feed_forward_proj="gated-gelu", tie_word_embeddings=False), "T5ForConditionalGeneration",
+                    ("logits", "encoder_last_hidden_state"), _t5_labels),
+    },
     "vit": {
         "base": (_vit, "ViTModel", ("last_hidden_state", "pooler_output"), _no_labels),
         "sequence": (lambda: _vit(num_labels=3), "ViTForImageClassification", ("logits",), _sequence_labels),
@@ -167,6 +198,23 @@ def inputs_for(config: transformers.PretrainedConfig) -> dict[str, np.ndarray]:
 
 def _torch(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(v) for k, v in arrays.items()}
+
+
+def write_generation(model: Any, inputs: dict[str, np.ndarray], folder: Path) -> None:
+    """transformers' generate() on the encoder inputs for each of :data:`T5_GENERATION`'s settings: the sequences
+    and, for beam search, their scores (generation.npz)."""
+    arrays = {}
+    with torch.no_grad():
+        for name, settings in T5_GENERATION.items():
+            out = model.generate(input_ids=torch.from_numpy(inputs["input_ids"]),
+                                 attention_mask=torch.from_numpy(inputs["attention_mask"]), max_new_tokens=8, eos_token_id=1,
+                                 output_scores=True, return_dict_in_generate=True, **settings)
+            arrays[f"{name}/sequences"] = out.sequences.numpy()
+            if "num_beams" in settings:
+                arrays[f"{name}/sequences_scores"] = out.sequences_scores.numpy()
+    np.savez(folder / "generation.npz", **arrays)
+    (folder / "generation.json").write_text(json.dumps({"max_new_tokens": 8, "eos_token_id": 1, "settings": T5_GENERATION},
+                                                       indent=2, sort_keys=True) + "\n")
 
 
 def fill_decoder_bias(tf_model: Any) -> None:
@@ -211,6 +259,8 @@ def build(arch: str, head: str) -> dict:
     perturb(model)
     folders = write_formats(model, class_name, folder)
     inputs = inputs_for(config)
+    if getattr(config, "is_encoder_decoder", False) and hasattr(model, "decoder"):
+        inputs["decoder_input_ids"] = model._shift_right(torch.from_numpy(T5_LABELS)).numpy()
     np.savez(folder / "inputs.npz", **inputs)
     outputs = {}
     with torch.no_grad():
@@ -225,6 +275,8 @@ def build(arch: str, head: str) -> dict:
             out = model(**_torch(bigger), interpolate_pos_encoding=True)
         outputs.update({f"interpolated/{name}": getattr(out, name).numpy() for name in names})
     np.savez(folder / "outputs-pt.npz", **outputs)
+    if hasattr(model, "generate") and getattr(config, "is_encoder_decoder", False):
+        write_generation(model, inputs, folder)
     labels, losses = {}, {}
     for name, (given, arrays) in label_sets(np.random.default_rng(SEED + 1), config.num_labels).items():
         model.config.problem_type = given

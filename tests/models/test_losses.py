@@ -21,7 +21,7 @@ def _core_loss(case: str, config: Any, labels: dict[str, np.ndarray]) -> float:
     if "start_positions" in labels:
         return float(losses.question_answering_loss(outputs["start_logits"], outputs["end_logits"], labels["start_positions"],
                                                     labels["end_positions"], OPS))
-    if heads.CASES[case].endswith("ForMaskedLM"):  # cross-entropy over the vocabulary, -100 ignored
+    if heads.CASES[case].endswith(("ForMaskedLM", "ForConditionalGeneration")):  # over the vocabulary, -100 ignored
         return float(losses.masked_lm_loss(config, outputs["logits"], labels["labels"], OPS))
     if heads.CASES[case].endswith("ForPreTraining"):  # ELECTRA: a replaced-token logit a token, over the kept tokens
         return float(losses.replaced_token_detection_loss(outputs["logits"], labels["labels"],

@@ -17,7 +17,9 @@ from modelport_flax import (
     FlaxAutoModelForMaskedLM,
     FlaxAutoModelForPreTraining,
     FlaxAutoModelForQuestionAnswering,
+    FlaxAutoModelForSeq2SeqLM,
     FlaxAutoModelForSequenceClassification,
+    FlaxAutoModelForTextEncoding,
     FlaxAutoModelForTokenClassification,
 )
 
@@ -26,7 +28,8 @@ from _support import heads
 AUTO = {"Model": FlaxAutoModel, "ForMaskedLM": FlaxAutoModelForMaskedLM,
         "ForSequenceClassification": FlaxAutoModelForSequenceClassification,
         "ForTokenClassification": FlaxAutoModelForTokenClassification, "ForQuestionAnswering": FlaxAutoModelForQuestionAnswering,
-        "ForPreTraining": FlaxAutoModelForPreTraining, "ForImageClassification": FlaxAutoModelForImageClassification}
+        "ForPreTraining": FlaxAutoModelForPreTraining, "ForImageClassification": FlaxAutoModelForImageClassification,
+        "ForConditionalGeneration": FlaxAutoModelForSeq2SeqLM, "EncoderModel": FlaxAutoModelForTextEncoding}
 
 
 def _load(case: str, fmt: str):
@@ -86,7 +89,7 @@ def test_a_jitted_training_step_lowers_the_loss(case, label_set):
 
     params, rng, losses = model.params, jax.random.PRNGKey(0), []
     state = optimizer.init(params)
-    for _ in range(10):
+    for _ in range(20):  # jitted: the steps after the first cost little
         rng, dropout = jax.random.split(rng)
         params, state, loss = step(params, state, dropout)
         losses.append(float(loss))
@@ -103,3 +106,25 @@ def test_vit_on_other_image_sizes_resizes_its_positions_as_transformers_pytorch(
         assert heads.max_diff(got[name], value) <= heads.TOLERANCE, name
     with pytest.raises(ConfigError, match="not the size the model was built for"):
         model(images["pixel_values"])
+
+
+@pytest.mark.parametrize("case", heads.GENERATION_CASES)
+def test_encoder_decoder_generate_gives_transformers_ids_and_scores(case):
+    model, _ = _load(case, "flax-msgpack")
+    batch = {k: v for k, v in heads.inputs(case).items() if k in ("input_ids", "attention_mask")}
+    for name, settings, want in heads.generation(case):
+        got = model.generate(batch["input_ids"], attention_mask=batch["attention_mask"], output_scores=True,
+                             return_dict_in_generate=True, **settings)
+        sequences = np.asarray(got.sequences)  # Flax's generate pads every row to max_length, as transformers' does
+        length = want["sequences"].shape[1]
+        np.testing.assert_array_equal(sequences[:, :length], want["sequences"], err_msg=name)
+        assert (sequences[:, length:] == model.config.pad_token_id).all(), name
+        if "sequences_scores" in want:
+            assert heads.max_diff(got.sequences_scores, want["sequences_scores"]) <= heads.TOLERANCE, name
+
+
+@pytest.mark.parametrize("case", heads.GENERATION_CASES)
+def test_t5_shifts_labels_right_into_decoder_inputs_as_transformers(case):
+    model, _ = _load(case, "flax-msgpack")
+    labels = dict(heads.label_sets(case))["masked"]["labels"]["labels"]
+    np.testing.assert_array_equal(np.asarray(model.shift_right(labels)), heads.inputs(case)["decoder_input_ids"])

@@ -16,7 +16,9 @@ from modelport_tf import (
     TFAutoModelForMaskedLM,
     TFAutoModelForPreTraining,
     TFAutoModelForQuestionAnswering,
+    TFAutoModelForSeq2SeqLM,
     TFAutoModelForSequenceClassification,
+    TFAutoModelForTextEncoding,
     TFAutoModelForTokenClassification,
 )
 
@@ -25,7 +27,8 @@ from _support import heads
 AUTO = {"Model": TFAutoModel, "ForMaskedLM": TFAutoModelForMaskedLM,
         "ForSequenceClassification": TFAutoModelForSequenceClassification,
         "ForTokenClassification": TFAutoModelForTokenClassification, "ForQuestionAnswering": TFAutoModelForQuestionAnswering,
-        "ForPreTraining": TFAutoModelForPreTraining, "ForImageClassification": TFAutoModelForImageClassification}
+        "ForPreTraining": TFAutoModelForPreTraining, "ForImageClassification": TFAutoModelForImageClassification,
+        "ForConditionalGeneration": TFAutoModelForSeq2SeqLM, "EncoderModel": TFAutoModelForTextEncoding}
 
 
 def _keras_inputs(case: str) -> dict[str, np.ndarray]:
@@ -128,3 +131,22 @@ def test_vit_on_other_image_sizes_resizes_its_positions_as_transformers_pytorch(
         assert heads.max_diff(got[name], value) <= heads.TOLERANCE, name
     with pytest.raises(ConfigError, match="not the size the model was built for"):
         model(pixel_values=images["pixel_values"])
+
+
+@pytest.mark.parametrize("case", heads.GENERATION_CASES)
+def test_encoder_decoder_generate_gives_transformers_ids_and_scores(case):
+    model, _ = _load(case, "tf-h5")
+    batch = {k: v for k, v in heads.inputs(case).items() if k in ("input_ids", "attention_mask")}
+    for name, settings, want in heads.generation(case):
+        got = model.generate(batch["input_ids"], attention_mask=batch["attention_mask"], output_scores=True,
+                             return_dict_in_generate=True, **settings)
+        np.testing.assert_array_equal(np.asarray(got.sequences), want["sequences"], err_msg=name)
+        if "sequences_scores" in want:
+            assert heads.max_diff(got.sequences_scores, want["sequences_scores"]) <= heads.TOLERANCE, name
+
+
+@pytest.mark.parametrize("case", heads.GENERATION_CASES)
+def test_t5_shifts_labels_right_into_decoder_inputs_as_transformers(case):
+    model, _ = _load(case, "tf-h5")
+    labels = dict(heads.label_sets(case))["masked"]["labels"]["labels"]
+    np.testing.assert_array_equal(model.shift_right(labels).numpy(), heads.inputs(case)["decoder_input_ids"])

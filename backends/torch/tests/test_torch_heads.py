@@ -15,7 +15,9 @@ from modelport_torch import (
     AutoModelForMaskedLM,
     AutoModelForPreTraining,
     AutoModelForQuestionAnswering,
+    AutoModelForSeq2SeqLM,
     AutoModelForSequenceClassification,
+    AutoModelForTextEncoding,
     AutoModelForTokenClassification,
 )
 
@@ -24,7 +26,8 @@ from _support import heads
 AUTO = {"Model": AutoModel, "ForMaskedLM": AutoModelForMaskedLM,
         "ForSequenceClassification": AutoModelForSequenceClassification,
         "ForTokenClassification": AutoModelForTokenClassification, "ForQuestionAnswering": AutoModelForQuestionAnswering,
-        "ForPreTraining": AutoModelForPreTraining, "ForImageClassification": AutoModelForImageClassification}
+        "ForPreTraining": AutoModelForPreTraining, "ForImageClassification": AutoModelForImageClassification,
+        "ForConditionalGeneration": AutoModelForSeq2SeqLM, "EncoderModel": AutoModelForTextEncoding}
 
 
 def _load(case: str, fmt: str):
@@ -76,7 +79,7 @@ def test_backward_reaches_every_parameter_and_steps_lower_the_loss(case, label_s
     batch = {k: torch.from_numpy(v) for k, v in heads.inputs(case).items()}
     labels = {k: torch.from_numpy(v) for k, v in spec["labels"].items()}
     losses = []
-    for _ in range(10):
+    for _ in range(20):
         loss = model(**batch, **labels).loss
         optimizer.zero_grad()
         loss.backward()
@@ -109,3 +112,35 @@ def test_vit_on_other_image_sizes_resizes_its_positions_as_transformers(case, fm
         assert heads.max_diff(got[name].numpy(), value) <= heads.TOLERANCE, name
     with pytest.raises(ConfigError, match="not the size the model was built for"):
         model(torch.from_numpy(images["pixel_values"]))
+
+
+@pytest.mark.parametrize("case", heads.GENERATION_CASES)
+def test_encoder_decoder_generate_gives_transformers_ids_and_scores(case):
+    model, _ = _load(case, "pt-safetensors")
+    batch = {k: torch.from_numpy(v) for k, v in heads.inputs(case).items() if k in ("input_ids", "attention_mask")}
+    for name, settings, want in heads.generation(case):
+        got = model.eval().generate(**batch, output_scores=True, return_dict_in_generate=True, **settings)
+        np.testing.assert_array_equal(got.sequences.numpy(), want["sequences"], err_msg=name)
+        if "sequences_scores" in want:
+            assert heads.max_diff(got.sequences_scores.numpy(), want["sequences_scores"]) <= heads.TOLERANCE, name
+
+
+@pytest.mark.parametrize("case", heads.GENERATION_CASES)
+def test_t5_shifts_labels_right_into_decoder_inputs_as_transformers(case):
+    model, _ = _load(case, "pt-safetensors")
+    labels = dict(heads.label_sets(case))["masked"]["labels"]["labels"]
+    np.testing.assert_array_equal(model.shift_right(torch.from_numpy(labels)).numpy(), heads.inputs(case)["decoder_input_ids"])
+
+
+def test_t5_generates_with_a_decoder_deeper_than_its_encoder_the_same_ids_with_and_without_cache():
+    # transformers 4.57.6 cannot (its cache is sized by num_layers); the cache here follows num_decoder_layers
+    from modelport import T5Config
+
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=64, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_decoder_layers=3, num_heads=4,
+                      relative_attention_num_buckets=8, relative_attention_max_distance=16, decoder_start_token_id=0)
+    model = modelport_torch.T5ForConditionalGeneration(config).eval()
+    ids = torch.randint(2, 64, (2, 6))
+    cached = model.generate(ids, max_new_tokens=10, no_repeat_ngram_size=1, num_beams=2)
+    recomputed = model.generate(ids, max_new_tokens=10, no_repeat_ngram_size=1, num_beams=2, use_cache=False)
+    assert cached.shape[1] > 5 and torch.equal(cached, recomputed)

@@ -114,3 +114,17 @@ def mask_from_padding(ids: np.ndarray, plan: DecodingPlan) -> np.ndarray:
     if pad is not None and (ids == pad).any() and pad not in plan.eos_token_ids:
         return (ids != pad).astype(np.int32)
     return np.ones_like(ids, dtype=np.int32)
+
+
+def decoder_start_token(default: GenerationConfig | None, generation_config: GenerationConfig | None,
+                        keywords: dict[str, Any], model_name: str) -> int:
+    """The first token of an encoder-decoder's output, in transformers' order: the call's ``decoder_start_token_id``,
+    the generation config's, then ``bos_token_id`` likewise."""
+    config = generation_config or default or GenerationConfig()
+    for value in (keywords.get("decoder_start_token_id"), config.decoder_start_token_id, keywords.get("bos_token_id"),
+                  config.bos_token_id):
+        if value is not None:
+            return int(value[0] if isinstance(value, (list, tuple)) else value)
+    raise ConfigError("an encoder-decoder's generate() needs the decoder's first token", where=model_name,
+                      expected="decoder_start_token_id (T5: 0, its pad token)", received=None,
+                      fix="Pass decoder_start_token_id= or set it in the generation config.")

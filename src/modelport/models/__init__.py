@@ -11,7 +11,8 @@ from .llama import LlamaConfig
 from .mistral import MistralConfig
 from .qwen2 import Qwen2Config
 from .roberta import CamembertConfig, RobertaConfig, XLMRobertaConfig
+from .t5 import T5Config
 from .vit import ViTConfig
 
 __all__ = ["BertConfig", "RobertaConfig", "XLMRobertaConfig", "CamembertConfig", "DistilBertConfig", "AlbertConfig",
-           "ElectraConfig", "ViTConfig", "GPT2Config", "LlamaConfig", "MistralConfig", "Qwen2Config", "GemmaConfig"]
+           "ElectraConfig", "ViTConfig", "T5Config", "GPT2Config", "LlamaConfig", "MistralConfig", "Qwen2Config", "GemmaConfig"]

@@ -49,6 +49,9 @@ _LAZY = {
     "FlaxElectraForTokenClassification": ".models",
     "FlaxElectraForQuestionAnswering": ".models",
     "FlaxViTModel": ".models",
+    "FlaxT5Model": ".models",
+    "FlaxT5ForConditionalGeneration": ".models",
+    "FlaxT5EncoderModel": ".models",
     "FlaxViTForImageClassification": ".models",
     "FlaxGPT2Model": ".models",
     "FlaxGPT2LMHeadModel": ".models",
@@ -72,6 +75,8 @@ _LAZY = {
     "FlaxAutoModelForQuestionAnswering": ".auto",
     "FlaxAutoModelForPreTraining": ".auto",
     "FlaxAutoModelForImageClassification": ".auto",
+    "FlaxAutoModelForSeq2SeqLM": ".auto",
+    "FlaxAutoModelForTextEncoding": ".auto",
     "load_flax_sharded_weights": ".modeling",
 }
 

@@ -46,12 +46,12 @@ class FlaxAdapter(Adapter):
     def architectures(self) -> tuple[dict[str, Any], dict[str, Any]]:
         from modelport.models.decoders import add_decoder_classes
 
-        from .models import DECODER_CLASSES, ENCODER_CLASSES, VIT_CLASSES, FlaxGPT2LMHeadModel, FlaxGPT2Model
+        from .models import DECODER_CLASSES, ENCODER_CLASSES, T5_CLASSES, VIT_CLASSES, FlaxGPT2LMHeadModel, FlaxGPT2Model
 
         encoders = {cls.__name__.removeprefix("Flax"): cls for classes in ENCODER_CLASSES.values() for cls in classes.values()}
-        by_name = {**encoders, **VIT_CLASSES, "GPT2Model": FlaxGPT2Model, "GPT2LMHeadModel": FlaxGPT2LMHeadModel}
+        by_name = {**encoders, **VIT_CLASSES, **T5_CLASSES, "GPT2Model": FlaxGPT2Model, "GPT2LMHeadModel": FlaxGPT2LMHeadModel}
         by_type = {**{t: classes["Model"] for t, classes in ENCODER_CLASSES.items()}, "gpt2": FlaxGPT2Model,
-                   "vit": VIT_CLASSES["ViTModel"]}
+                   "vit": VIT_CLASSES["ViTModel"], "t5": T5_CLASSES["T5Model"]}
         return add_decoder_classes(by_name, by_type, DECODER_CLASSES, "Flax")
 
     def model_tree(self, model_class: Any, config: Any) -> ParameterTree:

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from modelport.auto import AutoModelFactory
 
-from .models import DECODER_CLASSES, ENCODER_CLASSES, FlaxGPT2LMHeadModel, FlaxGPT2Model, FlaxViTForImageClassification, FlaxViTModel
+from .models import (
+    DECODER_CLASSES,
+    ENCODER_CLASSES,
+    FlaxGPT2LMHeadModel,
+    FlaxGPT2Model,
+    FlaxT5EncoderModel,
+    FlaxT5ForConditionalGeneration,
+    FlaxT5Model,
+    FlaxViTForImageClassification,
+    FlaxViTModel,
+)
 
 __all__ = ["FlaxAutoModel", "FlaxAutoModelForMaskedLM", "FlaxAutoModelForCausalLM", "FlaxAutoModelForSequenceClassification",
            "FlaxAutoModelForTokenClassification", "FlaxAutoModelForQuestionAnswering",
            "FlaxAutoModelForPreTraining",
-           "FlaxAutoModelForImageClassification"]
+           "FlaxAutoModelForImageClassification", "FlaxAutoModelForSeq2SeqLM",
+           "FlaxAutoModelForTextEncoding"]
 
 
 def _encoders(head: str) -> dict[str, type]:
@@ -17,7 +28,7 @@ def _encoders(head: str) -> dict[str, type]:
 
 
 class FlaxAutoModel(AutoModelFactory):
-    _mapping = {**_encoders("Model"), "gpt2": FlaxGPT2Model, "vit": FlaxViTModel,
+    _mapping = {**_encoders("Model"), "gpt2": FlaxGPT2Model, "vit": FlaxViTModel, "t5": FlaxT5Model,
                 **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
 
 
@@ -47,3 +58,11 @@ class FlaxAutoModelForPreTraining(AutoModelFactory):
 
 class FlaxAutoModelForImageClassification(AutoModelFactory):
     _mapping = {"vit": FlaxViTForImageClassification}
+
+
+class FlaxAutoModelForSeq2SeqLM(AutoModelFactory):
+    _mapping = {"t5": FlaxT5ForConditionalGeneration}
+
+
+class FlaxAutoModelForTextEncoding(AutoModelFactory):
+    _mapping = {"t5": FlaxT5EncoderModel}

@@ -21,11 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from modelport.generation import GenerationConfig, beam_search
-from modelport.generation.plan import LoopSettings, loop_settings, mask_from_padding, plan_decoding
+from modelport.generation.plan import LoopSettings, decoder_start_token, loop_settings, mask_from_padding, plan_decoding
 from modelport.generation.processors import ArrayOps
 from modelport.outputs import ModelOutput
 
-__all__ = ["FlaxGenerationMixin", "JAX_OPS", "init_cache", "write_cache"]
+__all__ = ["FlaxGenerationMixin", "FlaxSeq2SeqGenerationMixin", "JAX_OPS", "init_cache", "write_cache"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,28 +89,49 @@ class FlaxGenerationMixin:
         ``sequences_scores``. ``prng_key`` seeds sampling (default ``PRNGKey(0)``).
         """
         ids = np.asarray(input_ids)
-        plan = plan_decoding(getattr(self, "generation_config", None), generation_config, ids.shape[-1], kwargs,
+        prompt, encoder_decoder = self._loop_prompt(ids, generation_config, kwargs)
+        plan = plan_decoding(getattr(self, "generation_config", None), generation_config, prompt.shape[-1], kwargs,
                              type(self).__name__)
         mask = np.asarray(attention_mask) if attention_mask is not None else mask_from_padding(ids, plan)
+        prompt_mask, context = mask, None
+        if encoder_decoder:  # the mask is the encoder's; every decoder token counts
+            prompt_mask, context = np.ones_like(prompt), (jnp.asarray(ids, jnp.int32), jnp.asarray(mask, jnp.int32))
         static = loop_settings(plan, self.config.vocab_size)  # type: ignore[attr-defined]
         run = self._compiled(static, ids.shape[0])
         key = prng_key if prng_key is not None else jax.random.PRNGKey(0)
         sequences, scores, sequence_scores = run(params if params is not None else self.params,  # type: ignore[attr-defined]
-                                                 jnp.asarray(ids, jnp.int32), jnp.asarray(mask, jnp.int32), key)
+                                                 jnp.asarray(prompt, jnp.int32), jnp.asarray(prompt_mask, jnp.int32), key,
+                                                 context)
         config = plan.config
         return ModelOutput(sequences=sequences, scores=scores if config.output_scores else None,
                            sequences_scores=sequence_scores if config.output_scores else None)
+
+    def _loop_prompt(self, ids: np.ndarray, generation_config: GenerationConfig | None,
+                     kwargs: dict[str, Any]) -> tuple[np.ndarray, bool]:
+        """The ids the loop continues, and whether the model is an encoder-decoder (``ids`` then go to the encoder):
+        a causal LM continues its prompt."""
+        return ids, False
 
     def _compiled(self, static: LoopSettings, batch: int) -> Any:
         compiled = self.__dict__.setdefault("_generation_functions", {})
         key = (static, batch, getattr(self, "dtype", None))
         if key not in compiled:
-            layers, heads, head_dim = self.cache_layout()  # type: ignore[attr-defined]  # the model class's
-            make = functools.partial(init_cache, layers, length=static.max_length, heads=heads, head_dim=head_dim,
-                                     dtype=getattr(self, "dtype", jnp.float32))
             loop = _beam_loop if static.mode == "beam" else _sample_loop
-            compiled[key] = jax.jit(functools.partial(loop, self.module, static, make))  # type: ignore[attr-defined]
+
+            def run(params: dict, ids: Any, mask: Any, key: Any, context: Any) -> tuple:
+                make_cache, forward = self._loop_parts(params, static, context)
+                return loop(static, make_cache, forward, params, ids, mask, key)
+
+            compiled[key] = jax.jit(run)
         return compiled[key]
+
+    def _loop_parts(self, params: dict, static: LoopSettings, context: Any) -> tuple[Any, Any]:
+        """What the loop calls: ``make_cache(batch=rows)`` and ``forward(params, tokens, mask, positions, cache, index)``
+        (the next token's float32 logits and the cache). A causal LM's cache is zeroed keys and values."""
+        layers, heads, head_dim = self.cache_layout()  # type: ignore[attr-defined]  # the model class's
+        make = functools.partial(init_cache, layers, length=static.max_length, heads=heads, head_dim=head_dim,
+                                 dtype=getattr(self, "dtype", jnp.float32))
+        return make, functools.partial(_forward, self.module)  # type: ignore[attr-defined]
 
 
 def _positions(mask: Any) -> Any:
@@ -125,7 +146,7 @@ def _forward(module: Any, params: dict, tokens: Any, mask: Any, positions: Any, 
     return out["logits"][:, -1].astype(jnp.float32), out["past_key_values"]
 
 
-def _sample_loop(module: Any, static: LoopSettings, make_cache: Any, params: dict, ids: Any, mask: Any, key: Any) -> tuple:
+def _sample_loop(static: LoopSettings, make_cache: Any, forward: Any, params: dict, ids: Any, mask: Any, key: Any) -> tuple:
     batch, prompt = ids.shape
     total = static.max_length
     sequences = jnp.full((batch, total), static.pad, jnp.int32).at[:, :prompt].set(ids)
@@ -137,7 +158,7 @@ def _sample_loop(module: Any, static: LoopSettings, make_cache: Any, params: dic
     def step(state: tuple, width: int) -> tuple:
         length, sequences, unfinished, cache, key, scores = state
         running = jax.lax.dynamic_slice_in_dim(sequences, length - width, width, 1)
-        logits, cache = _forward(module, params, running, mask, positions, cache, length - width)
+        logits, cache = forward(params, running, mask, positions, cache, length - width)
         for processor in static.processors:
             logits = processor(sequences, logits, length, JAX_OPS)
         if static.mode == "sample":
@@ -158,7 +179,7 @@ def _sample_loop(module: Any, static: LoopSettings, make_cache: Any, params: dic
     return state[1], state[5], None
 
 
-def _beam_loop(module: Any, static: LoopSettings, make_cache: Any, params: dict, ids: Any, mask: Any, key: Any) -> tuple:
+def _beam_loop(static: LoopSettings, make_cache: Any, forward: Any, params: dict, ids: Any, mask: Any, key: Any) -> tuple:
     batch, prompt = ids.shape
     beams = static.beams
     settings = beam_search.BeamSettings(batch=batch, beams=beams, vocab=static.vocab, prompt_length=prompt,
@@ -175,7 +196,7 @@ def _beam_loop(module: Any, static: LoopSettings, make_cache: Any, params: dict,
         beam = beam_search.BeamState(**dict(zip(fields, beam_state)))
         running = beam.running.reshape(batch * beams, static.max_length)
         tokens = jax.lax.dynamic_slice_in_dim(running, length - width, width, 1)
-        logits, cache = _forward(module, params, tokens, flat_mask, positions, cache, length - width)
+        logits, cache = forward(params, tokens, flat_mask, positions, cache, length - width)
         log_probs = jax.nn.log_softmax(logits, axis=-1)
         for processor in static.processors:
             log_probs = processor(running, log_probs, length, JAX_OPS)
@@ -194,3 +215,33 @@ def _beam_loop(module: Any, static: LoopSettings, make_cache: Any, params: dict,
     final = beam_search.BeamState(**dict(zip(fields, state[1])))
     sequences, scores, _ = beam_search.finish(final, settings, static.returned, JAX_OPS)
     return sequences, None, scores
+
+
+class FlaxSeq2SeqGenerationMixin(FlaxGenerationMixin):
+    """``generate()`` for a Flax encoder-decoder (T5) whose module has ``encode(input_ids, attention_mask)`` (the
+    encoder's output and each decoder layer's cross-attention keys and values) and ``decode_step(tokens, cache,
+    index)``. The encoder runs once inside the compiled function; the loop starts from ``decoder_start_token_id``
+    with a cache holding the self-attention buffers, the cross-attention keys and values and the encoder's mask."""
+
+    def _loop_prompt(self, ids: np.ndarray, generation_config: GenerationConfig | None,
+                     kwargs: dict[str, Any]) -> tuple[np.ndarray, bool]:
+        start = decoder_start_token(getattr(self, "generation_config", None), generation_config, kwargs, type(self).__name__)
+        return np.full((ids.shape[0], 1), start, np.int32), True
+
+    def _loop_parts(self, params: dict, static: LoopSettings, context: Any) -> tuple[Any, Any]:
+        module = self.module  # type: ignore[attr-defined]
+        ids, mask = context
+        cross = module.apply({"params": params}, ids, mask, method=module.encode_for_generation)
+        layers, heads, head_dim = self.cache_layout()  # type: ignore[attr-defined]
+        dtype = getattr(self, "dtype", jnp.float32)
+
+        def make_cache(batch: int) -> dict[str, Any]:
+            repeats = batch // ids.shape[0]  # beam search: each row's encoder output once per beam
+            return {"self": init_cache(layers, batch, static.max_length, heads, head_dim, dtype),
+                    "cross": jax.tree_util.tree_map(lambda x: jnp.repeat(x, repeats, axis=0), cross)}
+
+        def forward(params: dict, tokens: Any, mask: Any, positions: Any, cache: Any, index: Any) -> tuple[Any, Any]:
+            logits, cache = module.apply({"params": params}, tokens, cache, index, method=module.decode_step)
+            return logits.astype(jnp.float32), cache
+
+        return make_cache, forward

@@ -50,6 +50,9 @@ _LAZY = {
     "TFElectraForTokenClassification": ".models",
     "TFElectraForQuestionAnswering": ".models",
     "TFViTModel": ".models",
+    "TFT5Model": ".models",
+    "TFT5ForConditionalGeneration": ".models",
+    "TFT5EncoderModel": ".models",
     "TFViTForImageClassification": ".models",
     "TFGPT2Model": ".models",
     "TFGPT2LMHeadModel": ".models",
@@ -73,6 +76,8 @@ _LAZY = {
     "TFAutoModelForQuestionAnswering": ".auto",
     "TFAutoModelForPreTraining": ".auto",
     "TFAutoModelForImageClassification": ".auto",
+    "TFAutoModelForSeq2SeqLM": ".auto",
+    "TFAutoModelForTextEncoding": ".auto",
 }
 
 __all__ = [*_LAZY, "__version__"]

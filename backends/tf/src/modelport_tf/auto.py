@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from modelport.auto import AutoModelFactory
 
-from .models import DECODER_CLASSES, ENCODER_CLASSES, TFGPT2LMHeadModel, TFGPT2Model, TFViTForImageClassification, TFViTModel
+from .models import (
+    DECODER_CLASSES,
+    ENCODER_CLASSES,
+    TFGPT2LMHeadModel,
+    TFGPT2Model,
+    TFT5EncoderModel,
+    TFT5ForConditionalGeneration,
+    TFT5Model,
+    TFViTForImageClassification,
+    TFViTModel,
+)
 
 __all__ = ["TFAutoModel", "TFAutoModelForMaskedLM", "TFAutoModelForCausalLM", "TFAutoModelForSequenceClassification",
            "TFAutoModelForTokenClassification", "TFAutoModelForQuestionAnswering",
            "TFAutoModelForPreTraining",
-           "TFAutoModelForImageClassification"]
+           "TFAutoModelForImageClassification", "TFAutoModelForSeq2SeqLM", "TFAutoModelForTextEncoding"]
 
 
 def _encoders(head: str) -> dict[str, type]:
@@ -17,7 +27,7 @@ def _encoders(head: str) -> dict[str, type]:
 
 
 class TFAutoModel(AutoModelFactory):
-    _mapping = {**_encoders("Model"), "gpt2": TFGPT2Model, "vit": TFViTModel,
+    _mapping = {**_encoders("Model"), "gpt2": TFGPT2Model, "vit": TFViTModel, "t5": TFT5Model,
                 **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
 
 
@@ -47,3 +57,11 @@ class TFAutoModelForPreTraining(AutoModelFactory):
 
 class TFAutoModelForImageClassification(AutoModelFactory):
     _mapping = {"vit": TFViTForImageClassification}
+
+
+class TFAutoModelForSeq2SeqLM(AutoModelFactory):
+    _mapping = {"t5": TFT5ForConditionalGeneration}
+
+
+class TFAutoModelForTextEncoding(AutoModelFactory):
+    _mapping = {"t5": TFT5EncoderModel}

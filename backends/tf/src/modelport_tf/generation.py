@@ -19,13 +19,13 @@ import numpy as np
 from tensorflow.compiler.tf2xla.python import xla
 
 from modelport.generation import GenerationConfig, beam_search
-from modelport.generation.plan import LoopSettings, loop_settings, mask_from_padding, plan_decoding
+from modelport.generation.plan import LoopSettings, decoder_start_token, loop_settings, mask_from_padding, plan_decoding
 from modelport.generation.processors import ArrayOps
 
 from ._keras import tf
 from .modeling import ModelOutput
 
-__all__ = ["TFGenerationMixin", "TF_OPS", "init_cache", "write_cache"]
+__all__ = ["TFGenerationMixin", "TFSeq2SeqGenerationMixin", "TF_OPS", "init_cache", "write_cache"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,13 +106,18 @@ class TFGenerationMixin:
         ``sequences_scores`` for beam search). ``seed`` (two integers) makes sampling repeat.
         """
         ids = np.asarray(input_ids)
-        plan = plan_decoding(getattr(self, "generation_config", None), generation_config, ids.shape[-1], kwargs,
+        prompt, encoder_decoder = self._loop_prompt(ids, generation_config, kwargs)
+        plan = plan_decoding(getattr(self, "generation_config", None), generation_config, prompt.shape[-1], kwargs,
                              type(self).__name__)
         mask = np.asarray(attention_mask) if attention_mask is not None else mask_from_padding(ids, plan)
+        prompt_mask, context = mask, None
+        if encoder_decoder:  # the mask is the encoder's; every decoder token counts
+            prompt_mask, context = np.ones_like(prompt), (tf.constant(ids, tf.int32), tf.constant(mask, tf.int32))
         static = loop_settings(plan, self.config.vocab_size)  # type: ignore[attr-defined]
-        run = self._compiled(static)
+        run = self._compiled(static, encoder_decoder)
         seed = tf.constant(seed if seed is not None else (0, 0), tf.int32)
-        sequences, scores, sequence_scores, written = run(tf.constant(ids, tf.int32), tf.constant(mask, tf.int32), seed)
+        arguments = (tf.constant(prompt, tf.int32), tf.constant(prompt_mask, tf.int32), seed)
+        sequences, scores, sequence_scores, written = run(*arguments, *(context or ()))
         sequences = sequences[:, :int(written)]
         config = plan.config
         if not config.return_dict_in_generate:
@@ -121,16 +126,28 @@ class TFGenerationMixin:
         return ModelOutput(sequences=sequences, scores=scores[:, :int(written) - plan.prompt_length] if stepwise else None,
                            sequences_scores=sequence_scores if config.output_scores and not stepwise else None)
 
-    def _compiled(self, static: LoopSettings) -> Any:
+    def _loop_prompt(self, ids: np.ndarray, generation_config: GenerationConfig | None,
+                     kwargs: dict[str, Any]) -> tuple[np.ndarray, bool]:
+        """The ids the loop continues, and whether the model is an encoder-decoder (``ids`` then go to the encoder):
+        a causal LM continues its prompt."""
+        return ids, False
+
+    def _compiled(self, static: LoopSettings, encoder_decoder: bool = False) -> Any:
         compiled = self.__dict__.setdefault("_generation_functions", {})
         if static not in compiled:
             loop = _beam_loop if static.mode == "beam" else _sample_loop
 
-            def run(ids: Any, mask: Any, seed: Any) -> Any:
-                return loop(self, static, ids, mask, seed)
+            def run(ids: Any, mask: Any, seed: Any, *context: Any) -> Any:
+                make_cache, forward = self._loop_parts(static, context or None)
+                return loop(static, make_cache, forward, ids, mask, seed)
 
             compiled[static] = tf.function(run, jit_compile=True, reduce_retracing=True, autograph=False)
         return compiled[static]
+
+    def _loop_parts(self, static: LoopSettings, context: Any) -> tuple[Any, Any]:
+        """What the loop calls: ``make_cache(rows)`` and ``forward(tokens, mask, positions, cache, index)`` (the next
+        token's float32 logits and the cache). A causal LM's cache is zeroed keys and values."""
+        return (lambda rows: _cache_for(self, rows, static.max_length)), self.generation_step  # type: ignore[attr-defined]
 
 
 def _positions(mask: Any) -> Any:
@@ -142,7 +159,7 @@ def _cache_for(model: Any, batch: Any, length: int) -> Any:
     return init_cache(layers, batch, length, heads, head_dim, model.compute_dtype if hasattr(model, "compute_dtype") else tf.float32)
 
 
-def _sample_loop(model: Any, static: LoopSettings, ids: Any, mask: Any, seed: Any) -> tuple:
+def _sample_loop(static: LoopSettings, make_cache: Any, forward: Any, ids: Any, mask: Any, seed: Any) -> tuple:
     batch, prompt, total = tf.shape(ids)[0], static.prompt_length, static.max_length
     sequences = tf.concat([ids, tf.fill((batch, total - prompt), static.pad)], axis=1)
     mask = tf.concat([mask, tf.ones((batch, total - prompt), mask.dtype)], axis=1)
@@ -154,7 +171,7 @@ def _sample_loop(model: Any, static: LoopSettings, ids: Any, mask: Any, seed: An
         length, sequences, unfinished, cache, scores = state
         start = length - width
         running = tf.slice(sequences, tf.stack([0, start]), [-1, width])
-        logits, cache = model.generation_step(running, mask, tf.slice(positions, tf.stack([0, start]), [-1, width]), cache, start)
+        logits, cache = forward(running, mask, tf.slice(positions, tf.stack([0, start]), [-1, width]), cache, start)
         for processor in static.processors:
             logits = processor(sequences, logits, length, TF_OPS)
         if static.mode == "sample":
@@ -169,13 +186,13 @@ def _sample_loop(model: Any, static: LoopSettings, ids: Any, mask: Any, seed: An
         unfinished = unfinished & ~tf.reduce_any(tokens[:, None] == eos[None, :], axis=1)
         return length + 1, sequences, unfinished, cache, scores
 
-    state = (tf.constant(prompt), sequences, tf.ones((batch,), tf.bool), _cache_for(model, batch, total), scores)
+    state = (tf.constant(prompt), sequences, tf.ones((batch,), tf.bool), make_cache(batch), scores)
     state = step(state, prompt)  # the prompt, once; then one token per step
     state = tf.while_loop(lambda *s: (s[0] < total) & tf.reduce_any(s[2]), lambda *s: step(s, 1), state)
     return state[1], state[4], tf.zeros((0,)), state[0]
 
 
-def _beam_loop(model: Any, static: LoopSettings, ids: Any, mask: Any, seed: Any) -> tuple:
+def _beam_loop(static: LoopSettings, make_cache: Any, forward: Any, ids: Any, mask: Any, seed: Any) -> tuple:
     batch = int(ids.shape[0])
     prompt, beams, total = static.prompt_length, static.beams, static.max_length
     settings = beam_search.BeamSettings(batch=batch, beams=beams, vocab=static.vocab, prompt_length=prompt, max_length=total,
@@ -192,8 +209,7 @@ def _beam_loop(model: Any, static: LoopSettings, ids: Any, mask: Any, seed: Any)
         running = tf.reshape(beam.running, (batch * beams, total))
         start = length - width
         tokens = tf.slice(running, tf.stack([0, start]), [-1, width])
-        logits, cache = model.generation_step(tokens, flat_mask, tf.slice(positions, tf.stack([0, start]), [-1, width]), cache,
-                                              start)
+        logits, cache = forward(tokens, flat_mask, tf.slice(positions, tf.stack([0, start]), [-1, width]), cache, start)
         log_probs = tf.nn.log_softmax(logits, axis=-1)
         for processor in static.processors:
             log_probs = processor(running, log_probs, length, TF_OPS)
@@ -206,9 +222,37 @@ def _beam_loop(model: Any, static: LoopSettings, ids: Any, mask: Any, seed: Any)
         return ~beam_search.is_done(beam, settings, TF_OPS)
 
     first = beam_search.start(tf.repeat(ids, beams, axis=0), settings, TF_OPS)
-    state = (tf.constant(prompt), tuple(getattr(first, f) for f in fields), _cache_for(model, batch * beams, total))
+    state = (tf.constant(prompt), tuple(getattr(first, f) for f in fields), make_cache(batch * beams))
     state = step(state, prompt)
     state = tf.while_loop(running, lambda *s: step(s, 1), state)
     final = beam_search.BeamState(**dict(zip(fields, state[1])))
     sequences, scores, added = beam_search.finish(final, settings, static.returned, TF_OPS)
     return sequences, tf.zeros((0,)), scores, prompt + tf.reduce_max(added)
+
+
+class TFSeq2SeqGenerationMixin(TFGenerationMixin):
+    """``generate()`` for a TF encoder-decoder (T5) with ``encode_for_generation(input_ids, attention_mask)`` (each
+    decoder layer's cross-attention keys and values, and the encoder mask's bias) and ``decode_step(tokens, cache,
+    index)``. The encoder runs once inside the compiled function; the loop starts from ``decoder_start_token_id``."""
+
+    def _loop_prompt(self, ids: np.ndarray, generation_config: GenerationConfig | None,
+                     kwargs: dict[str, Any]) -> tuple[np.ndarray, bool]:
+        start = decoder_start_token(getattr(self, "generation_config", None), generation_config, kwargs, type(self).__name__)
+        return np.full((ids.shape[0], 1), start, np.int32), True
+
+    def _loop_parts(self, static: LoopSettings, context: Any) -> tuple[Any, Any]:
+        ids, mask = context
+        cross = self.encode_for_generation(ids, mask)  # type: ignore[attr-defined]
+        layers, heads, head_dim = self.cache_layout()  # type: ignore[attr-defined]
+        dtype = self.compute_dtype if hasattr(self, "compute_dtype") else tf.float32
+
+        def make_cache(rows: int) -> dict[str, Any]:
+            repeats = rows // int(ids.shape[0])  # beam search: each row's encoder output once per beam
+            return {"self": init_cache(layers, rows, static.max_length, heads, head_dim, dtype),
+                    "cross": tf.nest.map_structure(lambda x: tf.repeat(x, repeats, axis=0), cross)}
+
+        def forward(tokens: Any, mask: Any, positions: Any, cache: Any, index: Any) -> tuple[Any, Any]:
+            logits, cache = self.decode_step(tokens, cache, index)  # type: ignore[attr-defined]
+            return tf.cast(logits, tf.float32), cache
+
+        return make_cache, forward

@@ -50,6 +50,9 @@ _LAZY = {
     "ElectraForTokenClassification": ".models",
     "ElectraForQuestionAnswering": ".models",
     "ViTModel": ".models",
+    "T5Model": ".models",
+    "T5ForConditionalGeneration": ".models",
+    "T5EncoderModel": ".models",
     "ViTForImageClassification": ".models",
     "GPT2Model": ".models",
     "GPT2LMHeadModel": ".models",
@@ -73,6 +76,8 @@ _LAZY = {
     "AutoModelForQuestionAnswering": ".auto",
     "AutoModelForPreTraining": ".auto",
     "AutoModelForImageClassification": ".auto",
+    "AutoModelForSeq2SeqLM": ".auto",
+    "AutoModelForTextEncoding": ".auto",
     "write_bin": ".serialization",
 }
 

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from modelport.auto import AutoModelFactory
 
-from .models import DECODER_CLASSES, ENCODER_CLASSES, GPT2LMHeadModel, GPT2Model, ViTForImageClassification, ViTModel
+from .models import (
+    DECODER_CLASSES,
+    ENCODER_CLASSES,
+    GPT2LMHeadModel,
+    GPT2Model,
+    T5EncoderModel,
+    T5ForConditionalGeneration,
+    T5Model,
+    ViTForImageClassification,
+    ViTModel,
+)
 
 __all__ = ["AutoModel", "AutoModelForMaskedLM", "AutoModelForCausalLM", "AutoModelForSequenceClassification",
            "AutoModelForTokenClassification", "AutoModelForQuestionAnswering", "AutoModelForPreTraining",
-           "AutoModelForImageClassification"]
+           "AutoModelForImageClassification", "AutoModelForSeq2SeqLM", "AutoModelForTextEncoding"]
 
 
 def _encoders(head: str) -> dict[str, type]:
@@ -16,7 +26,7 @@ def _encoders(head: str) -> dict[str, type]:
 
 
 class AutoModel(AutoModelFactory):
-    _mapping = {**_encoders("Model"), "gpt2": GPT2Model, "vit": ViTModel,
+    _mapping = {**_encoders("Model"), "gpt2": GPT2Model, "vit": ViTModel, "t5": T5Model,
                 **{t: classes[0] for t, classes in DECODER_CLASSES.items()}}
 
 
@@ -46,3 +56,11 @@ class AutoModelForPreTraining(AutoModelFactory):
 
 class AutoModelForImageClassification(AutoModelFactory):
     _mapping = {"vit": ViTForImageClassification}
+
+
+class AutoModelForSeq2SeqLM(AutoModelFactory):
+    _mapping = {"t5": T5ForConditionalGeneration}
+
+
+class AutoModelForTextEncoding(AutoModelFactory):
+    _mapping = {"t5": T5EncoderModel}

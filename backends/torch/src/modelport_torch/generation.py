@@ -15,11 +15,11 @@ import torch
 
 from modelport.errors import ConfigError
 from modelport.generation import GenerationConfig, beam_search
-from modelport.generation.plan import DecodingPlan, mask_from_padding, plan_decoding
+from modelport.generation.plan import DecodingPlan, decoder_start_token, mask_from_padding, plan_decoding
 from modelport.generation.processors import ArrayOps
 from modelport.outputs import ModelOutput
 
-__all__ = ["KeyValueCache", "GenerationMixin", "TORCH_OPS"]
+__all__ = ["KeyValueCache", "GenerationMixin", "Seq2SeqGenerationMixin", "TORCH_OPS"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,12 @@ class GenerationMixin:
         if input_ids is None:
             raise ConfigError("generate() needs the prompt's token ids", where=f"{type(self).__name__}.generate",
                               expected="input_ids of shape [batch, length]", received=None)
-        attention_mask = kwargs.pop("attention_mask", None)
+        return self._decode(input_ids, kwargs.pop("attention_mask", None), generation_config, streamer, generator, kwargs)
+
+    def _decode(self, input_ids: torch.Tensor, attention_mask: Any, generation_config: GenerationConfig | None,
+                streamer: Any, generator: torch.Generator | None, kwargs: dict[str, Any], context: Any = None) -> Any:
+        """The loop after ``input_ids`` (the decoder's ids for an encoder-decoder); ``context(plan)`` gives what every
+        step needs beside them (an encoder-decoder's encoded input)."""
         plan = plan_decoding(getattr(self, "generation_config", None), generation_config, int(input_ids.shape[-1]), kwargs,
                              type(self).__name__, outputs=("scores", "logits"))
         device = next(self.parameters()).device  # type: ignore[attr-defined]
@@ -139,17 +144,25 @@ class GenerationMixin:
         if streamer is not None and plan.mode == "beam":
             raise ConfigError("a streamer gets each row's tokens as they are made, but beam search decides its sequences at "
                               "the end", where=f"{type(self).__name__}.generate", fix="Stream with num_beams=1.")
+        step_context = context(plan) if context is not None else None
         if streamer is not None:
             streamer.put(input_ids.cpu())
         try:
             if plan.mode == "beam":
-                return self._beam_search(input_ids, attention_mask, plan)
-            return self._sample(input_ids, attention_mask, plan, streamer, generator)
+                return self._beam_search(input_ids, attention_mask, plan, step_context)
+            return self._sample(input_ids, attention_mask, plan, streamer, generator, step_context)
         finally:
             if streamer is not None:
                 streamer.end()
 
-    def _step(self, ids: torch.Tensor, mask: torch.Tensor, cache: KeyValueCache | None) -> torch.Tensor:
+    # what an encoder-decoder changes (Seq2SeqGenerationMixin): the cache, the step, and the encoder's output per beam
+    def _new_cache(self) -> Any:
+        return KeyValueCache()
+
+    def _expand_context(self, context: Any, beams: int) -> Any:
+        return context
+
+    def _step(self, ids: torch.Tensor, mask: torch.Tensor, cache: KeyValueCache | None, context: Any = None) -> torch.Tensor:
         """The next token's logits (float32) after ``ids``: the new tokens only when ``cache`` holds the rest."""
         positions = mask.cumsum(-1) - 1
         positions = positions.masked_fill(mask == 0, 1)
@@ -160,14 +173,14 @@ class GenerationMixin:
         return out.logits[:, -1, :].float()
 
     def _sample(self, ids: torch.Tensor, mask: torch.Tensor, plan: DecodingPlan, streamer: Any,
-                generator: torch.Generator | None) -> Any:
+                generator: torch.Generator | None, context: Any = None) -> Any:
         config = plan.config
-        cache = KeyValueCache() if config.use_cache else None
+        cache = self._new_cache() if config.use_cache else None
         unfinished = torch.ones(ids.shape[0], dtype=torch.bool, device=ids.device)
         eos = torch.tensor(plan.eos_token_ids, dtype=ids.dtype, device=ids.device)
         scores, raw = [], []
         while ids.shape[-1] < plan.max_length:
-            logits = self._step(ids, mask, cache)
+            logits = self._step(ids, mask, cache, context)
             processed = logits
             for processor in plan.processors:
                 processed = processor(ids, processed, ids.shape[-1], TORCH_OPS)
@@ -189,7 +202,7 @@ class GenerationMixin:
                 break
         return self._generated(ids, plan, scores, raw)
 
-    def _beam_search(self, ids: torch.Tensor, mask: torch.Tensor, plan: DecodingPlan) -> Any:
+    def _beam_search(self, ids: torch.Tensor, mask: torch.Tensor, plan: DecodingPlan, context: Any = None) -> Any:
         config = plan.config
         beams = config.num_beams
         batch = ids.shape[0]
@@ -200,12 +213,13 @@ class GenerationMixin:
         flat = ids.repeat_interleave(beams, dim=0)
         mask = mask.repeat_interleave(beams, dim=0)
         state = beam_search.start(flat.cpu(), settings, TORCH_OPS)
-        cache = KeyValueCache() if config.use_cache else None
+        context = self._expand_context(context, beams)
+        cache = self._new_cache() if config.use_cache else None
         scores, raw = [], []
         length = plan.prompt_length
         while True:
             running = state.running.reshape(batch * beams, -1)[:, :length].to(ids.device)
-            logits = self._step(running, mask, cache)
+            logits = self._step(running, mask, cache, context)
             log_probs = torch.log_softmax(logits, dim=-1)
             for processor in plan.processors:
                 log_probs = processor(running, log_probs, length, TORCH_OPS)
@@ -230,3 +244,49 @@ class GenerationMixin:
         return ModelOutput(sequences=sequences, sequences_scores=sequence_scores if config.output_scores else None,
                            scores=tuple(scores) if config.output_scores else None,
                            logits=tuple(raw) if config.output_logits else None)
+
+
+class Seq2SeqGenerationMixin(GenerationMixin):
+    """``generate()`` for an encoder-decoder (T5): the encoder runs once on ``input_ids``; the decoder starts from
+    ``decoder_start_token_id`` and runs one token a step with its self-attention cache, its cross-attention keys and
+    values computed at the first step. The sequences returned are the decoder's, start token first."""
+
+    @torch.inference_mode()
+    def generate(self, input_ids: torch.Tensor | None = None, generation_config: GenerationConfig | None = None,
+                 streamer: Any = None, generator: torch.Generator | None = None, **kwargs: Any) -> Any:
+        if input_ids is None:
+            raise ConfigError("generate() needs the encoder's token ids", where=f"{type(self).__name__}.generate",
+                              expected="input_ids of shape [batch, length]", received=None)
+        attention_mask = kwargs.pop("attention_mask", None)
+        device = next(self.parameters()).device  # type: ignore[attr-defined]
+        first = decoder_start_token(getattr(self, "generation_config", None), generation_config, kwargs, type(self).__name__)
+        start = torch.full((int(input_ids.shape[0]), 1), first, dtype=torch.long, device=device)
+        return self._decode(start, torch.ones_like(start), generation_config, streamer, generator, kwargs,
+                            context=lambda plan: self._encoded(input_ids, attention_mask, plan))
+
+    def _encoded(self, input_ids: Any, attention_mask: Any, plan: DecodingPlan) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's last hidden state and its attention mask (inferred from padding when not given)."""
+        device = next(self.parameters()).device  # type: ignore[attr-defined]
+        input_ids = torch.as_tensor(input_ids).to(device=device, dtype=torch.long)
+        if attention_mask is None:
+            attention_mask = torch.from_numpy(mask_from_padding(input_ids.cpu().numpy(), plan))
+        attention_mask = torch.as_tensor(attention_mask).to(device=device, dtype=torch.long)
+        encoded = self.get_encoder()(input_ids, attention_mask)[0]  # type: ignore[attr-defined]
+        return encoded, attention_mask
+
+    def _new_cache(self) -> Any:
+        from .models.t5 import EncoderDecoderCache
+
+        return EncoderDecoderCache()
+
+    def _expand_context(self, context: Any, beams: int) -> Any:
+        encoded, mask = context
+        return encoded.repeat_interleave(beams, dim=0), mask.repeat_interleave(beams, dim=0)
+
+    def _step(self, ids: torch.Tensor, mask: torch.Tensor, cache: Any, context: Any = None) -> torch.Tensor:
+        encoded, encoder_mask = context
+        if cache is not None and cache.length:
+            ids = ids[:, cache.length:]
+        out = self(encoder_outputs=ModelOutput(last_hidden_state=encoded), attention_mask=encoder_mask,  # type: ignore[operator]
+                   decoder_input_ids=ids, past_key_values=cache, use_cache=cache is not None)
+        return out.logits[:, -1, :].float()

@@ -54,6 +54,7 @@ from .roberta import (
     FlaxXLMRobertaForTokenClassification,
     FlaxXLMRobertaModel,
 )
+from .t5 import T5_CLASSES, FlaxT5EncoderModel, FlaxT5ForConditionalGeneration, FlaxT5Model
 from .vit import VIT_CLASSES, FlaxViTForImageClassification, FlaxViTModel
 
 __all__ = ["BERT_CLASSES", "FlaxBertModel", "FlaxBertForMaskedLM", "FlaxBertForSequenceClassification", "FlaxBertForTokenClassification",
@@ -88,3 +89,4 @@ __all__ += ["ALBERT_CLASSES", "ELECTRA_CLASSES", *(c.__name__ for c in ALBERT_CL
 globals().update({c.__name__: c for c in ALBERT_CLASSES.values()})
 globals().update({c.__name__: c for c in ELECTRA_CLASSES.values()})
 __all__ += ["VIT_CLASSES", "FlaxViTModel", "FlaxViTForImageClassification"]
+__all__ += ["T5_CLASSES", "FlaxT5Model", "FlaxT5ForConditionalGeneration", "FlaxT5EncoderModel"]

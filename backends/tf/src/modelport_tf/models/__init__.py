@@ -54,6 +54,7 @@ from .roberta import (
     TFXLMRobertaForTokenClassification,
     TFXLMRobertaModel,
 )
+from .t5 import T5_CLASSES, TFT5EncoderModel, TFT5ForConditionalGeneration, TFT5Model
 from .vit import VIT_CLASSES, TFViTForImageClassification, TFViTModel
 
 __all__ = ["BERT_CLASSES", "TFBertModel", "TFBertForMaskedLM", "TFBertForSequenceClassification", "TFBertForTokenClassification",
@@ -87,3 +88,4 @@ __all__ += ["ALBERT_CLASSES", "ELECTRA_CLASSES", *(c.__name__ for c in ALBERT_CL
 globals().update({c.__name__: c for c in ALBERT_CLASSES.values()})
 globals().update({c.__name__: c for c in ELECTRA_CLASSES.values()})
 __all__ += ["VIT_CLASSES", "TFViTModel", "TFViTForImageClassification"]
+__all__ += ["T5_CLASSES", "TFT5Model", "TFT5ForConditionalGeneration", "TFT5EncoderModel"]

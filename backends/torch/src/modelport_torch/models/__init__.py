@@ -54,6 +54,7 @@ from .roberta import (
     XLMRobertaForTokenClassification,
     XLMRobertaModel,
 )
+from .t5 import T5_CLASSES, T5EncoderModel, T5ForConditionalGeneration, T5Model
 from .vit import VIT_CLASSES, ViTForImageClassification, ViTModel
 
 __all__ = ["BERT_CLASSES", "BertModel", "BertForMaskedLM", "BertForSequenceClassification", "BertForTokenClassification",
@@ -86,3 +87,4 @@ __all__ += ["ALBERT_CLASSES", "ELECTRA_CLASSES", *(c.__name__ for c in ALBERT_CL
 globals().update({c.__name__: c for c in ALBERT_CLASSES.values()})
 globals().update({c.__name__: c for c in ELECTRA_CLASSES.values()})
 __all__ += ["VIT_CLASSES", "ViTModel", "ViTForImageClassification"]
+__all__ += ["T5_CLASSES", "T5Model", "T5ForConditionalGeneration", "T5EncoderModel"]
