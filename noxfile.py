@@ -14,6 +14,7 @@
     nox -s generation   generate() in every framework on every golden checkpoint (the long form of the tests')
     nox -s golden_generation   rebuild what transformers 4.57.6's generate writes (configs, processors, token ids)
     nox -s golden_heads   rebuild the task heads' checkpoints, outputs and losses with transformers 4.57.6
+    nox -s heads     every task-head golden folder in every framework (the default tests read half)
     nox -s golden_check   load what modelport writes back into transformers 4.57.6
     nox -s golden_rescue   rebuild the architecture tables (TF/Flax -> PyTorch exceptions) with transformers 4.57.6
     nox -s rescue    every TF and Flax class of transformers 4.57.6 converted into PyTorch and checked there
@@ -163,6 +164,16 @@ def generation(session: nox.Session) -> None:
     session.run("pytest", "-p", "no:cacheprovider", "backends/torch/tests/test_torch_generation.py",
                 "backends/flax/tests/test_flax_generation.py", "backends/tf/tests/test_tf_generation.py", *session.posargs,
                 env={"TF_CPP_MIN_LOG_LEVEL": "2", "MODELPORT_GENERATION": "all"})
+
+
+@nox.session(python=PYTHON)
+def heads(session: nox.Session) -> None:
+    """Every task-head golden folder loaded in every framework and converted to the others (the default tests read
+    half of each case's folders, alternating between cases, so every format is still read)."""
+    session.install("-c", TEST_CONSTRAINTS, ".[test]", *ADAPTERS)
+    session.run("pytest", "-p", "no:cacheprovider", "backends/torch/tests/test_torch_heads.py",
+                "backends/tf/tests/test_tf_heads.py", "backends/flax/tests/test_flax_heads.py", "tests/test_convert_frameworks.py",
+                *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2", "MODELPORT_HEADS": "all"})
 
 
 @nox.session(python=PYTHON)

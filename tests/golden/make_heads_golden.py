@@ -152,7 +152,10 @@ HEADS = {
     "roberta": _family(_roberta(transformers.RobertaConfig), "Roberta"),
     "xlm-roberta": _family(_roberta(transformers.XLMRobertaConfig), "XLMRoberta"),
     "camembert": _family(_roberta(transformers.CamembertConfig), "Camembert"),
-    "distilbert": _family(_distilbert, "DistilBert", base_outputs=("last_hidden_state",)),  # no pooler
+    "distilbert": {**_family(_distilbert, "DistilBert", base_outputs=("last_hidden_state",)),  # no pooler
+                   # a computed position table: transformers' Flax class stores none, its PyTorch and TF ones do
+                   "base-sinusoidal": (lambda: _distilbert(sinusoidal_pos_embds=True), "DistilBertModel",
+                                       ("last_hidden_state",), _no_labels)},
     "albert": _family(_albert, "Albert"),
     "electra": {**_family(_electra, "Electra", base_outputs=("last_hidden_state",)),  # no pooler
                 "pretraining": (_electra, "ElectraForPreTraining", ("logits",), _replaced_labels)},
@@ -177,7 +180,8 @@ def perturb(model: torch.nn.Module) -> None:
     generator = torch.Generator().manual_seed(SEED)
     with torch.no_grad():
         for param in model.parameters():
-            param.add_(torch.randn(param.shape, generator=generator) * 0.1)
+            if param.requires_grad:  # a frozen table (DistilBERT's sinusoids) stays what the model computes
+                param.add_(torch.randn(param.shape, generator=generator) * 0.1)
 
 
 def inputs_for(config: transformers.PretrainedConfig) -> dict[str, np.ndarray]:
@@ -292,7 +296,8 @@ def build(arch: str, head: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("archs", nargs="*", default=list(HEADS))
+    parser.add_argument("archs", nargs="*", default=list(HEADS),
+                        help="architectures (all their heads), or ARCH:HEAD for one case (distilbert:base-sinusoidal)")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     manifest_path = OUT / "manifest.json"
@@ -300,8 +305,9 @@ def main() -> None:
     manifest["versions"] = {dist: importlib.metadata.version(dist) for dist in ("transformers", "torch", "tensorflow-cpu", "tf-keras",
                                                                                "jax", "flax", "safetensors", "h5py")}
     manifest["seed"], manifest["max_shard_size"] = SEED, SHARD
-    for arch in args.archs:
-        for head in HEADS[arch]:
+    for name in args.archs:
+        arch, _, only = name.partition(":")
+        for head in [only] if only else HEADS[arch]:
             manifest["models"][f"{arch}-{head}"] = build(arch, head)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     print(json.dumps(manifest["models"], indent=1))

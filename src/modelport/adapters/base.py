@@ -69,12 +69,17 @@ class ParameterTree:
     tied: Mapping[str, str] = field(default_factory=dict)
     #: the config's ``model_type``, whose computed buffers a checkpoint may store
     model_type: str = ""
+    #: weights the model computes under the config: canonical-name regex -> value kind
+    #: (:func:`modelport.modeling.ties.computed_weights`); a source without them misses nothing
+    computed: Mapping[str, str] = field(default_factory=dict)
 
     def with_config_facts(self, config: Any) -> ParameterTree:
-        """This tree with the ties and model type ``config`` implies for its model class."""
-        from ..modeling.ties import tied_weights
+        """This tree with the ties, model type and computed weights ``config`` implies for its model class."""
+        from ..modeling.ties import computed_weights, tied_weights
 
-        return replace(self, tied=tied_weights(self.model_class, config), model_type=str(getattr(config, "model_type", "")))
+        model_type = str(getattr(config, "model_type", ""))
+        return replace(self, tied=tied_weights(self.model_class, config), model_type=model_type,
+                       computed=computed_weights(model_type, config))
 
 
 class Adapter:

@@ -73,9 +73,17 @@ def _sinusoidal_halves(shape: tuple[int, ...]) -> np.ndarray:
 
 
 #: how a tensor the source does not store is made: kind -> (shape -> value)
+def _sinusoidal_interleaved(shape: tuple[int, ...]) -> np.ndarray:
+    """DistilBERT's position table: sines on the even columns, cosines on the odd ones."""
+    from ..models.distilbert import sinusoidal_positions
+
+    return sinusoidal_positions(*shape)
+
+
 VALUE_KINDS: dict[str, Callable[[tuple[int, ...]], np.ndarray]] = {
     "zero_count": lambda shape: np.zeros(shape, dtype=np.int64),  # a batch norm's num_batches_tracked
     "sinusoidal_halves": _sinusoidal_halves,
+    "sinusoidal_interleaved": _sinusoidal_interleaved,
 }
 
 #: the kind of a weight filled with a config value (its attribute is the table entry's ``value``)

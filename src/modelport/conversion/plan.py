@@ -9,6 +9,7 @@ pairing is reported before a byte is written.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,7 +155,19 @@ def plan_conversion(shapes: dict[str, tuple[int, ...]], source_framework: str, t
         _fill_tied_copies(plan, tree, by_canonical, stored, done, rename)
     derived = {by_canonical[name] for name in tree.tied if name in by_canonical}
     plan.missing = [name for name in tree.shapes if name not in done and name not in derived]
+    _make_computed(plan, tree, rename)
     return plan
+
+
+def _make_computed(plan: Plan, tree: ParameterTree, rename: Any) -> None:
+    """A made step for each missing weight the model computes under its config (DistilBERT's sinusoidal table, which
+    transformers' Flax class does not store): the value kind the tree declares, not a missing weight."""
+    for name in list(plan.missing):
+        canonical = canonical_name(name, tree.framework)
+        kind = next((kind for pattern, kind in tree.computed.items() if re.search(pattern, canonical)), None)
+        if kind is not None:
+            plan.missing.remove(name)
+            plan.steps.append(Step("", rename(name), tree.shapes[name], name, made=kind, dtype="float32"))
 
 
 def _fill_tied_copies(plan: Plan, tree: ParameterTree, by_canonical: dict[str, str], stored: dict[str, str], done: set[str],

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..adapters.base import ParameterTree
+from ..conversion.architectures import made_tensor
 from ..conversion.plan import keeps_bytes, plan_conversion, redundancy_failures, transform
 from ..dtypes import canonical_dtype
 from ..errors import ConversionError
@@ -125,13 +126,16 @@ def load_weights(source: TensorSource, tree: ParameterTree, assign: Callable[[st
         )
     mappable = getattr(source, "mappable_bytes", None) if place_bytes is not None else None
     for step in plan.steps:
-        if mappable is not None and place_bytes is not None:
+        if mappable is not None and place_bytes is not None and not step.made:
             info = source.info(step.source)
             if keeps_bytes(step, len(info.shape), source.framework, tree.framework):
                 found = mappable(step.source)
                 if found is not None and place_bytes(step.tree_name, found, info.dtype, step.shape):
                     continue
-        array = transform(step, source[step.source], source.framework, tree.framework)
+        if step.made:  # a weight the model computes, absent from this checkpoint
+            array = made_tensor(step.made, step.shape, step.dtype, step.value)
+        else:
+            array = transform(step, source[step.source], source.framework, tree.framework)
         assign(step.tree_name, array)
         del array  # one checkpoint tensor in memory at a time
     failures = redundancy_failures(plan, source.__getitem__, source.framework, tree.model_type)

@@ -103,6 +103,22 @@ def computed_buffer(model_type: str, canonical: str) -> Callable[[np.ndarray], b
     return None
 
 
+_COMPUTED_WEIGHTS: dict[str, list[tuple[str, str, str]]] = {}
+
+
+def register_computed_weight(model_type: str, pattern: str, kind: str, when: str) -> None:
+    """Declare that ``model_type``'s models compute the weight whose canonical name matches ``pattern`` (a regex,
+    searched) when ``config.<when>`` is true: a checkpoint without it (a framework that never stores it) misses
+    nothing, and a target that stores it gets the value kind ``kind``
+    (:data:`modelport.conversion.architectures.VALUE_KINDS`)."""
+    _COMPUTED_WEIGHTS.setdefault(model_type, []).append((pattern, kind, when))
+
+
+def computed_weights(model_type: str, config: Any) -> dict[str, str]:
+    """Canonical-name regex -> value kind of the weights ``model_type``'s models compute under ``config``."""
+    return {pattern: kind for pattern, kind, when in _COMPUTED_WEIGHTS.get(model_type, ()) if getattr(config, when, False)}
+
+
 def is_position_ids(array: np.ndarray) -> bool:
     """``[0, 1, 2, ...]`` along the last axis (transformers' ``position_ids`` buffers, ``[1, n]``)."""
     if array.ndim == 0 or not np.issubdtype(array.dtype, np.integer):

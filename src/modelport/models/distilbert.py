@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..config import PretrainedConfig
 from ..modeling.depth import register_repeated_layers
-from ..modeling.ties import TiedWeights, is_position_ids, register_base_model, register_computed_buffer, register_ties
+from ..modeling.ties import (
+    TiedWeights,
+    is_position_ids,
+    register_base_model,
+    register_computed_buffer,
+    register_computed_weight,
+    register_ties,
+)
 
-__all__ = ["DistilBertConfig"]
+__all__ = ["DistilBertConfig", "sinusoidal_positions", "is_sinusoidal_positions", "SINUSOIDAL_TABLE"]
 
 
 class DistilBertConfig(PretrainedConfig):
@@ -58,8 +67,34 @@ class DistilBertConfig(PretrainedConfig):
         super().__init__(**kwargs, pad_token_id=pad_token_id)
 
 
+#: the position table's name, which models with ``sinusoidal_pos_embds=True`` compute rather than learn
+SINUSOIDAL_TABLE = r"(^|\.)embeddings\.position_embeddings\.weight$"  # canonical name
+
+
+def sinusoidal_positions(positions: int, width: int) -> np.ndarray:
+    """``[positions, width]`` float32 table of ``sinusoidal_pos_embds=True``: sines on the even columns, cosines on
+    the odd ones, of ``position / 10000 ** (2 * (column // 2) / width)``, as transformers' PyTorch DistilBERT fills
+    it (in float64, then cast)."""
+    angles = np.arange(positions)[:, None] / np.power(10000, 2 * (np.arange(width) // 2) / width)[None, :]
+    table = np.empty((positions, width), np.float32)
+    table[:, 0::2] = np.sin(angles[:, 0::2])
+    table[:, 1::2] = np.cos(angles[:, 1::2])
+    return table
+
+
+def is_sinusoidal_positions(array: np.ndarray) -> bool:
+    """The table :func:`sinusoidal_positions` computes for this shape (within float32 rounding)."""
+    if array.ndim != 2 or not np.issubdtype(array.dtype, np.floating):
+        return False
+    return bool(np.allclose(array.astype(np.float32), sinusoidal_positions(*array.shape), atol=1e-6, rtol=0))
+
+
 register_base_model("DistilBertModel", "distilbert")
 # the MLM projector's weight is the word embeddings (unless the config unties them); its bias is its own
 register_ties("DistilBertForMaskedLM", TiedWeights(when_flag={"vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight"}))
 register_computed_buffer("distilbert", r"(^|\.)embeddings\.position_ids$", is_position_ids)
+# sinusoidal_pos_embds: Flax computes the table (transformers' Flax DistilBERT stores none), PyTorch and TF store it;
+# a stored table is checked to be the sinusoids, a missing one is made
+register_computed_buffer("distilbert", SINUSOIDAL_TABLE, is_sinusoidal_positions)
+register_computed_weight("distilbert", SINUSOIDAL_TABLE, "sinusoidal_interleaved", when="sinusoidal_pos_embds")
 register_repeated_layers("distilbert", "n_layers")

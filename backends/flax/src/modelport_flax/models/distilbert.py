@@ -9,7 +9,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from modelport.models.distilbert import DistilBertConfig
+from modelport.models.distilbert import DistilBertConfig, sinusoidal_positions
 
 from ..losses import MaskedLMLoss, QuestionAnsweringLoss, SequenceClassificationLoss, TokenClassificationLoss
 from ..modeling import FlaxPreTrainedModel, activation, attention_bias
@@ -31,14 +31,20 @@ class FlaxEmbeddings(nn.Module):
     def setup(self) -> None:
         init = jax.nn.initializers.normal(self.config.initializer_range)
         self.word_embeddings = nn.Embed(self.config.vocab_size, self.config.dim, embedding_init=init, dtype=self.dtype)
-        self.position_embeddings = nn.Embed(self.config.max_position_embeddings, self.config.dim, embedding_init=init,
-                                            dtype=self.dtype)
+        if not self.config.sinusoidal_pos_embds:
+            self.position_embeddings = nn.Embed(self.config.max_position_embeddings, self.config.dim, embedding_init=init,
+                                                dtype=self.dtype)
         self.LayerNorm = nn.LayerNorm(epsilon=NORM_EPS, dtype=self.dtype)
         self.dropout = nn.Dropout(rate=self.config.dropout)
 
     def __call__(self, input_ids, deterministic: bool = True):
-        positions = jnp.arange(input_ids.shape[-1])[None, :]
-        x = self.word_embeddings(input_ids.astype("i4")) + self.position_embeddings(positions)
+        length = input_ids.shape[-1]
+        if self.config.sinusoidal_pos_embds:  # computed, not a parameter (transformers' Flax DistilBERT stores none)
+            table = sinusoidal_positions(self.config.max_position_embeddings, self.config.dim)
+            position_embeds = jnp.asarray(table[None, :length]).astype(self.dtype)
+        else:
+            position_embeds = self.position_embeddings(jnp.arange(length)[None, :])
+        x = self.word_embeddings(input_ids.astype("i4")) + position_embeds
         return self.dropout(self.LayerNorm(x), deterministic=deterministic)
 
 

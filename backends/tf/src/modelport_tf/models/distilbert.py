@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from modelport.models.distilbert import DistilBertConfig
+from modelport.models.distilbert import DistilBertConfig, sinusoidal_positions
 from modelport.models.losses import masked_lm_loss, question_answering_loss, sequence_classification_loss, token_classification_loss
 
 from .._keras import keras, tf
@@ -21,12 +21,23 @@ __all__ = ["DISTILBERT_CLASSES", "TFDistilBertModel", "TFDistilBertForMaskedLM",
 NORM_EPS = 1e-12  # DistilBERT's layer norms, fixed in transformers' code rather than read from the config
 
 
+class SinusoidalEmbedding(WeightEmbedding):
+    """``sinusoidal_pos_embds=True``: the position table starts as the computed sinusoids and is not trained."""
+
+    def build(self, input_shape: Any = None) -> None:
+        table = sinusoidal_positions(self.vocab_size, self.hidden_size)
+        self.weight = self.add_weight(name=self.weight_name, shape=table.shape, initializer=keras.initializers.Constant(table),
+                                      trainable=False)
+        keras.layers.Layer.build(self, input_shape)
+
+
 class TFEmbeddings(keras.layers.Layer):
     def __init__(self, config: DistilBertConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         c = config
         self.word_embeddings = WeightEmbedding(c.vocab_size, c.dim, c.initializer_range, "weight", name="word_embeddings")
-        self.position_embeddings = WeightEmbedding(c.max_position_embeddings, c.dim, c.initializer_range, name="position_embeddings")
+        table = SinusoidalEmbedding if c.sinusoidal_pos_embds else WeightEmbedding
+        self.position_embeddings = table(c.max_position_embeddings, c.dim, c.initializer_range, name="position_embeddings")
         self.LayerNorm = layer_norm(NORM_EPS, "LayerNorm", c.dim)
         self.dropout = keras.layers.Dropout(c.dropout)
 

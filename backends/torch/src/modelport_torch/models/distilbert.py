@@ -9,7 +9,7 @@ import math
 import torch
 from torch import nn
 
-from modelport.models.distilbert import DistilBertConfig
+from modelport.models.distilbert import DistilBertConfig, sinusoidal_positions
 from modelport.models.losses import masked_lm_loss, question_answering_loss, sequence_classification_loss, token_classification_loss
 
 from ..losses import TORCH_LOSS_OPS
@@ -26,6 +26,9 @@ class Embeddings(nn.Module):
         super().__init__()
         self.word_embeddings = nn.Embedding(config.vocab_size, config.dim, padding_idx=config.pad_token_id)
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.dim)
+        if config.sinusoidal_pos_embds:  # a fixed table: filled by _init_weights, never trained
+            self.position_embeddings.weight.requires_grad_(False)
+            self.position_embeddings.sinusoidal = True
         self.LayerNorm = nn.LayerNorm(config.dim, eps=NORM_EPS)
         self.dropout = nn.Dropout(config.dropout)
 
@@ -105,6 +108,13 @@ class DistilBertPreTrainedModel(PreTrainedModel):
     config_class = DistilBertConfig
     base_model_prefix = "distilbert"
     _no_split_modules = ["TransformerBlock"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if getattr(module, "sinusoidal", False):
+            with torch.no_grad():
+                module.weight.copy_(torch.from_numpy(sinusoidal_positions(*module.weight.shape)))
+            return
+        super()._init_weights(module)
 
 
 class DistilBertModel(DistilBertPreTrainedModel):
