@@ -39,3 +39,10 @@ def test_pixels_of_another_layout_or_size_are_refused_by_name():
     assert "32x32" in str(error.value) and "48x40" in str(error.value) and "interpolate_pos_encoding" in str(error.value)
     with pytest.raises(ConfigError, match="layout"):
         check_pixel_shape(config, (2, 32, 32, 3), interpolate=False)  # channels last
+
+
+def test_sizes_a_traced_signature_leaves_open_are_not_checked():
+    config = ViTConfig(image_size=32, patch_size=8, num_channels=3)
+    check_pixel_shape(config, (None, 3, None, None), interpolate=False)  # a SavedModel's serving signature
+    with pytest.raises(ConfigError, match="not the size"):
+        check_pixel_shape(config, (None, 3, 40, None), interpolate=False)

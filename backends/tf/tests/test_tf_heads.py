@@ -150,3 +150,19 @@ def test_t5_shifts_labels_right_into_decoder_inputs_as_transformers(case):
     model, _ = _load(case, "tf-h5")
     labels = dict(heads.label_sets(case))["masked"]["labels"]["labels"]
     np.testing.assert_array_equal(model.shift_right(labels).numpy(), heads.inputs(case)["decoder_input_ids"])
+
+
+@pytest.mark.parametrize("case", ["vit-sequence", "t5-lm"])
+def test_a_saved_model_export_serves_transformers_outputs(case, tmp_path):
+    # the serving signature leaves every size open: the image-size check and T5's relative buckets must not need them
+    import tensorflow as tf
+
+    model, _ = _load(case, "tf-h5")
+    model.export_saved_model(tmp_path / "saved")
+    serve = tf.saved_model.load(str(tmp_path / "saved")).signatures["serving_default"]
+    inputs = {k: tf.constant(v) for k, v in _keras_inputs(case).items()}
+    if "decoder_input_ids" in inputs:  # the signature takes every input it declares
+        inputs["decoder_attention_mask"] = tf.ones_like(inputs["decoder_input_ids"])
+    out = serve(**inputs)
+    want = heads.reference(case)
+    assert heads.max_diff(out["logits"].numpy(), want["logits"]) <= heads.TOLERANCE

@@ -89,13 +89,15 @@ def patch_grid(config: Any) -> tuple[int, int]:
 
 def check_pixel_shape(config: Any, shape: tuple[int, ...], interpolate: bool) -> None:
     """``pixel_values`` are ``[batch, channels, height, width]`` (in every framework, as transformers' ViT takes them)
-    with the config's channels, and the config's image size unless the position table is interpolated."""
-    if len(shape) != 4 or shape[1] != config.num_channels:
+    with the config's channels, and the config's image size unless the position table is interpolated. Sizes a
+    traced signature leaves unknown (``None``) are not checked."""
+    if len(shape) != 4 or shape[1] not in (None, config.num_channels):
         raise ConfigError("pixel_values do not have the model's layout", where="pixel_values",
                           expected=f"[batch, {config.num_channels}, height, width]", received=list(shape),
                           fix="Pass images as [batch, channels, height, width] with the config's num_channels.")
     size = _pair(config.image_size)
-    if not interpolate and tuple(int(d) for d in shape[2:]) != size:
+    known = [(int(d), want) for d, want in zip(shape[2:], size) if d is not None]  # a traced signature may leave sizes open
+    if not interpolate and any(d != want for d, want in known):
         raise ConfigError("the images are not the size the model was built for", where="pixel_values",
                           expected=f"{size[0]}x{size[1]}", received=f"{shape[2]}x{shape[3]}",
                           fix="Resize the images, or pass interpolate_pos_encoding=True to resize the position table.")

@@ -146,7 +146,9 @@ class TFPreTrainedModel(TrainingMixin, keras.Model, TFModelUtilsMixin, PushToHub
     def build_variables(self) -> None:
         """Create every variable from the layers' declared shapes, with no call; by one call on
         :attr:`dummy_inputs` when some custom layer declares none (see :func:`~modelport_tf.layers.build_from_declared_shapes`)."""
-        if not build_from_declared_shapes(self, {name: (None, None) for name in self.dummy_inputs}):
+        # the recorded build shape is each input's rank with every size open (Keras derives a default signature from it)
+        shapes = {name: (None,) * len(value.shape) for name, value in self.dummy_inputs.items()}
+        if not build_from_declared_shapes(self, shapes):
             logger.debug("%s: a layer declares no input shape; building by a call on dummy inputs", type(self).__name__)
             build_by_call(self)
 
