@@ -189,3 +189,12 @@ def test_a_gguf_file_converts_to_safetensors_with_its_config(tmp_path):
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "pt")
     with torch.no_grad():
         assert_transformers_logits(model(torch.from_numpy(input_ids())).logits.numpy())
+
+
+@pytest.mark.parametrize("case", ["vit-sequence", "t5-lm", "t5-encoder", "electra-pretraining"])
+@pytest.mark.parametrize("to", ["tf", "flax"])
+def test_verification_runs_modelports_classes_on_the_inputs_each_model_takes(case, to, tmp_path):
+    # pixels for ViT, decoder ids for T5's decoder (not its encoder), token ids for the rest
+    report = modelport.convert(heads.folder(case, "pt-safetensors"), tmp_path / to, to=to, verify=True, progress=False)
+    assert report.verified_with == "modelport's adapters"
+    assert report.verification and max(report.verification.values()) <= 1e-4, report.verification

@@ -154,7 +154,7 @@ def test_a_rescue_pull_request_of_a_tf_mpnet_loads_in_transformers_and_is_verifi
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("source_class", ["TFViTForImageClassification", "FlaxBartForConditionalGeneration", "FlaxWav2Vec2Model"])
+@pytest.mark.parametrize("source_class", ["TFDeiTForImageClassification", "FlaxBartForConditionalGeneration", "FlaxWav2Vec2Model"])
 def test_verify_runs_transformers_classes_on_pixels_decoder_ids_and_audio(source_class: str, tmp_path: Path) -> None:
     case = next(c for c in cases() if c.source_class == source_class)
     model, _, _ = build(case, seed=4)

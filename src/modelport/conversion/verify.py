@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +14,7 @@ from ..auto import AutoConfig
 from ..config import PretrainedConfig
 from ..errors import ConversionError
 
-__all__ = ["probe_inputs", "verify_conversion", "compare_outputs", "default_tolerance", "verified_with"]
+__all__ = ["probe_inputs", "inputs_for", "verify_conversion", "compare_outputs", "default_tolerance", "verified_with"]
 
 #: dtypes whose rounding a probe's outputs show: verification then allows 0.1
 _LOW_PRECISION = ("bfloat16", "float16", "float8_e4m3fn", "float8_e5m2")
@@ -76,9 +78,11 @@ def compare_outputs(source: Path, source_framework: str, result: Path, target_fr
     else:
         inputs = probe_inputs(AutoConfig.from_pretrained(result))
         runs = []
+        config = AutoConfig.from_pretrained(result)
         for folder, framework in ((source, source_framework), (result, target_framework)):
             adapter = adapters.get(frameworks.adapter_for(framework))
-            runs.append(adapter.run_model(adapter.load_model(folder), inputs))
+            model = adapter.load_model(folder)
+            runs.append(adapter.run_model(model, inputs_for(type(model), config, inputs)))
         theirs, ours = runs
     common = [k for k in theirs if k in ours and theirs[k].shape == ours[k].shape]
     if not common:
@@ -96,3 +100,45 @@ def _run_with_transformers(source: Path, source_framework: str, result: Path,
     inputs = probe_inputs(config)
     return (run_with_transformers(source, source_framework, config, inputs),
             run_with_transformers(result, target_framework, config, inputs))
+
+
+def _value(config: Any, key: str, default: Any = None) -> Any:
+    """A config value; sub-configs of an architecture modelport has no class for are plain dicts."""
+    return config.get(key, default) if isinstance(config, dict) else getattr(config, key, default)
+
+
+def inputs_for(model_class: Any, config: Any, probe: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The probe's token ids, or seeded pixels, audio or features when the class takes those (its
+    ``main_input_name``); decoder ids too for an encoder-decoder's decoder."""
+    main = getattr(model_class, "main_input_name", "input_ids")
+    rng = np.random.default_rng(0)
+    vision = _value(config, "vision_config") or _value(config, "encoder") or config
+    if main == "pixel_values":
+        size = int(_value(vision, "image_size", 224))
+        inputs = {"pixel_values": rng.normal(size=(2, int(_value(vision, "num_channels", 3)), size, size)).astype("float32")}
+    elif main == "input_values":
+        inputs = {"input_values": rng.normal(size=(2, 16000)).astype("float32")}
+    elif main == "input_features":
+        bins, frames = int(_value(config, "num_mel_bins", 80)), 2 * int(_value(config, "max_source_positions", 1500))
+        inputs = {"input_features": rng.normal(size=(2, bins, frames)).astype("float32")}
+    else:
+        inputs = dict(probe)
+    if _takes(model_class, "input_ids") and "input_ids" not in inputs and _value(config, "text_config") is not None:
+        inputs.update(probe)  # dual encoders (CLIP) take both
+    if _takes(model_class, "decoder_input_ids"):
+        inputs["decoder_input_ids"] = probe["input_ids"][:, :4]
+    return inputs
+
+
+def _takes(model_class: Any, name: str) -> bool:
+    """Whether the model's call takes ``name``: PyTorch's ``forward``, Keras' ``call``, modelport Flax's ``_run`` or a
+    Flax model's ``__call__``."""
+    for method in ("forward", "call", "_run", "__call__"):
+        function = getattr(model_class, method, None)
+        if function is not None:
+            try:
+                if name in inspect.signature(function).parameters:
+                    return True
+            except (TypeError, ValueError):  # a builtin without a signature
+                continue
+    return False
