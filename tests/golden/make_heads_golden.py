@@ -8,7 +8,12 @@ not (the TF and Flax files written by transformers' own TF and Flax classes,
 loaded ``from_pt``). ``outputs-pt.npz`` holds the PyTorch class's outputs on
 fixed inputs, with and without the attention mask; ``labels.npz`` and
 ``losses.json`` hold label sets and the loss transformers computes for each,
-with the problem type it chose (sequence classification).
+with the problem type it chose (sequence classification). Image models add
+outputs on images of another size with ``interpolate_pos_encoding=True``
+(``inputs-interpolated.npz``, ``interpolated/<name>``); T5's language models
+add transformers' ``generate()`` ids and beam scores (``generation.npz``,
+``generation.json``). Frozen parameters (DistilBERT's sinusoidal table) are not
+perturbed. ``ARCH:HEAD`` builds one case.
 
     tests/golden/data/heads/<arch>-<head>/{pt-safetensors,...}, inputs.npz, outputs-pt.npz, labels.npz, losses.json
 """
