@@ -76,9 +76,8 @@ def compare_outputs(source: Path, source_framework: str, result: Path, target_fr
     if not AutoConfig.knows(result):
         theirs, ours = _run_with_transformers(source, source_framework, result, target_framework)
     else:
-        inputs = probe_inputs(AutoConfig.from_pretrained(result))
-        runs = []
         config = AutoConfig.from_pretrained(result)
+        inputs, runs = probe_inputs(config), []
         for folder, framework in ((source, source_framework), (result, target_framework)):
             adapter = adapters.get(frameworks.adapter_for(framework))
             model = adapter.load_model(folder)

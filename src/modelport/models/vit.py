@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..modeling.depth import register_repeated_layers
 from ..modeling.ties import register_base_model
 
-__all__ = ["ViTConfig", "VIT_HEADS", "bicubic_resize_matrix", "patch_grid", "check_pixel_shape"]
+__all__ = ["ViTConfig", "VIT_HEADS", "bicubic_resize_matrix", "position_resize_matrices", "patch_grid", "check_pixel_shape"]
 
 #: the class-name suffixes of ViT's base model and head (``ViTModel``, ``ViTForImageClassification``)
 VIT_HEADS = ("Model", "ForImageClassification")
@@ -129,6 +129,14 @@ def bicubic_resize_matrix(old: int, new: int) -> np.ndarray:
         columns = np.clip(base.astype(np.int64) + k - 1, 0, old - 1)
         np.add.at(matrix, (np.arange(new), columns), weights[:, k])
     return matrix
+
+
+def position_resize_matrices(positions: int, config: Any, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The two matrices that resize a table of ``positions`` rows (the class token's, then a square patch grid) to
+    the patch grid of a ``height`` x ``width`` image: ``[new rows, side]`` and ``[new columns, side]``."""
+    side = int((positions - 1) ** 0.5)
+    (patch_height, patch_width) = _pair(config.patch_size)
+    return bicubic_resize_matrix(side, height // patch_height), bicubic_resize_matrix(side, width // patch_width)
 
 
 register_base_model("ViTModel", "vit")

@@ -218,10 +218,10 @@ def _beam_loop(static: LoopSettings, make_cache: Any, forward: Any, params: dict
 
 
 class FlaxSeq2SeqGenerationMixin(FlaxGenerationMixin):
-    """``generate()`` for a Flax encoder-decoder (T5) whose module has ``encode(input_ids, attention_mask)`` (the
-    encoder's output and each decoder layer's cross-attention keys and values) and ``decode_step(tokens, cache,
-    index)``. The encoder runs once inside the compiled function; the loop starts from ``decoder_start_token_id``
-    with a cache holding the self-attention buffers, the cross-attention keys and values and the encoder's mask."""
+    """``generate()`` for a Flax encoder-decoder (T5) whose module has ``encode_for_generation(input_ids,
+    attention_mask)`` (each decoder layer's cross-attention keys and values, and the encoder mask's bias) and
+    ``decode_step(tokens, cache, index)``. The encoder runs once inside the compiled function; the loop starts
+    from ``decoder_start_token_id`` with a cache holding the self-attention buffers and what the encoder gave."""
 
     def _loop_prompt(self, ids: np.ndarray, generation_config: GenerationConfig | None,
                      kwargs: dict[str, Any]) -> tuple[np.ndarray, bool]:

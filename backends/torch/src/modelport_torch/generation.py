@@ -19,7 +19,7 @@ from modelport.generation.plan import DecodingPlan, decoder_start_token, mask_fr
 from modelport.generation.processors import ArrayOps
 from modelport.outputs import ModelOutput
 
-__all__ = ["KeyValueCache", "GenerationMixin", "Seq2SeqGenerationMixin", "TORCH_OPS"]
+__all__ = ["KeyValueCache", "EncoderDecoderCache", "GenerationMixin", "Seq2SeqGenerationMixin", "TORCH_OPS"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,23 @@ class KeyValueCache:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+
+class EncoderDecoderCache:
+    """An encoder-decoder's caches: the decoder's self-attention keys and values, grown per step, and its
+    cross-attention ones, computed from the encoder's output at the first step and reused after."""
+
+    def __init__(self) -> None:
+        self.self_attention = KeyValueCache()
+        self.cross_attention = KeyValueCache()
+
+    @property
+    def length(self) -> int:
+        return self.self_attention.length
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        self.self_attention.reorder(rows)
+        self.cross_attention.reorder(rows)
 
 
 def _keep(config: GenerationConfig, scores: list, processed: torch.Tensor, raw: list, logits: torch.Tensor) -> None:
@@ -136,11 +153,7 @@ class GenerationMixin:
         step needs beside them (an encoder-decoder's encoded input)."""
         plan = plan_decoding(getattr(self, "generation_config", None), generation_config, int(input_ids.shape[-1]), kwargs,
                              type(self).__name__, outputs=("scores", "logits"))
-        device = next(self.parameters()).device  # type: ignore[attr-defined]
-        input_ids = torch.as_tensor(input_ids).to(device=device, dtype=torch.long)  # numpy arrays are taken too
-        if attention_mask is None:
-            attention_mask = torch.from_numpy(mask_from_padding(input_ids.cpu().numpy(), plan))
-        attention_mask = torch.as_tensor(attention_mask).to(device=device, dtype=torch.long)
+        input_ids, attention_mask = self._on_device(input_ids, attention_mask, plan)
         if streamer is not None and plan.mode == "beam":
             raise ConfigError("a streamer gets each row's tokens as they are made, but beam search decides its sequences at "
                               "the end", where=f"{type(self).__name__}.generate", fix="Stream with num_beams=1.")
@@ -154,6 +167,15 @@ class GenerationMixin:
         finally:
             if streamer is not None:
                 streamer.end()
+
+    def _on_device(self, input_ids: Any, attention_mask: Any, plan: DecodingPlan) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ids (numpy arrays are taken too) and their mask as long tensors on the model's device; a missing mask is
+        inferred from padding, as transformers does."""
+        device = next(self.parameters()).device  # type: ignore[attr-defined]
+        input_ids = torch.as_tensor(input_ids).to(device=device, dtype=torch.long)
+        if attention_mask is None:
+            attention_mask = torch.from_numpy(mask_from_padding(input_ids.cpu().numpy(), plan))
+        return input_ids, torch.as_tensor(attention_mask).to(device=device, dtype=torch.long)
 
     # what an encoder-decoder changes (Seq2SeqGenerationMixin): the cache, the step, and the encoder's output per beam
     def _new_cache(self) -> Any:
@@ -266,17 +288,11 @@ class Seq2SeqGenerationMixin(GenerationMixin):
 
     def _encoded(self, input_ids: Any, attention_mask: Any, plan: DecodingPlan) -> tuple[torch.Tensor, torch.Tensor]:
         """The encoder's last hidden state and its attention mask (inferred from padding when not given)."""
-        device = next(self.parameters()).device  # type: ignore[attr-defined]
-        input_ids = torch.as_tensor(input_ids).to(device=device, dtype=torch.long)
-        if attention_mask is None:
-            attention_mask = torch.from_numpy(mask_from_padding(input_ids.cpu().numpy(), plan))
-        attention_mask = torch.as_tensor(attention_mask).to(device=device, dtype=torch.long)
+        input_ids, attention_mask = self._on_device(input_ids, attention_mask, plan)
         encoded = self.get_encoder()(input_ids, attention_mask)[0]  # type: ignore[attr-defined]
         return encoded, attention_mask
 
     def _new_cache(self) -> Any:
-        from .models.t5 import EncoderDecoderCache
-
         return EncoderDecoderCache()
 
     def _expand_context(self, context: Any, beams: int) -> Any:

@@ -120,29 +120,27 @@ class FlaxT5Attention(nn.Module):
         split = lambda x: x.reshape(x.shape[0], -1, c.num_heads, c.d_kv)  # noqa: E731
         return {"key": split(self.k(source)), "value": split(self.v(source))}
 
-    def attend_cached(self, hidden, bias, keys_values, write_at=None):
-        """Attention of ``hidden``'s queries over cached keys and values; with ``write_at``, ``hidden``'s own keys and
-        values are written into the cache there first (self-attention during generation). Returns the output and the
-        cache."""
+    def attend(self, hidden, bias, keys_values, deterministic: bool = True):
+        """Attention of ``hidden``'s queries over ``keys_values``: the output and the attention probabilities."""
         c = self.config
-        if write_at is not None:
-            new = self.keys_values(hidden)
-            _, _, keys_values = write_cache(keys_values, new["key"], new["value"], write_at)
         q = self.q(hidden).reshape(hidden.shape[0], -1, c.num_heads, c.d_kv)
         scores = jnp.einsum("bqhd,bkhd->bhqk", q, keys_values["key"].astype(self.dtype)) + bias
         probs = jax.nn.softmax(scores.astype(jnp.float32), axis=-1).astype(self.dtype)
-        context = jnp.einsum("bhqk,bkhd->bqhd", probs, keys_values["value"].astype(self.dtype))
-        return self.o(context.reshape(context.shape[0], -1, c.num_heads * c.d_kv)), keys_values
+        context = jnp.einsum("bhqk,bkhd->bqhd", self.dropout(probs, deterministic=deterministic),
+                             keys_values["value"].astype(self.dtype))
+        return self.o(context.reshape(context.shape[0], -1, c.num_heads * c.d_kv)), probs
+
+    def attend_cached(self, hidden, bias, keys_values, write_at=None):
+        """:meth:`attend` over cached keys and values; with ``write_at``, ``hidden``'s own keys and values are written
+        into the cache there first (self-attention during generation). Returns the output and the cache."""
+        if write_at is not None:
+            new = self.keys_values(hidden)
+            _, _, keys_values = write_cache(keys_values, new["key"], new["value"], write_at)
+        return self.attend(hidden, bias, keys_values)[0], keys_values
 
     def __call__(self, hidden, bias, key_value_states=None, deterministic: bool = True):
-        c = self.config
-        heads = lambda x: x.reshape(x.shape[0], -1, c.num_heads, c.d_kv).transpose(0, 2, 1, 3)  # noqa: E731
-        source = hidden if key_value_states is None else key_value_states
-        q, k, v = heads(self.q(hidden)), heads(self.k(source)), heads(self.v(source))
-        scores = jnp.einsum("bhqd,bhkd->bhqk", q, k) + bias
-        probs = jax.nn.softmax(scores.astype(jnp.float32), axis=-1).astype(self.dtype)
-        context = jnp.einsum("bhqk,bhkd->bqhd", self.dropout(probs, deterministic=deterministic), v)
-        return self.o(context.reshape(context.shape[0], -1, c.num_heads * c.d_kv)), probs
+        return self.attend(hidden, bias, self.keys_values(hidden if key_value_states is None else key_value_states),
+                           deterministic)
 
 
 class FlaxT5LayerSelfAttention(nn.Module):

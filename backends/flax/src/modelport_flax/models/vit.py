@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from modelport import ViTConfig
-from modelport.models.vit import bicubic_resize_matrix, check_pixel_shape, patch_grid
+from modelport.models.vit import check_pixel_shape, patch_grid, position_resize_matrices
 
 from ..losses import SequenceClassificationLoss
 from ..modeling import OUTPUT_FIELDS, FlaxPreTrainedModel, ModelOutput, activation
@@ -49,10 +49,9 @@ class FlaxViTEmbeddings(nn.Module):
     def positions(self, height: int, width: int):
         """The position table for an image of ``height`` x ``width`` (PyTorch's bicubic resize of the patch grid)."""
         table = self.position_embeddings
-        side = int((table.shape[1] - 1) ** 0.5)
-        patch = self.config.patch_size
-        rows = jnp.asarray(bicubic_resize_matrix(side, height // patch), table.dtype)
-        columns = jnp.asarray(bicubic_resize_matrix(side, width // patch), table.dtype)
+        matrices = position_resize_matrices(int(table.shape[1]), self.config, height, width)
+        rows, columns = (jnp.asarray(m, table.dtype) for m in matrices)
+        side = int(rows.shape[1])
         grid = table[:, 1:].reshape(1, side, side, -1)
         resized = jnp.einsum("hi,bijd,wj->bhwd", rows, grid, columns).reshape(1, -1, table.shape[-1])
         return jnp.concatenate([table[:, :1], resized], axis=1)

@@ -122,8 +122,6 @@ class TFElectraMaskedLMHead(TFBertLMPredictionHead):
 class TFElectraForMaskedLM(TFElectraPreTrainedModel, TFBertForMaskedLM):
     """The generator: masked-token predictions through ``generator_lm_head``, tied to the word embeddings."""
 
-    lm_head_name = "generator_lm_head"
-
     def add_lm_head(self, config: ElectraConfig) -> None:
         self.generator_predictions = TFElectraGeneratorPredictions(config, name="generator_predictions")
         self.generator_lm_head = TFElectraMaskedLMHead(config, name="generator_lm_head")

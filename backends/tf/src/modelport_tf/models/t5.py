@@ -110,27 +110,28 @@ class TFT5Attention(keras.layers.Layer):
         """``(keys, values)`` of ``source``, ``[batch, heads, positions, head_dim]`` (the cache's layout)."""
         return self._heads(self.k(source)), self._heads(self.v(source))
 
+    def attend(self, hidden: Any, bias: Any, keys_values: tuple[Any, Any], training: bool = False) -> tuple[Any, Any]:
+        """Attention of ``hidden``'s queries over ``keys_values``: the output and the attention probabilities."""
+        scores = tf.matmul(self._heads(self.q(hidden)), tf.cast(keys_values[0], hidden.dtype), transpose_b=True) + bias
+        probs = tf.cast(tf.nn.softmax(tf.cast(scores, tf.float32), axis=-1), hidden.dtype)
+        context = tf.matmul(self.dropout(probs, training=training), tf.cast(keys_values[1], hidden.dtype))
+        context = tf.transpose(context, (0, 2, 1, 3))
+        return self.o(tf.reshape(context, (shape_list(hidden)[0], -1, self.n_heads * self.head_dim))), probs
+
     def attend_cached(self, hidden: Any, bias: Any, keys_values: tuple[Any, Any], write_at: Any = None) -> tuple[Any, Any]:
-        """Attention of ``hidden``'s queries over cached keys and values; with ``write_at``, ``hidden``'s own keys and
-        values are written into the cache there first (self-attention during generation)."""
+        """:meth:`attend` over cached keys and values; with ``write_at``, ``hidden``'s own keys and values are written
+        into the cache there first (self-attention during generation). Returns the output and the cache."""
         if write_at is not None:
             keys, values = self.keys_values(hidden)
             _, _, keys_values = write_cache(keys_values, keys, values, write_at)
-        scores = tf.matmul(self._heads(self.q(hidden)), tf.cast(keys_values[0], hidden.dtype), transpose_b=True) + bias
-        probs = tf.cast(tf.nn.softmax(tf.cast(scores, tf.float32), axis=-1), hidden.dtype)
-        context = tf.transpose(tf.matmul(probs, tf.cast(keys_values[1], hidden.dtype)), (0, 2, 1, 3))
-        return self.o(tf.reshape(context, (shape_list(hidden)[0], -1, self.n_heads * self.head_dim))), keys_values
+        return self.attend(hidden, bias, keys_values)[0], keys_values
 
     def _heads(self, x: Any) -> Any:
         return tf.transpose(tf.reshape(x, (shape_list(x)[0], -1, self.n_heads, self.head_dim)), (0, 2, 1, 3))
 
     def call(self, hidden: Any, bias: Any, key_value_states: Any = None, training: bool = False) -> Any:
-        source = hidden if key_value_states is None else key_value_states
-        q, k, v = self._heads(self.q(hidden)), self._heads(self.k(source)), self._heads(self.v(source))
-        scores = tf.matmul(q, k, transpose_b=True) + bias
-        probs = tf.cast(tf.nn.softmax(tf.cast(scores, tf.float32), axis=-1), scores.dtype)
-        context = tf.transpose(tf.matmul(self.dropout(probs, training=training), v), (0, 2, 1, 3))
-        return self.o(tf.reshape(context, (shape_list(hidden)[0], -1, self.n_heads * self.head_dim))), probs
+        return self.attend(hidden, bias, self.keys_values(hidden if key_value_states is None else key_value_states),
+                           training)
 
 
 class TFT5LayerSelfAttention(keras.layers.Layer):

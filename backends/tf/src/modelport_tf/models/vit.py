@@ -8,7 +8,7 @@ from typing import Any
 
 from modelport import ViTConfig
 from modelport.models.losses import sequence_classification_loss
-from modelport.models.vit import bicubic_resize_matrix, check_pixel_shape, patch_grid
+from modelport.models.vit import check_pixel_shape, patch_grid, position_resize_matrices
 
 from .._keras import keras, tf
 from ..layers import activation, dense, expand_head_mask, layer_norm, normal, shape_list
@@ -56,10 +56,9 @@ class TFViTEmbeddings(keras.layers.Layer):
     def positions(self, height: int, width: int) -> Any:
         """The position table for an image of ``height`` x ``width`` (PyTorch's bicubic resize of the patch grid)."""
         table = self.position_embeddings
-        side = int((int(table.shape[1]) - 1) ** 0.5)
-        patch = self.config.patch_size if isinstance(self.config.patch_size, int) else self.config.patch_size[0]
-        rows = tf.constant(bicubic_resize_matrix(side, height // patch), table.dtype)
-        columns = tf.constant(bicubic_resize_matrix(side, width // patch), table.dtype)
+        matrices = position_resize_matrices(int(table.shape[1]), self.config, height, width)
+        rows, columns = (tf.constant(m, table.dtype) for m in matrices)
+        side = int(rows.shape[1])
         grid = tf.reshape(table[:, 1:], (1, side, side, -1))
         resized = tf.reshape(tf.einsum("hi,bijd,wj->bhwd", rows, grid, columns), (1, -1, int(table.shape[-1])))
         return tf.concat([table[:, :1], resized], axis=1)

@@ -106,7 +106,6 @@ class ElectraForMaskedLM(ElectraPreTrainedModel, BertForMaskedLM):
     """The generator: masked-token predictions through ``generator_lm_head``, tied to the word embeddings."""
 
     _tied_weights_keys = ["generator_lm_head.weight"]
-    lm_head_name = "generator_predictions"
 
     def add_lm_head(self, config: ElectraConfig) -> None:
         self.generator_predictions = ElectraGeneratorPredictions(config)

@@ -11,29 +11,11 @@ from modelport import T5Config
 from modelport.models.losses import masked_lm_loss
 from modelport.models.t5 import relative_position_buckets, relative_positions, shift_tokens
 
-from ..generation import KeyValueCache, Seq2SeqGenerationMixin
+from ..generation import EncoderDecoderCache, KeyValueCache, Seq2SeqGenerationMixin
 from ..losses import TORCH_LOSS_OPS
 from ..modeling import ModelOutput, PreTrainedModel, activation
 
-__all__ = ["T5_CLASSES", "T5Model", "T5ForConditionalGeneration", "T5EncoderModel", "T5PreTrainedModel",
-           "EncoderDecoderCache"]
-
-
-class EncoderDecoderCache:
-    """The decoder's caches: self-attention keys and values grown per step, and the cross-attention ones, computed
-    from the encoder's output at the first step and reused after."""
-
-    def __init__(self) -> None:
-        self.self_attention = KeyValueCache()
-        self.cross_attention = KeyValueCache()
-
-    @property
-    def length(self) -> int:
-        return self.self_attention.length
-
-    def reorder(self, rows: torch.Tensor) -> None:
-        self.self_attention.reorder(rows)
-        self.cross_attention.reorder(rows)
+__all__ = ["T5_CLASSES", "T5Model", "T5ForConditionalGeneration", "T5EncoderModel", "T5PreTrainedModel"]
 
 
 class T5LayerNorm(nn.Module):

@@ -8,7 +8,7 @@ from torch import nn
 
 from modelport import ViTConfig
 from modelport.models.losses import sequence_classification_loss
-from modelport.models.vit import bicubic_resize_matrix, check_pixel_shape, patch_grid
+from modelport.models.vit import check_pixel_shape, patch_grid, position_resize_matrices
 
 from ..losses import TORCH_LOSS_OPS
 from ..modeling import ModelOutput, PreTrainedModel, activation
@@ -41,10 +41,9 @@ class ViTEmbeddings(nn.Module):
         """The position table for an image of ``height`` x ``width`` (the patch grid resized bicubically, as
         transformers does; the class token's row as it is)."""
         table = self.position_embeddings
-        side = int((table.shape[1] - 1) ** 0.5)
-        patch = self.config.patch_size if isinstance(self.config.patch_size, int) else self.config.patch_size[0]
-        rows = torch.as_tensor(bicubic_resize_matrix(side, height // patch), dtype=table.dtype, device=table.device)
-        columns = torch.as_tensor(bicubic_resize_matrix(side, width // patch), dtype=table.dtype, device=table.device)
+        matrices = position_resize_matrices(int(table.shape[1]), self.config, height, width)
+        rows, columns = (torch.as_tensor(m, dtype=table.dtype, device=table.device) for m in matrices)
+        side = int(rows.shape[1])
         grid = table[:, 1:].reshape(1, side, side, -1)
         resized = torch.einsum("hi,bijd,wj->bhwd", rows, grid, columns).reshape(1, -1, table.shape[-1])
         return torch.cat([table[:, :1], resized], dim=1)
