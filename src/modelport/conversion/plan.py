@@ -30,7 +30,7 @@ from .rules import (
     to_canonical,
 )
 
-__all__ = ["Step", "Check", "Plan", "plan_conversion", "redundancy_failures", "transform", "swaps_matrix", "keeps_bytes"]
+__all__ = ["Step", "Check", "Plan", "plan_conversion", "redundancy_failures", "transform", "swaps_matrix", "keeps_bytes", "layout_order"]
 
 
 @dataclass(frozen=True)
@@ -249,7 +249,7 @@ def redundancy_failures(plan: Plan, read: Any, source_framework: str, model_type
     return failures
 
 
-def _order(step: Step, ndim: int, source_framework: str, target_framework: str) -> tuple[int, ...] | None:
+def layout_order(step: Step, ndim: int, source_framework: str, target_framework: str) -> tuple[int, ...] | None:
     """The transpose :func:`transform` does: a table's layout, or what the names imply; None for none."""
     if step.layout is not None:
         return None if step.layout == tuple(range(ndim)) else step.layout
@@ -258,7 +258,7 @@ def _order(step: Step, ndim: int, source_framework: str, target_framework: str) 
 
 def transform(step: Step, array: np.ndarray, source_framework: str, target_framework: str) -> np.ndarray:
     """The source tensor of ``step`` in the target's name layout and shape (exact: one transpose at most, and reshapes)."""
-    order = _order(step, array.ndim, source_framework, target_framework)
+    order = layout_order(step, array.ndim, source_framework, target_framework)
     if order is not None:
         array = aligned_copy(array.transpose(order))
     return reconcile_shape(step.tree_name, array, step.shape)  # TF's [1, n] biases: size-1 axes only
@@ -267,9 +267,9 @@ def transform(step: Step, array: np.ndarray, source_framework: str, target_frame
 def swaps_matrix(step: Step, ndim: int, source_framework: str, target_framework: str) -> bool:
     """True when :func:`transform` is one matrix transpose (a Dense kernel to or from PyTorch's layout), which
     :func:`~modelport.formats.base.read_transposed` can do while reading."""
-    return ndim == 2 and _order(step, ndim, source_framework, target_framework) == (1, 0)
+    return ndim == 2 and layout_order(step, ndim, source_framework, target_framework) == (1, 0)
 
 
 def keeps_bytes(step: Step, ndim: int, source_framework: str, target_framework: str) -> bool:
     """True when :func:`transform` leaves the tensor's bytes as they are (no transpose; reshapes only)."""
-    return _order(step, ndim, source_framework, target_framework) is None
+    return layout_order(step, ndim, source_framework, target_framework) is None

@@ -29,7 +29,7 @@ from ..errors import FormatError
 from ._buffers import PARALLEL_BYTES, aligned_empty, transpose_pool
 
 __all__ = ["TensorInfo", "LazyTensor", "FileBytes", "TensorLike", "info_of", "materialise", "read_array", "read_transposed", "write_array",
-           "WRITE_CHUNK", "file_identity", "check_shape"]
+           "WRITE_CHUNK", "file_identity", "check_shape", "read_runs", "READ_OBSERVERS"]
 
 
 @dataclass(frozen=True)
@@ -142,8 +142,14 @@ def file_identity(path: str | os.PathLike[str]) -> tuple[int, int, int, int]:
 WRITE_CHUNK = 1 << 20
 
 
+#: ``observe(handle, offset, nbytes)`` for every tensor data read (:func:`modelport.distributed.trace.recording_reads`)
+READ_OBSERVERS: list[Callable[[int, int, int], None]] = []
+
+
 def _pread_exact(handle: int, view: memoryview, offset: int, where: str) -> None:
     """Fill ``view`` with the file's bytes from ``offset``; a short file is a :class:`FormatError`."""
+    for observe in READ_OBSERVERS:
+        observe(handle, offset, len(view))
     done = 0
     while done < len(view):
         n = os.preadv(handle, [view[done:]], offset + done)
@@ -245,6 +251,38 @@ def _copy_file_bytes(fh: BinaryIO, source: FileBytes) -> None:
         os.close(fd)
     fh.seek(position + source.nbytes)
     source.verify()
+
+
+def read_runs(source: FileBytes, dtype: str, shape: tuple[int, ...], box: tuple[tuple[int, int], ...], *,
+              where: str) -> np.ndarray:
+    """The block ``box`` (a ``(start, stop)`` per axis) of the C-order ``shape`` array of ``dtype`` at ``source``,
+    reading only its bytes: one positioned read per contiguous run, in the order they fill the result.
+
+    A block whose trailing axes are whole is one run per index of the axes before them (a row block of a matrix is
+    one read; a column block is one read per row), never the whole tensor.
+    """
+    sizes = tuple(stop - start for start, stop in box)
+    out = aligned_empty(sizes, DTYPES[dtype].numpy)
+    if not out.size:
+        return out
+    itemsize = out.dtype.itemsize
+    split = len(shape)  # axes from ``split`` on are whole, and with the axis before them make one contiguous run
+    while split > 0 and sizes[split - 1] == shape[split - 1]:
+        split -= 1
+    first = max(split - 1, 0)
+    run = itemsize * int(np.prod(sizes[first:], dtype=np.int64))
+    strides = [itemsize * int(np.prod(shape[axis + 1 :], dtype=np.int64)) for axis in range(len(shape))]
+    start = sum(box[axis][0] * strides[axis] for axis in range(first, len(shape)))
+    view = out.reshape(-1).view(np.uint8).data
+    handle = os.open(source.path, os.O_RDONLY)
+    try:
+        for n, outer in enumerate(np.ndindex(*sizes[:first])):
+            offset = source.offset + start + sum((box[a][0] + i) * strides[a] for a, i in enumerate(outer))
+            _pread_exact(handle, view[n * run : (n + 1) * run], offset, where)
+    finally:
+        os.close(handle)
+    source.verify()
+    return out
 
 
 def read_array(path: str, offset: int, dtype: str, shape: tuple[int, ...], *, where: str, fd: int | None = None) -> np.ndarray:

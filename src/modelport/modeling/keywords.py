@@ -105,6 +105,12 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("tp_plan", _LOAD, _DISTRIBUTED, actions=_all(REFUSED), accepts=lambda v: v is None, accepted_values="None"),
     Keyword("tp_size", _LOAD, _DISTRIBUTED, actions=_all(REFUSED), accepts=lambda v: v is None, accepted_values="None"),
     Keyword("device_mesh", _LOAD, _DISTRIBUTED, actions=_all(REFUSED), accepts=lambda v: v is None, accepted_values="None"),
+    Keyword("mesh", _LOAD, "modelport's own: a jax.sharding.Mesh; every param comes back as a jax.Array sharded over "
+            "it, each process reading only the blocks its devices hold (docs/sharded.md)", actions=_only("flax"),
+            accepts=lambda v: v is None, accepted_values="None"),
+    Keyword("partition_rules", _LOAD, "with mesh: 'tp', 'fsdp', (regex, PartitionSpec) pairs over the param paths, or a "
+            "callable (path, shape) -> PartitionSpec", actions=_only("flax"), accepts=lambda v: v is None,
+            accepted_values="None"),
     Keyword("distributed_config", _LOAD, _DISTRIBUTED, actions=_all(REFUSED)),
     Keyword("offload_folder", _LOAD, "no disk offloading: the model is loaded whole on one device", actions=_all(REFUSED)),
     Keyword("offload_buffers", _LOAD, "no disk offloading", actions=_all(REFUSED), accepts=lambda v: not v,

@@ -32,12 +32,13 @@ import numpy as np
 
 from ..adapters.base import ParameterTree
 from ..conversion.architectures import made_tensor
-from ..conversion.plan import keeps_bytes, plan_conversion, redundancy_failures, transform
+from ..conversion.plan import Step, keeps_bytes, layout_order, plan_conversion, redundancy_failures, transform
+from ..distributed.slices import BlockReader
 from ..dtypes import canonical_dtype
 from ..errors import ConversionError
 from ..formats.base import FileBytes, TensorInfo
 
-__all__ = ["LoadingReport", "TensorSource", "ArraySource", "load_weights", "PlaceBytes"]
+__all__ = ["LoadingReport", "TensorSource", "ArraySource", "load_weights", "PlaceBytes", "PlaceBlocks"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,9 +97,15 @@ class ArraySource:
 PlaceBytes = Callable[[str, FileBytes, str, tuple[int, ...]], bool]
 
 
+#: ``place(tree_name, shape, read)``: build a weight from blocks (a sharded load): ``read(index)`` returns the block
+#: ``index`` names (a slice per axis, in the model's layout), reading only its bytes
+PlaceBlocks = Callable[[str, tuple[int, ...], BlockReader], None]
+
+
 def load_weights(source: TensorSource, tree: ParameterTree, assign: Callable[[str, np.ndarray], None], *,
                  ignore_mismatched_sizes: bool = False, ignore_missing: Iterable[str] = (),
-                 ignore_unexpected: Iterable[str] = (), place_bytes: PlaceBytes | None = None) -> LoadingReport:
+                 ignore_unexpected: Iterable[str] = (), place_bytes: PlaceBytes | None = None,
+                 place_blocks: PlaceBlocks | None = None) -> LoadingReport:
     """Fill the model that ``tree`` describes from ``source``, calling ``assign`` once per weight, in source order.
 
     Args:
@@ -110,6 +117,8 @@ def load_weights(source: TensorSource, tree: ParameterTree, assign: Callable[[st
         ignore_unexpected: the same for unexpected names (``_keys_to_ignore_on_load_unexpected``).
         place_bytes: offered first, for each tensor whose bytes the model can use as they lie in the file (no
             transpose; a format a loader may map, see ``Checkpoint.mappable_bytes``); ``assign`` gets the rest.
+        place_blocks: given, it builds every weight instead of ``assign``, from blocks it reads (each process of
+            a sharded load reads only the blocks its devices hold).
 
     Raises:
         ConversionError: a tensor's shape does not fit its weight (without ``ignore_mismatched_sizes``).
@@ -126,6 +135,9 @@ def load_weights(source: TensorSource, tree: ParameterTree, assign: Callable[[st
         )
     mappable = getattr(source, "mappable_bytes", None) if place_bytes is not None else None
     for step in plan.steps:
+        if place_blocks is not None:
+            place_blocks(step.tree_name, step.shape, block_reader(step, source, tree.framework))
+            continue
         if mappable is not None and place_bytes is not None and not step.made:
             info = source.info(step.source)
             if keeps_bytes(step, len(info.shape), source.framework, tree.framework):
@@ -147,6 +159,22 @@ def load_weights(source: TensorSource, tree: ParameterTree, assign: Callable[[st
     )
     _log(report, source.path)
     return report
+
+
+def block_reader(step: Step, source: TensorSource, framework: str) -> BlockReader:
+    """Reads blocks of the weight ``step`` fills, in ``framework``'s layout, from the bytes of its stored tensor."""
+    if step.made:
+        return BlockReader(step.tree_name, step.dtype, step.shape, step.shape, None, None,
+                           lambda: made_tensor(step.made, step.shape, step.dtype, step.value))
+    info = source.info(step.source)
+    file_bytes = getattr(source, "file_bytes", None)
+    found = file_bytes(step.source) if file_bytes is not None else None
+    if found is None:
+        logger.warning("%s: tensor %r is not stored as plain bytes; it is read whole, once, to cut its blocks",
+                       source.path, step.source)
+    return BlockReader(step.tree_name, info.dtype, tuple(info.shape), step.shape,
+                       layout_order(step, len(info.shape), source.framework, framework), found,
+                       lambda: transform(step, source[step.source], source.framework, framework))
 
 
 def _unless(names: list[str], patterns: Iterable[str]) -> list[str]:

@@ -233,8 +233,11 @@ class FlaxPreTrainedModel(PushToHubMixin):
         model = cls(found.config, *model_args, dtype=dtype, _do_init=False, **found.model_kwargs)
         if model.can_generate() and found.generation_config is not None:
             model.generation_config = found.generation_config
-        ckpt = found.source
-        params, info = model._load(ckpt, ignore_mismatched_sizes)
+        mesh = found.options.get("mesh")
+        if mesh is not None:
+            params, info = model._load_sharded(found.source, mesh, found.options.get("partition_rules"), ignore_mismatched_sizes)
+        else:
+            params, info = model._load(found.source, ignore_mismatched_sizes)
         if do_init:
             if model.required_params - set(flatten_dict(params)):  # missing or mismatched leaves: drawn afresh
                 params = model.init_weights(jax.random.PRNGKey(model.seed), model.input_shape, params)
@@ -242,18 +245,31 @@ class FlaxPreTrainedModel(PushToHubMixin):
             return (model, info) if output_loading_info else model
         return (model, params, info) if output_loading_info else (model, params)
 
-    def _load(self, ckpt: Any, ignore_mismatched_sizes: bool) -> tuple[dict, dict]:
-        """The params tree from ``ckpt`` (the core's loop); leaves the checkpoint lacks are absent."""
+    def _parameter_tree(self) -> ParameterTree:
         shapes = flatten_dict(self.params_shape_tree, sep="/")
-        tree = ParameterTree(
+        return ParameterTree(
             "flax", {path: tuple(leaf.shape) for path, leaf in shapes.items()}, self.base_model_prefix, type(self).__name__
         ).with_config_facts(self.config)
+
+    def _load(self, ckpt: Any, ignore_mismatched_sizes: bool) -> tuple[dict, dict]:
+        """The params tree from ``ckpt`` (the core's loop); leaves the checkpoint lacks are absent."""
         flat: dict[str, Any] = {}
 
         def assign(path: str, array: np.ndarray) -> None:
             flat[path] = jax.device_put(array)  # adopts the (64-byte aligned) buffer on CPU: no second copy
 
-        report = load_weights(ckpt, tree, assign, ignore_mismatched_sizes=ignore_mismatched_sizes)
+        report = load_weights(ckpt, self._parameter_tree(), assign, ignore_mismatched_sizes=ignore_mismatched_sizes)
+        return unflatten_dict({tuple(k.split("/")): v for k, v in flat.items()}), report.as_dict()
+
+    def _load_sharded(self, ckpt: Any, mesh: Any, rules: Any, ignore_mismatched_sizes: bool) -> tuple[dict, dict]:
+        """The params tree from ``ckpt`` as ``jax.Array``s sharded over ``mesh`` by ``rules``
+        (:mod:`modelport_flax.sharding`); this process reads only the blocks its devices hold."""
+        from .sharding import place_blocks_on
+
+        flat: dict[str, Any] = {}
+        place = place_blocks_on(mesh, rules, self.config.model_type, flat)
+        report = load_weights(ckpt, self._parameter_tree(), _no_whole_arrays, ignore_mismatched_sizes=ignore_mismatched_sizes,
+                              place_blocks=place)
         return unflatten_dict({tuple(k.split("/")): v for k, v in flat.items()}), report.as_dict()
 
     # -- saving -------------------------------------------------------------------------------
@@ -272,6 +288,10 @@ class FlaxPreTrainedModel(PushToHubMixin):
             push_to_hub=push_to_hub, max_shard_size=max_shard_size, token=token, **kwargs),
             format="safetensors" if safe_serialization else "msgpack", tensor_framework="pt" if safe_serialization else "flax",
             architecture=type(self).__name__.removeprefix("Flax"))
+
+
+def _no_whole_arrays(path: str, array: np.ndarray) -> None:
+    raise AssertionError(f"a sharded load placed {path} whole")  # place_blocks builds every weight
 
 
 def load_flax_sharded_weights(shard_files: list[str | os.PathLike[str]]) -> dict:

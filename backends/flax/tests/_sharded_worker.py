@@ -1,0 +1,94 @@
+"""One process of a sharded Flax load, run by test_flax_sharding.py in a child (JAX's device count is fixed at import).
+
+    python _sharded_worker.py TASKS.json OUT.json [--devices N] [--process I --processes P --port PORT]
+
+For each task it loads a checkpoint over a mesh of all devices (2 x rest) and writes what the test asserts:
+``outputs`` tasks the largest difference between the sharded model's logits and the same model loaded whole in this
+process; ``trace`` tasks (on an index checkpoint, whose values are their own element ids) the element ids this
+process read from the files and the ids its devices hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("tasks")
+    parser.add_argument("out")
+    parser.add_argument("--devices", type=int, default=8)
+    parser.add_argument("--process", type=int, default=0)
+    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
+    import jax
+
+    if args.processes > 1:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(coordinator_address=f"127.0.0.1:{args.port}", num_processes=args.processes,
+                                   process_id=args.process)
+    import numpy as np
+    from jax.sharding import Mesh
+
+    mesh = Mesh(np.array(jax.devices()).reshape(2, -1), ("data", "model"))
+    results = [run(task, mesh) for task in json.loads(open(args.tasks).read())]
+    with open(args.out, "w") as fh:
+        json.dump({"process": jax.process_index(), "devices": jax.device_count(), "local": jax.local_device_count(),
+                   "results": results}, fh)
+
+
+def run(task: dict, mesh) -> dict:
+    import jax
+    import numpy as np
+    from jax.experimental import multihost_utils
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    from modelport.distributed import recording_reads
+    from modelport_flax import FlaxAutoModelForCausalLM
+
+    rules = task["rules"] if isinstance(task["rules"], str) else [tuple(rule) for rule in task["rules"]]
+    with recording_reads() as reads:
+        model, params = FlaxAutoModelForCausalLM.from_pretrained(task["path"], _do_init=False, mesh=mesh, partition_rules=rules)
+    leaves = {"/".join(k): v for k, v in _flat(params)}
+    result = {"case": task["case"], "specs": {path: [_entry(e) for e in leaf.sharding.spec] for path, leaf in leaves.items()},
+              "shapes": {path: list(leaf.shape) for path, leaf in leaves.items()}}
+    if task["kind"] == "outputs":
+        ids = np.asarray(task["input_ids"], dtype=np.int32)
+        replicated = NamedSharding(mesh, PartitionSpec())
+        logits = jax.jit(lambda p, x: model(x, params=p).logits, out_shardings=replicated)(params, ids)
+        sharded = np.asarray(multihost_utils.process_allgather(logits, tiled=True))
+        whole = np.asarray(FlaxAutoModelForCausalLM.from_pretrained(task["path"])(ids).logits)
+        result["max_difference"] = float(np.abs(sharded - whole).max())
+    else:
+        held: set[int] = set()
+        for leaf in leaves.values():
+            for shard in leaf.addressable_shards:
+                held.update(int(v) for v in np.asarray(shard.data).reshape(-1))
+        seen: list[int] = []
+        for read in reads:
+            with open(read.path, "rb") as fh:
+                fh.seek(read.offset)
+                seen.extend(int(v) for v in np.frombuffer(fh.read(read.nbytes), dtype="<f4"))
+        result.update(read=sorted(set(seen)), read_count=len(seen), held=sorted(held))
+    return result
+
+
+def _entry(entry):
+    return list(entry) if isinstance(entry, tuple) else entry
+
+
+def _flat(tree, prefix=()):
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _flat(value, (*prefix, key))
+        else:
+            yield (*prefix, key), value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

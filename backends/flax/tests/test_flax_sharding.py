@@ -1,0 +1,199 @@
+"""Flax params sharded over a 2 x 4 mesh of CPU devices, in one process and in two (``jax.distributed``).
+
+JAX fixes its device count when it starts, so the loads run in children (``_sharded_worker.py``) with
+``--xla_force_host_platform_device_count``. Outputs are compared with the same model loaded whole (1e-5); the
+read trace is checked on index checkpoints, copies of the golden ones whose every value is its own element id,
+so the bytes a process read say by themselves which elements they were.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from flax import serialization
+
+GOLDEN = Path(__file__).resolve().parents[3] / "tests" / "golden" / "data"
+WORKER = Path(__file__).with_name("_sharded_worker.py")
+INPUT_IDS = [[1, 5, 7, 3, 2, 9, 11, 4], [8, 2, 6, 1, 0, 3, 5, 7]]
+TOLERANCE = 1e-5
+
+OUTPUT_CASES = [
+    ("gpt2", "pt-safetensors-sharded"), ("gpt2", "tf-h5"), ("gpt2", "flax-msgpack"),
+    ("llama-family/llama", "pt-safetensors-sharded"), ("llama-family/llama", "flax-msgpack"),
+    ("llama-family/qwen2", "pt-safetensors-sharded"), ("llama-family/gemma", "flax-msgpack-sharded"),
+]
+TRACE_CASES = [("gpt2", "pt-safetensors-sharded"), ("gpt2", "tf-h5"), ("llama-family/llama", "flax-msgpack"),
+               ("llama-family/mistral", "pt-safetensors-sharded")]
+STYLES = ["tp", "fsdp"]
+pytestmark = pytest.mark.slow
+
+
+# -- index checkpoints --------------------------------------------------------------------------------------------------
+class _Ids:
+    def __init__(self) -> None:
+        self.next = 0
+
+    def take(self, shape) -> np.ndarray:
+        size = int(np.prod(shape))
+        assert self.next + size < 2**24, "float32 holds whole numbers exactly only up to 2**24"
+        out = np.arange(self.next, self.next + size, dtype=np.float32).reshape(shape)
+        self.next += size
+        return out
+
+
+def _index_safetensors(path: Path, ids: _Ids) -> None:
+    raw = bytearray(path.read_bytes())
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + length])
+    for name, entry in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0] if item[0] != "__metadata__" else -1):
+        if name == "__metadata__":
+            continue
+        assert entry["dtype"] == "F32", name
+        start, stop = entry["data_offsets"]
+        raw[8 + length + start : 8 + length + stop] = ids.take(entry["shape"]).tobytes()
+    path.write_bytes(bytes(raw))
+
+
+def _index_h5(path: Path, ids: _Ids) -> None:
+    with h5py.File(path, "r+") as f:
+        datasets = []
+        f.visititems(lambda name, item: datasets.append(item) if isinstance(item, h5py.Dataset) else None)
+        for dataset in datasets:
+            assert dataset.dtype == np.float32 and dataset.chunks is None, dataset.name
+            dataset[...] = ids.take(dataset.shape)
+
+
+def _index_msgpack(path: Path, ids: _Ids) -> None:
+    tree = serialization.msgpack_restore(path.read_bytes())
+
+    def fill(node):
+        return {k: fill(v) for k, v in node.items()} if isinstance(node, dict) else ids.take(np.shape(node))
+
+    path.write_bytes(serialization.msgpack_serialize(fill(tree)))
+
+
+def index_checkpoint(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    ids = _Ids()
+    for file in sorted(target.iterdir()):
+        writer = {".safetensors": _index_safetensors, ".h5": _index_h5, ".msgpack": _index_msgpack}.get(file.suffix)
+        if writer is not None:
+            writer(file, ids)
+    return target
+
+
+# -- the children ---------------------------------------------------------------------------------------------------------
+def _tasks(index_root: Path) -> list[dict]:
+    tasks = [{"kind": "outputs", "path": str(GOLDEN / arch / folder), "rules": style, "input_ids": INPUT_IDS,
+              "case": f"{arch}/{folder}/{style}"} for arch, folder in OUTPUT_CASES for style in STYLES]
+    for arch, folder in TRACE_CASES:
+        index = index_checkpoint(GOLDEN / arch / folder, index_root / arch.replace("/", "-") / folder)
+        tasks += [{"kind": "trace", "path": str(index), "rules": style, "case": f"trace:{arch}/{folder}/{style}"} for style in STYLES]
+    tasks.append({"kind": "outputs", "path": str(GOLDEN / "llama-family/llama/pt-safetensors-sharded"), "input_ids": INPUT_IDS,
+                  "rules": [[r"q_proj/kernel$", [None, "model"]], [r"embed_tokens", ["data", None]]], "case": "user-rules"})
+    return tasks
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_workers(tmp: Path, tasks: list[dict], processes: int) -> list[dict]:
+    (tmp / "tasks.json").write_text(json.dumps(tasks))
+    port = _free_port()
+    children = []
+    for process in range(processes):
+        command = [sys.executable, str(WORKER), str(tmp / "tasks.json"), str(tmp / f"out-{process}.json"),
+                   "--devices", str(8 // processes)]
+        if processes > 1:
+            command += ["--process", str(process), "--processes", str(processes), "--port", str(port)]
+        children.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    logs = [child.communicate(timeout=900)[0] for child in children]
+    for child, log in zip(children, logs):
+        assert child.returncode == 0, log[-4000:]
+    return [json.loads((tmp / f"out-{process}.json").read_text()) for process in range(processes)]
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("sharded-one")
+    (out,) = _run_workers(tmp, _tasks(tmp / "index"), 1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory) -> list[dict]:
+    tmp = tmp_path_factory.mktemp("sharded-two")
+    tasks = [t for t in _tasks(tmp / "index") if t["case"] in (
+        "gpt2/pt-safetensors-sharded/tp", "llama-family/llama/flax-msgpack/fsdp", "trace:gpt2/pt-safetensors-sharded/tp",
+        "trace:gpt2/tf-h5/fsdp", "trace:llama-family/mistral/pt-safetensors-sharded/tp", "trace:gpt2/pt-safetensors-sharded/fsdp",
+        "trace:llama-family/llama/flax-msgpack/fsdp")]
+    return _run_workers(tmp, tasks, 2)
+
+
+# -- the tests ------------------------------------------------------------------------------------------------------------
+def test_one_process_sees_eight_devices(one_process):
+    assert (one_process["devices"], one_process["local"]) == (8, 8)
+
+
+@pytest.mark.parametrize("case", [f"{a}/{f}/{s}" for a, f in OUTPUT_CASES for s in STYLES] + ["user-rules"])
+def test_sharded_outputs_equal_the_whole_models(one_process, case):
+    tasks = _tasks_by_case(one_process)
+    assert tasks[case]["max_difference"] <= TOLERANCE
+
+
+def test_the_default_rules_split_what_they_say(one_process):
+    tasks = _tasks_by_case(one_process)
+    tp = tasks["llama-family/llama/pt-safetensors-sharded/tp"]["specs"]
+    q = next(path for path in tp if path.endswith("layers/0/self_attn/q_proj/kernel"))
+    o = next(path for path in tp if path.endswith("layers/0/self_attn/o_proj/kernel"))
+    assert tp[q] == [None, "model"] and tp[o] == ["model", None]  # Flax kernels are [in, out]
+    assert all(entry is None for entry in tp[next(p for p in tp if p.endswith("norm/weight"))])
+    fsdp = tasks["llama-family/llama/pt-safetensors-sharded/fsdp"]["specs"]
+    assert fsdp[q] == [None, ["data", "model"]]
+    split = [path for path, spec in fsdp.items() if any(e is not None for e in spec)]
+    assert len(split) >= len(fsdp) // 2  # every weight whose PyTorch first axis 8 devices divide
+    user = tasks["user-rules"]["specs"]
+    assert user[q] == [None, "model"] and user[o] == [None, None]
+    assert user[next(p for p in user if p.endswith("embed_tokens/embedding"))] == ["data", None]
+
+
+@pytest.mark.parametrize("case", [f"trace:{a}/{f}/{s}" for a, f in TRACE_CASES for s in STYLES])
+def test_one_process_reads_every_element_once_and_nothing_else(one_process, case):
+    result = _tasks_by_case(one_process)[case]
+    assert result["read"] == result["held"]
+    assert result["read_count"] == len(result["read"])  # replicas are read once, not per device
+
+
+def test_two_processes_each_read_only_what_their_devices_hold(two_processes):
+    assert [(o["process"], o["devices"], o["local"]) for o in two_processes] == [(0, 8, 4), (1, 8, 4)]
+    checked = 0
+    for out in two_processes:
+        for task, result in _tasks_by_case(out).items():
+            if "read" in result:
+                assert set(result["read"]) <= set(result["held"]), task
+                assert result["read"] == result["held"], task  # and all of it
+                checked += 1
+            else:
+                assert result["max_difference"] <= TOLERANCE, task
+    assert checked == 2 * 5
+
+
+def test_two_processes_split_the_fsdp_bytes_between_them(two_processes):
+    first, second = (set(_tasks_by_case(o)["trace:llama-family/llama/flax-msgpack/fsdp"]["read"]) for o in two_processes)
+    assert first and second and len(first & second) < len(first) // 2  # mostly disjoint: replicated norms are shared
+
+
+def _tasks_by_case(out: dict) -> dict[str, dict]:
+    return {r["case"]: r for r in out["results"]}

@@ -1,0 +1,97 @@
+"""Blocks of one checkpoint tensor, read in the target model's layout without reading the rest of the tensor.
+
+A sharded load asks for blocks of each weight as the target framework lays it
+out (a Flax kernel is a PyTorch weight transposed; a TF bias may carry a size-1
+axis). :class:`BlockReader` turns such a block into the block of the stored
+tensor, reads only its bytes (:func:`~modelport.formats.base.read_runs`), and
+puts them in the target's order and dtype. A block asked for twice (devices that
+hold the same replica) is read once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..dtypes import DTYPES
+from ..errors import ConversionError
+from ..formats._buffers import aligned_copy
+from ..formats.base import FileBytes, read_runs
+
+__all__ = ["Box", "BlockReader", "box_of"]
+
+#: a block: ``(start, stop)`` along each axis
+Box = tuple[tuple[int, int], ...]
+
+
+def box_of(index: Sequence[slice | int] | None, shape: tuple[int, ...], *, where: str) -> Box:
+    """The block a framework's index names (slices as ``jax.make_array_from_callback`` passes them; ``None`` or
+    missing trailing entries mean whole axes)."""
+    index = tuple(index or ())
+    if len(index) > len(shape):
+        raise ConversionError("a block index has more axes than its tensor", where=where, expected=len(shape), received=len(index))
+    box = []
+    for axis, size in enumerate(shape):
+        part = index[axis] if axis < len(index) else slice(None)
+        if isinstance(part, int):
+            part = slice(part, part + 1)
+        start, stop, step = part.indices(size)
+        if step != 1:
+            raise ConversionError("a block must be contiguous along each axis", where=where, received=str(part))
+        box.append((start, max(start, stop)))
+    return tuple(box)
+
+
+@dataclass
+class BlockReader:
+    """Reads blocks of one weight in the target's layout (``target_shape``) from a tensor stored as ``stored_shape``.
+
+    ``order``: the transpose from the stored layout to the target's (None: none); ``source``: where the stored
+    tensor's bytes lie (None: the format keeps no plain bytes, and ``whole`` reads the tensor once, whole, with
+    a logged warning); ``cast``: the dtype blocks are returned in (None: the stored dtype).
+    """
+
+    name: str
+    dtype: str
+    stored_shape: tuple[int, ...]
+    target_shape: tuple[int, ...]
+    order: tuple[int, ...] | None
+    source: FileBytes | None
+    whole: Callable[[], np.ndarray]
+    cast: str | None = None
+    _blocks: dict[Box, np.ndarray] = field(default_factory=dict, repr=False)
+    _whole: np.ndarray | None = field(default=None, repr=False)
+
+    def __call__(self, index: Sequence[slice | int] | None = None) -> np.ndarray:
+        box = box_of(index, self.target_shape, where=self.name)
+        if box not in self._blocks:
+            self._blocks[box] = self._read(box)
+        return self._blocks[box]
+
+    def _read(self, box: Box) -> np.ndarray:
+        sizes = tuple(stop - start for start, stop in box)
+        if self.source is None:
+            if self._whole is None:
+                self._whole = self.whole()
+            block = aligned_copy(self._whole[tuple(slice(a, b) for a, b in box)])
+        else:
+            stored = read_runs(self.source, self.dtype, self.stored_shape, self._stored_box(box), where=self.name)
+            order = self.order or tuple(range(len(self.stored_shape)))
+            block = aligned_copy(stored.transpose(order)) if self.order else stored
+            block = block.reshape(sizes)
+        if self.cast is not None and self.cast != self.dtype:
+            block = block.astype(DTYPES[self.cast].numpy)
+        return block
+
+    def _stored_box(self, box: Box) -> Box:
+        """The target's block as a block of the stored tensor: through the transpose, size-1 axes matched up."""
+        order = self.order or tuple(range(len(self.stored_shape)))
+        transposed = [self.stored_shape[axis] for axis in order]
+        wanted = iter(part for part, size in zip(box, self.target_shape) if size != 1)
+        in_transposed = [(0, 1) if size == 1 else next(wanted) for size in transposed]
+        stored: list[tuple[int, int]] = [(0, 0)] * len(order)
+        for position, axis in enumerate(order):
+            stored[axis] = in_transposed[position]
+        return tuple(stored)
