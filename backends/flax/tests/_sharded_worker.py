@@ -14,6 +14,9 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))  # the shared helpers: import _support
 
 
 def main() -> None:
@@ -48,6 +51,8 @@ def run(task: dict, mesh) -> dict:
     from jax.experimental import multihost_utils
     from jax.sharding import NamedSharding, PartitionSpec
 
+    from _support.sharded import ids_read
+
     from modelport.distributed import recording_reads
     from modelport_flax import FlaxAutoModelForCausalLM
 
@@ -69,11 +74,7 @@ def run(task: dict, mesh) -> dict:
         for leaf in leaves.values():
             for shard in leaf.addressable_shards:
                 held.update(int(v) for v in np.asarray(shard.data).reshape(-1))
-        seen: list[int] = []
-        for read in reads:
-            with open(read.path, "rb") as fh:
-                fh.seek(read.offset)
-                seen.extend(int(v) for v in np.frombuffer(fh.read(read.nbytes), dtype="<f4"))
+        seen = ids_read(reads)
         result.update(read=sorted(set(seen)), read_count=len(seen), held=sorted(held))
     return result
 

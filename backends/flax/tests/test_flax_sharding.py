@@ -9,16 +9,15 @@ so the bytes a process read say by themselves which elements they were.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
+from _support import sharded
+from _support.sharded import Ids
 from flax import serialization
 
 GOLDEN = Path(__file__).resolve().parents[3] / "tests" / "golden" / "data"
@@ -37,42 +36,8 @@ STYLES = ["tp", "fsdp"]
 pytestmark = pytest.mark.slow
 
 
-# -- index checkpoints --------------------------------------------------------------------------------------------------
-class _Ids:
-    def __init__(self) -> None:
-        self.next = 0
-
-    def take(self, shape) -> np.ndarray:
-        size = int(np.prod(shape))
-        assert self.next + size < 2**24, "float32 holds whole numbers exactly only up to 2**24"
-        out = np.arange(self.next, self.next + size, dtype=np.float32).reshape(shape)
-        self.next += size
-        return out
-
-
-def _index_safetensors(path: Path, ids: _Ids) -> None:
-    raw = bytearray(path.read_bytes())
-    (length,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + length])
-    for name, entry in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0] if item[0] != "__metadata__" else -1):
-        if name == "__metadata__":
-            continue
-        assert entry["dtype"] == "F32", name
-        start, stop = entry["data_offsets"]
-        raw[8 + length + start : 8 + length + stop] = ids.take(entry["shape"]).tobytes()
-    path.write_bytes(bytes(raw))
-
-
-def _index_h5(path: Path, ids: _Ids) -> None:
-    with h5py.File(path, "r+") as f:
-        datasets = []
-        f.visititems(lambda name, item: datasets.append(item) if isinstance(item, h5py.Dataset) else None)
-        for dataset in datasets:
-            assert dataset.dtype == np.float32 and dataset.chunks is None, dataset.name
-            dataset[...] = ids.take(dataset.shape)
-
-
-def _index_msgpack(path: Path, ids: _Ids) -> None:
+# -- index checkpoints (tests/_support/sharded.py; msgpack written with Flax's own serializer) ----------------------------
+def _index_msgpack(path: Path, ids: Ids) -> None:
     tree = serialization.msgpack_restore(path.read_bytes())
 
     def fill(node):
@@ -82,13 +47,7 @@ def _index_msgpack(path: Path, ids: _Ids) -> None:
 
 
 def index_checkpoint(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target)
-    ids = _Ids()
-    for file in sorted(target.iterdir()):
-        writer = {".safetensors": _index_safetensors, ".h5": _index_h5, ".msgpack": _index_msgpack}.get(file.suffix)
-        if writer is not None:
-            writer(file, ids)
-    return target
+    return sharded.index_checkpoint(source, target, {".msgpack": _index_msgpack})
 
 
 # -- the children ---------------------------------------------------------------------------------------------------------

@@ -143,16 +143,16 @@ _LLAMA_TP = [
     (r"(q_proj|k_proj|v_proj)\.bias$", (TP,)),
     (r"(o_proj|down_proj)\.weight$", (None, TP)),
     (r"lm_head\.weight$", (TP, None)),
-    (r"score\.weight$", (None, TP)),
 ]
 register_partition_rules(["llama", "mistral", "qwen2", "gemma"], "tp", _LLAMA_TP)
 
+# GPT-2's attention is left whole: its c_attn holds queries, keys and values side by side, so a contiguous block of
+# its columns is not a set of whole heads
 register_partition_rules(["gpt2"], "tp", [
     (r"wte\.weight$", (TP, None)),
-    (r"(attn\.c_attn|mlp\.c_fc)\.weight$", (None, TP)),
-    (r"(attn\.c_attn|mlp\.c_fc)\.bias$", (TP,)),
-    (r"(attn|mlp)\.c_proj\.weight$", (TP, None)),
-    (r"score\.weight$", (None, TP)),
+    (r"mlp\.c_fc\.weight$", (None, TP)),
+    (r"mlp\.c_fc\.bias$", (TP,)),
+    (r"mlp\.c_proj\.weight$", (TP, None)),
 ])
 
 register_partition_rules(["bert", "roberta", "xlm-roberta", "camembert", "electra"], "tp", [

@@ -102,9 +102,15 @@ KEYWORDS: tuple[Keyword, ...] = (
     Keyword("device_map", _LOAD, _TORCH_DEVICE, actions={"pt": HONOURED, "tf": REFUSED, "flax": REFUSED},
             accepts=lambda v: v in (None, "cpu"), accepted_values="None, 'cpu'"),
     Keyword("max_memory", _LOAD, _DISTRIBUTED, actions=_all(REFUSED)),
-    Keyword("tp_plan", _LOAD, _DISTRIBUTED, actions=_all(REFUSED), accepts=lambda v: v is None, accepted_values="None"),
+    Keyword("tp_plan", _LOAD, "'auto' (the architecture's tensor-parallel rules) or {module pattern: 'colwise' | 'rowwise' | "
+            "'colwise_rep' | ParallelStyle}: parameters become DTensors, each rank reading only its shards "
+            "(docs/sharded.md)", actions=_only("pt"), accepts=lambda v: v is None, accepted_values="None"),
     Keyword("tp_size", _LOAD, _DISTRIBUTED, actions=_all(REFUSED), accepts=lambda v: v is None, accepted_values="None"),
-    Keyword("device_mesh", _LOAD, _DISTRIBUTED, actions=_all(REFUSED), accepts=lambda v: v is None, accepted_values="None"),
+    Keyword("device_mesh", _LOAD, "the DeviceMesh of tp_plan and fully_shard (default: a 1-D mesh of every torchrun process)",
+            actions=_only("pt"), accepts=lambda v: v is None, accepted_values="None"),
+    Keyword("fully_shard", _LOAD, "modelport's own: True wraps every repeated block and the model with FSDP2's fully_shard "
+            "while on the meta device, each rank reading only its shards (docs/sharded.md)", actions=_only("pt"),
+            accepts=lambda v: not v, accepted_values="False, None"),
     Keyword("mesh", _LOAD, "modelport's own: a jax.sharding.Mesh; every param comes back as a jax.Array sharded over "
             "it, each process reading only the blocks its devices hold (docs/sharded.md)", actions=_only("flax"),
             accepts=lambda v: v is None, accepted_values="None"),

@@ -32,7 +32,7 @@ __all__ = ["Pretrained", "resolve_pretrained", "LOAD_OPTIONS"]
 _HUB = ("cache_dir", "force_download", "local_files_only", "token", "revision")
 #: honoured keywords the adapter itself applies, handed back in :attr:`Pretrained.options`
 LOAD_OPTIONS = ("output_loading_info", "ignore_mismatched_sizes", "dtype", "device_map", "_do_init", "mmap", "mesh", "partition_rules",
-                "device_mesh", "tp_plan")
+                "device_mesh", "tp_plan", "fully_shard")
 _ALWAYS = ("low_cpu_mem_usage",)  # honoured by the way modelport loads, nothing to do
 
 

@@ -395,8 +395,13 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
                 if cls._keep_in_fp32_modules and any(k in name.split(".") for k in cls._keep_in_fp32_modules):
                     module.float()
         model.tie_weights()
-        info = model._load_weights(found.source, found.options.get("ignore_mismatched_sizes", False),
-                                   mapping_enabled(found.options.get("mmap")))
+        mesh, tp_plan, fully_sharded = (found.options.get(k) for k in ("device_mesh", "tp_plan", "fully_shard"))
+        if mesh is not None or tp_plan is not None or fully_sharded:
+            model, info = model._load_sharded(found.source, mesh, tp_plan, bool(fully_sharded),
+                                              found.options.get("ignore_mismatched_sizes", False))
+        else:
+            info = model._load_weights(found.source, found.options.get("ignore_mismatched_sizes", False),
+                                       mapping_enabled(found.options.get("mmap")))
         model.config.dtype = canonical_dtype(str(model.dtype))
         model.name_or_path = str(pretrained_model_name_or_path)
         device = _device_of(found.options.get("device_map"))
@@ -476,6 +481,25 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         self.tie_weights()
         return report.as_dict()
 
+    def _load_sharded(self, source: Any, mesh: Any, tp_plan: Any, fully_sharded: bool,
+                      ignore_mismatched_sizes: bool) -> tuple[Any, dict[str, list]]:
+        """Lay the meta-device model out over ``mesh`` (:mod:`modelport_torch.sharding`), then fill each rank's
+        local shards from the blocks it reads; returns the model (FSDP2 wraps it in a subclass) and the report."""
+        from . import sharding
+
+        model = sharding.lay_out(self, mesh if mesh is not None else sharding.default_mesh(), tp_plan, fully_sharded)
+        targets = dict(model.state_dict(keep_vars=True))
+        tree = ParameterTree("pt", {n: tuple(p.shape) for n, p in targets.items()}, model.base_model_prefix,
+                             type(self).__name__).with_config_facts(model.config)
+        report = load_weights(source, tree, _no_whole_tensors, ignore_mismatched_sizes=ignore_mismatched_sizes,
+                              ignore_missing=model._keys_to_ignore_on_load_missing or (),
+                              ignore_unexpected=model._keys_to_ignore_on_load_unexpected or (),
+                              place_blocks=sharding.place_blocks_into(targets))
+        missing = set(report.missing_keys)
+        if missing:
+            model._initialise_missing(sorted(missing), {id(t) for n, t in targets.items() if n not in missing})
+        return model, report.as_dict()
+
     def _initialise_missing(self, missing: list[str], loaded: set[int]) -> None:
         owners = {name.rsplit(".", 1)[0] if "." in name else "" for name in missing}
         for owner in owners:
@@ -522,6 +546,10 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
             is_main_process=is_main_process, push_to_hub=push_to_hub, max_shard_size=max_shard_size, variant=variant,
             token=token, **kwargs), format="safetensors" if safe_serialization else "bin", tensor_framework="pt",
             architecture=type(self).__name__, writer=writer)
+
+
+def _no_whole_tensors(name: str, array: Any) -> None:
+    raise AssertionError(f"a sharded load assigned {name} whole")  # place_blocks fills every weight
 
 
 def _device_of(device_map: Any) -> torch.device | None:

@@ -111,9 +111,10 @@ class DecoderAttention(nn.Module):
 
     def forward(self, hidden, cos, sin, masks, output_attentions: bool = False, cache=None, layer: int = 0):
         b, s, _ = hidden.shape
-        q = self.q_proj(hidden).view(b, s, self.num_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(hidden).view(b, s, self.num_kv_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(hidden).view(b, s, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        # -1 heads: under tensor parallelism each rank holds a slice of the heads (modelport_torch.sharding)
+        q = self.q_proj(hidden).view(b, s, -1, self.head_dim).transpose(1, 2)
+        k = self.k_proj(hidden).view(b, s, -1, self.head_dim).transpose(1, 2)
+        v = self.v_proj(hidden).view(b, s, -1, self.head_dim).transpose(1, 2)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if cache is not None:  # the keys and values of earlier positions, then these
             k, v = cache.update(layer, k, v)
@@ -132,7 +133,7 @@ class DecoderAttention(nn.Module):
             out, probs = nn.functional.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=mask is None and s > 1, scale=self.head_dim**-0.5,
                 enable_gqa=groups > 1), None
-        return self.o_proj(out.transpose(1, 2).reshape(b, s, self.num_heads * self.head_dim)), probs
+        return self.o_proj(out.transpose(1, 2).reshape(b, s, -1)), probs
 
 
 class DecoderMLP(nn.Module):

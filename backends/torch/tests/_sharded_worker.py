@@ -1,0 +1,81 @@
+"""One rank of a sharded PyTorch load, started by test_torch_sharding.py through ``torchrun`` (gloo, CPU).
+
+    torchrun --standalone --nproc-per-node 4 _sharded_worker.py TASKS.json OUT_PREFIX
+
+For each task it loads a checkpoint with the task's keywords (``device_mesh`` built from ``mesh``: its shape, the
+last axis named ``tp``, the first ``fsdp``) and writes, per rank, what the test asserts: ``outputs`` tasks the
+largest difference between the sharded model's logits and the model loaded whole; ``trace`` tasks (on index
+checkpoints) the element ids the rank read and those its shards hold.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))  # the shared helpers: import _support
+
+
+def main() -> None:
+    import torch
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+
+    tasks, prefix = json.loads(Path(sys.argv[1]).read_text()), sys.argv[2]
+    dist.init_process_group("gloo")
+    results = []
+    for task in tasks:
+        shape = tuple(task["mesh"])
+        names = ("tp",) if len(shape) == 1 else ("fsdp", "tp")
+        mesh = init_device_mesh("cpu", shape, mesh_dim_names=names)
+        results.append(run(task, mesh, torch))
+    Path(f"{prefix}-{dist.get_rank()}.json").write_text(json.dumps({"rank": dist.get_rank(), "world": dist.get_world_size(),
+                                                                    "results": results}))
+    dist.destroy_process_group()
+
+
+def run(task: dict, mesh, torch) -> dict:
+    from _support.sharded import ids_read
+    from torch.distributed.tensor import DTensor
+
+    from modelport.distributed import recording_reads
+    from modelport_torch import AutoModelForCausalLM
+
+    keywords = {k: v for k, v in task["keywords"].items()}
+    mesh = mesh[task["submesh"]] if task.get("submesh") else mesh
+    if task["kind"] == "error":
+        try:
+            AutoModelForCausalLM.from_pretrained(task["path"], device_mesh=mesh, **keywords)
+        except Exception as error:  # the test asserts its type and message
+            return {"case": task["case"], "error": type(error).__name__, "message": str(error)}
+        return {"case": task["case"], "error": None}
+    with recording_reads() as reads:
+        model = AutoModelForCausalLM.from_pretrained(task["path"], device_mesh=mesh, **keywords)
+    params = dict(model.named_parameters())
+    result = {"case": task["case"], "type": type(model).__name__,
+              "placements": {n: [str(p) for p in t.placements] for n, t in params.items() if isinstance(t, DTensor)}}
+    if task["kind"] == "outputs":
+        ids = torch.tensor(task["input_ids"])
+        with torch.no_grad():
+            sharded = model(ids).logits
+            whole = AutoModelForCausalLM.from_pretrained(task["path"])(ids).logits
+        sharded = sharded.full_tensor() if isinstance(sharded, DTensor) else sharded
+        result["max_difference"] = float((sharded - whole).abs().max())
+        if task.get("step"):  # FSDP2 and DTensors must take a training step: gradients flow to every shard
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            model(ids, labels=ids).loss.backward()
+            optimizer.step()
+            result["stepped"] = all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    else:
+        held: set[int] = set()
+        for tensor in params.values():
+            local = tensor.to_local() if isinstance(tensor, DTensor) else tensor
+            held.update(int(v) for v in local.detach().reshape(-1).tolist())
+        seen = ids_read(reads)
+        result.update(read=sorted(set(seen)), read_count=len(seen), held=sorted(held))
+    return result
+
+
+if __name__ == "__main__":
+    main()
