@@ -304,19 +304,24 @@ def _write_files(
     for shard_name, future in syncing:
         with _io_errors(folder / shard_name, "could not write the file"):
             future.result()
-    renames = [[temp[n], n] for n in plan.files]
-    if plan.sharded:
-        facts = frameworks.get(framework)
-        keys = {f"{tf_scope}/{k}": v for k, v in plan.weight_map.items()} if facts.scoped_index_keys else plan.weight_map
-        index_meta: dict[str, object] = {"total_size": plan.total}
-        if facts.index_counts_parameters:
-            index_meta["total_parameters"] = sum(math.prod(info_of(t)[1]) for t in plan.tensors.values())
-        with _io_errors(folder / plan.index_file, "could not write the file"):
-            write_index(folder / temp[plan.index_file], keys, index_meta)
-        renames.append([temp[plan.index_file], plan.index_file])
+    renames = [[temp[n], n] for n in plan.files] + _write_index(folder, plan, temp, framework, tf_scope)
     if durable:
         fsync_dir(folder)
     return renames
+
+
+def _write_index(folder: Path, plan: _SavePlan, temp: dict[str, str], framework: str, tf_scope: str) -> list[list[str]]:
+    """A sharded save's index under its temporary name; returns its rename (none for one file)."""
+    if not plan.sharded:
+        return []
+    facts = frameworks.get(framework)
+    keys = {f"{tf_scope}/{k}": v for k, v in plan.weight_map.items()} if facts.scoped_index_keys else plan.weight_map
+    index_meta: dict[str, object] = {"total_size": plan.total}
+    if facts.index_counts_parameters:
+        index_meta["total_parameters"] = sum(math.prod(info_of(t)[1]) for t in plan.tensors.values())
+    with _io_errors(folder / plan.index_file, "could not write the file"):
+        write_index(folder / temp[plan.index_file], keys, index_meta)
+    return [[temp[plan.index_file], plan.index_file]]
 
 
 def _commit(folder: Path, plan: _SavePlan, token: str, renames: list[list[str]], temp: dict[str, str]) -> list[str]:

@@ -17,8 +17,9 @@ returns fewer bytes, which is reported as a truncated file.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -29,7 +30,7 @@ from ..errors import FormatError
 from ._buffers import PARALLEL_BYTES, aligned_empty, transpose_pool
 
 __all__ = ["TensorInfo", "LazyTensor", "FileBytes", "TensorLike", "info_of", "materialise", "read_array", "read_transposed", "write_array",
-           "WRITE_CHUNK", "file_identity", "check_shape", "read_runs", "READ_OBSERVERS"]
+           "WRITE_CHUNK", "file_identity", "check_shape", "block_runs", "read_runs", "write_runs", "READ_OBSERVERS"]
 
 
 @dataclass(frozen=True)
@@ -253,36 +254,56 @@ def _copy_file_bytes(fh: BinaryIO, source: FileBytes) -> None:
     source.verify()
 
 
-def read_runs(source: FileBytes, dtype: str, shape: tuple[int, ...], box: tuple[tuple[int, int], ...], *,
-              where: str) -> np.ndarray:
-    """The block ``box`` (a ``(start, stop)`` per axis) of the C-order ``shape`` array of ``dtype`` at ``source``,
-    reading only its bytes: one positioned read per contiguous run, in the order they fill the result.
+def block_runs(shape: tuple[int, ...], box: tuple[tuple[int, int], ...], itemsize: int) -> Iterator[tuple[int, int]]:
+    """``(byte offset in the tensor, bytes)`` of each contiguous run of the block ``box`` (a ``(start, stop)`` per
+    axis) of a C-order ``shape`` array, in the order they fill the block's own C-order bytes.
 
-    A block whose trailing axes are whole is one run per index of the axes before them (a row block of a matrix is
-    one read; a column block is one read per row), never the whole tensor.
+    The axes after the last partial one are whole, so with it they make one run: a row block of a matrix is one
+    run, a column block one run per row.
     """
     sizes = tuple(stop - start for start, stop in box)
-    out = aligned_empty(sizes, DTYPES[dtype].numpy)
-    if not out.size:
-        return out
-    itemsize = out.dtype.itemsize
-    split = len(shape)  # axes from ``split`` on are whole, and with the axis before them make one contiguous run
+    if not all(sizes):
+        return
+    split = len(shape)  # axes from ``split`` on are whole
     while split > 0 and sizes[split - 1] == shape[split - 1]:
         split -= 1
     first = max(split - 1, 0)
-    run = itemsize * int(np.prod(sizes[first:], dtype=np.int64))
-    strides = [itemsize * int(np.prod(shape[axis + 1 :], dtype=np.int64)) for axis in range(len(shape))]
+    run = itemsize * math.prod(sizes[first:])
+    strides = [itemsize * math.prod(shape[axis + 1 :]) for axis in range(len(shape))]
     start = sum(box[axis][0] * strides[axis] for axis in range(first, len(shape)))
-    view = out.reshape(-1).view(np.uint8).data
+    for outer in np.ndindex(*sizes[:first]):
+        yield start + sum((box[a][0] + i) * strides[a] for a, i in enumerate(outer)), run
+
+
+def read_runs(source: FileBytes, dtype: str, shape: tuple[int, ...], box: tuple[tuple[int, int], ...], *,
+              where: str) -> np.ndarray:
+    """The block ``box`` of the C-order ``shape`` array of ``dtype`` at ``source``, reading only its bytes
+    (:func:`block_runs`: one positioned read per run), never the whole tensor."""
+    out = aligned_empty(tuple(stop - start for start, stop in box), DTYPES[dtype].numpy)
+    view = out.reshape(-1).view(np.uint8).data if out.size else memoryview(b"")
     handle = os.open(source.path, os.O_RDONLY)
     try:
-        for n, outer in enumerate(np.ndindex(*sizes[:first])):
-            offset = source.offset + start + sum((box[a][0] + i) * strides[a] for a, i in enumerate(outer))
-            _pread_exact(handle, view[n * run : (n + 1) * run], offset, where)
+        done = 0
+        for offset, n in block_runs(shape, box, out.dtype.itemsize):
+            _pread_exact(handle, view[done : done + n], source.offset + offset, where)
+            done += n
     finally:
         os.close(handle)
     source.verify()
     return out
+
+
+def write_runs(handle: int, offset: int, shape: tuple[int, ...], box: tuple[tuple[int, int], ...], block: np.ndarray) -> None:
+    """Write ``block`` (C order) as the block ``box`` of the C-order ``shape`` tensor whose bytes start at ``offset``
+    of the open file ``handle``: one positioned write per run, the rest of the tensor untouched."""
+    data = np.ascontiguousarray(block).reshape(-1).view(np.uint8).data if block.size else memoryview(b"")
+    done = 0
+    for at, n in block_runs(shape, box, block.dtype.itemsize):
+        written = 0
+        while written < n:  # in pieces of WRITE_CHUNK: see its comment
+            piece = data[done + written : done + min(n, written + WRITE_CHUNK)]
+            written += os.pwrite(handle, piece, offset + at + written)
+        done += n
 
 
 def read_array(path: str, offset: int, dtype: str, shape: tuple[int, ...], *, where: str, fd: int | None = None) -> np.ndarray:

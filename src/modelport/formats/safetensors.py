@@ -31,6 +31,7 @@ __all__ = [
     "read_tensor",
     "iter_tensors",
     "write",
+    "layout",
     "MAX_HEADER_BYTES",
     "MAX_TENSORS",
 ]
@@ -197,6 +198,29 @@ def iter_tensors(path: str | os.PathLike[str]) -> Iterator[tuple[str, np.ndarray
         os.close(fd)
 
 
+def layout(tensors: Sequence[tuple[str, str, tuple[int, ...]]], metadata: dict[str, str] | None = None, *,
+           where: str) -> tuple[bytes, dict[str, tuple[int, int]]]:
+    """A file's first bytes (length and header) for ``(name, dtype, shape)`` tensors stored in that order, and each
+    tensor's ``(begin, end)`` in the data after them: all a writer needs, known before any data exists."""
+    entries: dict[str, object] = {}
+    if metadata:
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise FormatError("safetensors metadata must map strings to strings", where=where, received=metadata)
+        entries["__metadata__"] = dict(metadata)
+    offsets: dict[str, tuple[int, int]] = {}
+    position = 0
+    for name, dtype, shape in tensors:
+        if name in entries:
+            raise FormatError(f"tensor {name!r} is given twice", where=where)
+        nbytes = DTYPES[dtype].itemsize * int(np.prod(shape, dtype=np.int64))
+        entries[name] = {"dtype": DTYPES[dtype].safetensors_code, "shape": list(shape), "data_offsets": [position, position + nbytes]}
+        offsets[name] = (position, position + nbytes)
+        position += nbytes
+    header = json.dumps(entries, separators=(",", ":"), ensure_ascii=True).encode("utf-8")
+    header += b" " * (-len(header) % 8)  # data starts 8-byte aligned, as safetensors writes it
+    return struct.pack("<Q", len(header)) + header, offsets
+
+
 def write(
     path: str | os.PathLike[str],
     tensors: Sequence[tuple[str, TensorLike]],
@@ -208,24 +232,10 @@ def write(
     (of arrays or :class:`~modelport.formats.base.LazyTensor`), not a one-shot iterator.
     """
     where = os.fspath(path)
-    entries: dict[str, object] = {}
-    if metadata:
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-            raise FormatError("safetensors metadata must map strings to strings", where=where, received=metadata)
-        entries["__metadata__"] = dict(metadata)
-    position = 0
-    for name, tensor in tensors:
-        if name in entries:
-            raise FormatError(f"tensor {name!r} is given twice", where=where)
-        dtype, shape = info_of(tensor)
-        nbytes = DTYPES[dtype].itemsize * int(np.prod(shape, dtype=np.int64))
-        entries[name] = {"dtype": DTYPES[dtype].safetensors_code, "shape": list(shape), "data_offsets": [position, position + nbytes]}
-        position += nbytes
-    header = json.dumps(entries, separators=(",", ":"), ensure_ascii=True).encode("utf-8")
-    header += b" " * (-len(header) % 8)  # data starts 8-byte aligned, as safetensors writes it
+    prefix, offsets = layout([(name, *info_of(tensor)) for name, tensor in tensors], metadata, where=where)
+    position = max((stop for _, stop in offsets.values()), default=0)
     with open(where, "wb") as fh, contextlib.closing(prefetched(tensors, where=str(where))) as arrays:
-        fh.write(struct.pack("<Q", len(header)))
-        fh.write(header)
+        fh.write(prefix)
         for _, array in arrays:
             write_array(fh, array)
-    return 8 + len(header) + position
+    return len(prefix) + position
