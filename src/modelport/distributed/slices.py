@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..conversion.rules import canonical_name, canonical_shape, layout_permutation
 from ..dtypes import DTYPES
 from ..errors import ConversionError
 from ..formats._buffers import aligned_copy
 from ..formats.base import FileBytes, read_runs
 
-__all__ = ["Box", "BlockReader", "box_of"]
+__all__ = ["Box", "BlockReader", "box_of", "canonical_block"]
 
 #: a block: ``(start, stop)`` along each axis
 Box = tuple[tuple[int, int], ...]
@@ -95,3 +96,20 @@ class BlockReader:
         for position, axis in enumerate(order):
             stored[axis] = in_transposed[position]
         return tuple(stored)
+
+
+def canonical_block(name: str, framework: str, shape: tuple[int, ...], box: Box, block: np.ndarray) -> tuple[Box, np.ndarray]:
+    """A block of ``framework``'s weight ``name`` (of ``shape``) as the block of its canonical (PyTorch layout) tensor:
+    the transpose a save applies to whole tensors, applied to one block and its place."""
+    target = canonical_name(name, framework)
+    order = layout_permutation(name, framework, target, "pt", len(shape))
+    if order is not None:
+        box, block = tuple(box[axis] for axis in order), aligned_copy(block.transpose(order))
+        shape = tuple(shape[axis] for axis in order)
+    pt_shape = canonical_shape(name, shape, framework)
+    if len(pt_shape) != len(box):  # size-1 axes differ (TF's [1, n] biases): the long axes keep their places
+        kept = [part for part, size in zip(box, shape) if size != 1]
+        it = iter(kept)
+        box = tuple((0, 1) if size == 1 else next(it) for size in pt_shape)
+        block = block.reshape(tuple(b - a for a, b in box))
+    return box, block

@@ -61,7 +61,7 @@ def save_pretrained(model: Any, framework: str, save_directory: str | os.PathLik
                     tensors: Callable[[], list[tuple[str, TensorLike]]], options: dict[str, Any], *, format: str,
                     tensor_framework: str, architecture: str, tf_scope: str = "tf_model",
                     writer: Callable[[Path, list[tuple[str, TensorLike]]], None] | None = None,
-                    extra_files: Callable[[Path], None] | None = None) -> Any:
+                    extra_files: Callable[[Path], None] | None = None, sharded: Any = None) -> Any:
     """The shared body of every adapter's ``save_pretrained``: keywords, config, weights, push.
 
     Args:
@@ -71,13 +71,19 @@ def save_pretrained(model: Any, framework: str, save_directory: str | os.PathLik
         options: the call's keywords other than the adapter's own (``max_shard_size``, ``push_to_hub``, ...).
         format: the file format to write; ``tensor_framework``: whose names the tensors carry.
         extra_files: writes the adapter's own files into the folder (a SavedModel) after the weights, before the push.
+        sharded: ``(tensors, collective)`` of a model sharded over devices and processes
+            (:func:`modelport.distributed.saving.save_sharded`): every process writes its own blocks of the
+            safetensors files, and only the coordinator writes the config and pushes.
 
     Returns:
         The Hub's commit info with ``push_to_hub``, else None.
     """
     where = f"{type(model).__name__}.save_pretrained"
     options = check_keywords("save_pretrained", framework, options, where)
-    if not options.pop("is_main_process", True):
+    main = options.pop("is_main_process", True)
+    if sharded is not None:
+        main = sharded[1].is_coordinator  # every process writes its blocks; one writes the rest
+    elif not main:
         return None
     push, token = options.pop("push_to_hub", False), options.pop("token", None)
     max_shard_size, variant = options.pop("max_shard_size", "5GB"), options.pop("variant", None)
@@ -91,14 +97,21 @@ def save_pretrained(model: Any, framework: str, save_directory: str | os.PathLik
     if folder.is_file():
         raise ConfigError("save_pretrained needs a folder, not a file", where=str(folder),
                           fix="Pass the folder to save into; it is created if needed.")
-    if save_config:
+    if save_config and main:
         model.config.architectures = [architecture]
         model.config.save_pretrained(folder)
         generation = getattr(model, "generation_config", None)
         if generation is not None and model.can_generate():  # transformers writes it beside config.json
             generation.save_pretrained(folder)
-    save_checkpoint(folder, tensors(), format=format, framework=tensor_framework, max_shard_size=max_shard_size,
-                    variant=variant, tf_scope=tf_scope, writer=writer)
+    if sharded is not None:
+        from ..distributed.saving import save_sharded
+
+        save_sharded(folder, sharded[0], sharded[1], max_shard_size=max_shard_size, variant=variant, metadata={"format": "pt"})
+        if not main:
+            return None
+    else:
+        save_checkpoint(folder, tensors(), format=format, framework=tensor_framework, max_shard_size=max_shard_size,
+                        variant=variant, tf_scope=tf_scope, writer=writer)
     if extra_files is not None:
         extra_files(folder)
     return push_saved_folder(folder, push_options, token=token) if push else None

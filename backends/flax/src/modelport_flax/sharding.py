@@ -12,15 +12,21 @@ or a callable ``(path, shape) -> PartitionSpec | None``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
 from jax.sharding import NamedSharding, PartitionSpec
 
-from modelport.distributed import BlockReader, spec_for
-from modelport.distributed.partition import partition_styles
+import numpy as np
 
-__all__ = ["place_blocks_on", "default_style", "sharding_of"]
+from modelport.conversion.rules import canonical_name, canonical_shape
+from modelport.distributed import BlockReader, box_of, spec_for
+from modelport.distributed.partition import partition_styles
+from modelport.distributed.saving import LOCAL, Collective, GlobalTensor
+from modelport.distributed.slices import canonical_block
+
+__all__ = ["place_blocks_on", "default_style", "sharding_of", "is_sharded", "global_tensors", "collective"]
 
 
 def default_style(model_type: str) -> str:
@@ -42,3 +48,43 @@ def place_blocks_on(mesh: Any, rules: Any, model_type: str, into: dict[str, Any]
         into[path] = jax.make_array_from_callback(shape, sharding_of(mesh, rules, model_type, path, shape), read)
 
     return place
+
+
+def is_sharded(flat: dict[str, Any]) -> bool:
+    """Whether any param lies on more than one device (then a save writes blocks, never gathering)."""
+    return any(isinstance(leaf, jax.Array) and len(leaf.sharding.device_set) > 1 for leaf in flat.values())
+
+
+def global_tensors(flat: dict[str, Any], dtype_of: Callable[[Any], str]) -> list[GlobalTensor]:
+    """Each param as a canonical tensor and the blocks this process writes: the first replica of each shard its
+    devices hold (``replica_id == 0``), so every block has one writer across all processes."""
+    return [GlobalTensor(canonical_name(path, "flax"), dtype_of(leaf), canonical_shape(path, tuple(leaf.shape), "flax"),
+                         partial(_blocks, path, leaf)) for path, leaf in flat.items()]
+
+
+def _blocks(path: str, leaf: Any) -> Any:
+    shape = tuple(leaf.shape)
+    if not isinstance(leaf, jax.Array):  # a host array: the coordinator writes it
+        if jax.process_index() == 0:
+            yield canonical_block(path, "flax", shape, tuple((0, d) for d in shape), np.asarray(leaf))
+        return
+    for shard in leaf.addressable_shards:
+        if shard.replica_id == 0:
+            box = box_of(shard.index, shape, where=path)
+            yield canonical_block(path, "flax", shape, box, np.asarray(shard.data))
+
+
+def collective() -> Collective:
+    """The save's collective over JAX's processes (one process: nothing to share)."""
+    if jax.process_count() == 1:
+        return LOCAL
+    from jax.experimental import multihost_utils
+
+    def total(n: int) -> int:
+        return int(np.asarray(multihost_utils.process_allgather(np.array([n], dtype=np.int64))).sum())
+
+    def share(value: str) -> str:
+        raw = np.frombuffer(value.encode().ljust(16, b"\0")[:16], dtype=np.uint8)
+        return bytes(np.asarray(multihost_utils.broadcast_one_to_all(raw))).rstrip(b"\0").decode()
+
+    return Collective(jax.process_index() == 0, total, share)

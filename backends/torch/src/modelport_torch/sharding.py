@@ -35,12 +35,13 @@ from torch.distributed.tensor._utils import compute_local_shape_and_global_offse
 from torch.distributed.tensor.parallel import ColwiseParallel, ParallelStyle, RowwiseParallel, parallelize_module
 
 from modelport.distributed import BlockReader, spec_for
+from modelport.distributed.saving import LOCAL, Collective, GlobalTensor
 from modelport.errors import ConfigError
 
 from .adapter import TorchAdapter
 from .models.gpt2 import Conv1D
 
-__all__ = ["STYLES", "default_mesh", "lay_out", "auto_plan", "place_blocks_into"]
+__all__ = ["STYLES", "default_mesh", "lay_out", "auto_plan", "place_blocks_into", "is_sharded", "global_tensors", "collective"]
 
 logger = logging.getLogger(__name__)
 _ADAPTER = TorchAdapter()
@@ -216,3 +217,65 @@ def place_blocks_into(targets: dict[str, torch.Tensor]) -> Callable[[str, tuple[
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
     return _ADAPTER.from_numpy(array)
+
+
+def is_sharded(weights: Mapping[str, torch.Tensor]) -> bool:
+    return any(isinstance(t, DTensor) for t in weights.values())
+
+
+def global_tensors(weights: Mapping[str, torch.Tensor]) -> list[GlobalTensor]:
+    """Each weight (tied names once) and the block this rank writes: its local shard when it is the first replica
+    (coordinate 0 on every mesh axis that does not split it); whole tensors by rank 0."""
+    seen: set[int] = set()
+    out = []
+    for name, tensor in weights.items():
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        dtype = _ADAPTER.dtype_of(tensor)
+        out.append(GlobalTensor(name, dtype, tuple(tensor.shape), partial(_blocks, tensor)))
+    return out
+
+
+def _blocks(tensor: torch.Tensor) -> Any:
+    if not isinstance(tensor, DTensor):
+        if not dist.is_initialized() or dist.get_rank() == 0:
+            yield tuple((0, d) for d in tensor.shape), _ADAPTER.to_numpy(tensor.detach())
+        return
+    if not _first_replica(tensor):
+        return
+    shape, offset = compute_local_shape_and_global_offset(tuple(tensor.shape), tensor.device_mesh, tensor.placements)
+    if all(shape):
+        yield tuple((o, o + n) for o, n in zip(offset, shape)), _ADAPTER.to_numpy(tensor.to_local().detach())
+
+
+def _first_replica(tensor: DTensor) -> bool:
+    """Whether this rank writes its shard of ``tensor``: coordinate 0 on every mesh axis that does not split it, and
+    on every axis of the whole mesh that its mesh leaves out (a tensor-parallel submesh is repeated along the others)."""
+    mesh = tensor.device_mesh
+    coordinate = mesh.get_coordinate()
+    if coordinate is None or any(c and p.is_replicate() for c, p in zip(coordinate, tensor.placements)):
+        return False
+    root = mesh._get_root_mesh() if hasattr(mesh, "_get_root_mesh") else mesh
+    if root is mesh or not root.mesh_dim_names:
+        return True
+    kept = set(mesh.mesh_dim_names or ())
+    return all(c == 0 for name, c in zip(root.mesh_dim_names, root.get_coordinate() or ()) if name not in kept)
+
+
+def collective() -> Collective:
+    """The save's collective over the default process group (one process: nothing to share)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return LOCAL
+
+    def total(n: int) -> int:
+        value = torch.tensor([n], dtype=torch.int64)
+        dist.all_reduce(value)
+        return int(value.item())
+
+    def share(value: str) -> str:
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return str(box[0])
+
+    return Collective(dist.get_rank() == 0, total, share)
