@@ -28,7 +28,7 @@ import logging
 import math
 import os
 import secrets
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +146,7 @@ def save_checkpoint(
     tf_scope: str = "tf_model",
     writer: Writer | None = None,
     durable: bool = True,
+    extra_files: Mapping[str, str] | None = None,
 ) -> SaveResult:
     """Write tensors as a checkpoint in transformers' layout, sharded by ``max_shard_size``.
 
@@ -163,6 +164,8 @@ def save_checkpoint(
         tf_scope: the model scope of TF files (``tf_bert_model``): unsharded
             ``tf_model.h5`` and TF indexes use it in full variable names.
         writer: writes one file from ``(path, [(name, tensor), ...])`` instead of the format's own writer.
+        extra_files: small text files (``config.json``) committed with the weights: written under temporary
+            names and renamed by the same journal, so a save killed before its commit changes none of them.
         durable: fsync every file and the folder before the commit (the default).
             ``False`` keeps the commit protocol (never a mix) but leaves flushing
             to the OS: a power cut may then lose the new save, not the old one's
@@ -181,11 +184,12 @@ def save_checkpoint(
             _apply_journal(folder, _read_journal(folder))
         _remove_leftovers(folder)
         token = secrets.token_hex(4)
-        temp = _temporary_names(folder, token, [*plan.files, plan.index_file])
+        extra = dict(extra_files or {})
+        temp = _temporary_names(folder, token, [*plan.files, plan.index_file, *extra])
         try:
             # the index follows the framework the files are read as (an h5 file is always read as TF)
             read_as = formats.get(format).framework or framework
-            renames = _write_files(folder, plan, temp, write, read_as, tf_scope, durable)
+            renames = _write_extra(folder, extra, temp, durable) + _write_files(folder, plan, temp, write, read_as, tf_scope, durable)
         except BaseException:
             _remove(folder, temp.values())
             raise
@@ -308,6 +312,16 @@ def _write_files(
     if durable:
         fsync_dir(folder)
     return renames
+
+
+def _write_extra(folder: Path, extra: Mapping[str, str], temp: dict[str, str], durable: bool) -> list[list[str]]:
+    """The save's small text files under their temporary names; returns their renames."""
+    for name, text in extra.items():
+        with _io_errors(folder / name, "could not write the file"):
+            (folder / temp[name]).write_text(text, encoding="utf-8")
+            if durable:
+                fsync_file(folder / temp[name])
+    return [[temp[name], name] for name in extra]
 
 
 def _write_index(folder: Path, plan: _SavePlan, temp: dict[str, str], framework: str, tf_scope: str) -> list[list[str]]:

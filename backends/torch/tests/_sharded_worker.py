@@ -52,6 +52,8 @@ def run(task: dict, mesh, torch) -> dict:
         return {"case": task["case"], "error": None}
     with recording_reads() as reads:
         model = AutoModelForCausalLM.from_pretrained(task["path"], device_mesh=mesh, **keywords)
+    if task["kind"] == "save":
+        return save(task, model, torch)
     params = dict(model.named_parameters())
     result = {"case": task["case"], "type": type(model).__name__,
               "placements": {n: [str(p) for p in t.placements] for n, t in params.items() if isinstance(t, DTensor)}}
@@ -75,6 +77,25 @@ def run(task: dict, mesh, torch) -> dict:
         seen = ids_read(reads)
         result.update(read=sorted(set(seen)), read_count=len(seen), held=sorted(held))
     return result
+
+
+def save(task: dict, model, torch) -> dict:
+    """Save from every rank; a rank named by ``kill_rank`` dies (SIGKILL) after writing its first block."""
+    import os
+    import signal
+
+    import torch.distributed as dist
+
+    from modelport.distributed import saving
+
+    if task.get("kill_rank") == dist.get_rank():
+        def die(step: str) -> None:
+            if step.startswith("block:"):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        saving._fault_hook = die
+    model.save_pretrained(task["target"], max_shard_size=task.get("max_shard_size", "5GB"))
+    return {"case": task["case"], "saved": sorted(os.listdir(task["target"]))}
 
 
 if __name__ == "__main__":

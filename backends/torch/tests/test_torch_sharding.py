@@ -8,12 +8,17 @@ whose values are their own element ids.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from _support.sharded import index_checkpoint
+
+from modelport_torch import AutoModelForCausalLM
 
 GOLDEN = Path(__file__).resolve().parents[3] / "tests" / "golden" / "data"
 WORKER = Path(__file__).with_name("_sharded_worker.py")
@@ -28,6 +33,8 @@ LAYOUTS = {  # the golden Llama has 2 key/value heads: tensor parallelism over 2
 }
 OUTPUT_CASES = [("gpt2", "pt-safetensors-sharded"), ("gpt2", "tf-h5"), ("llama-family/llama", "pt-safetensors-sharded"),
                 ("llama-family/llama", "flax-msgpack"), ("llama-family/qwen2", "pt-safetensors-sharded")]
+SAVE_CASES = [("gpt2", "tf-h5"), ("llama-family/llama", "pt-safetensors-sharded"), ("llama-family/llama", "flax-msgpack")]
+SHARD_SIZE = "20KB"  # several files even for these small models
 TRACE_CASES = [("gpt2", "pt-safetensors-sharded"), ("gpt2", "tf-h5"), ("llama-family/mistral", "pt-safetensors-sharded")]
 pytestmark = pytest.mark.slow
 
@@ -48,6 +55,12 @@ def _tasks(index_root: Path) -> list[dict]:
         for layout, (mesh, keywords) in LAYOUTS.items():
             tasks.append({"kind": "trace", "case": f"trace:{arch}/{folder}/{layout}", "path": str(index), "mesh": mesh,
                           "keywords": keywords, "submesh": "tp" if layout == "tp" else None})
+    for arch, folder in SAVE_CASES:
+        for layout, (mesh, keywords) in LAYOUTS.items():
+            case = f"save:{arch}/{folder}/{layout}"
+            tasks.append({"kind": "save", "case": case, "path": str(GOLDEN / arch / folder), "mesh": mesh, "keywords": keywords,
+                          "submesh": "tp" if layout == "tp" else None, "max_shard_size": SHARD_SIZE,
+                          "target": str(index_root.parent / "saves" / case.replace("/", "-").replace(":", "-"))})
     tasks.append({"kind": "outputs", "case": "gpt2-tp4", "path": str(GOLDEN / "gpt2/pt-safetensors-sharded"), "mesh": [RANKS],
                   "keywords": {"tp_plan": "auto"}, "input_ids": INPUT_IDS})
     tasks.append({"kind": "error", "case": "llama-tp4", "path": str(GOLDEN / "llama-family/llama/pt-safetensors-sharded"),
@@ -55,15 +68,22 @@ def _tasks(index_root: Path) -> list[dict]:
     return tasks
 
 
+def _torchrun(tmp: Path, tasks: list[dict]) -> subprocess.CompletedProcess:
+    (tmp / "tasks.json").write_text(json.dumps(tasks))
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(RANKS),
+                           str(WORKER), str(tmp / "tasks.json"), str(tmp / "out")],
+                          capture_output=True, text=True, timeout=1200, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory) -> list[dict]:
     tmp = tmp_path_factory.mktemp("torch-sharded")
-    (tmp / "tasks.json").write_text(json.dumps(_tasks(tmp / "index")))
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(RANKS),
-                          str(WORKER), str(tmp / "tasks.json"), str(tmp / "out")],
-                         capture_output=True, text=True, timeout=1200, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    run = _torchrun(tmp, _tasks(tmp / "index"))
     assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
-    return [json.loads((tmp / f"out-{rank}.json").read_text()) for rank in range(RANKS)]
+    out = [json.loads((tmp / f"out-{rank}.json").read_text()) for rank in range(RANKS)]
+    for result in out[0]["results"]:
+        result["tmp"] = str(tmp)
+    return out
 
 
 def _by_case(out: dict) -> dict[str, dict]:
@@ -125,3 +145,37 @@ def test_fsdp_ranks_read_disjoint_quarters(ranks):
     total = set().union(*reads)
     assert all(len(r) <= len(total) // RANKS + 64 for r in reads)  # a quarter each, give or take uneven dims
     assert sum(len(r) for r in reads) - len(total) <= 64 * RANKS
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("case", [f"save:{a}/{f}/{layout}" for a, f in SAVE_CASES for layout in LAYOUTS])
+def test_a_save_from_four_ranks_is_byte_for_byte_the_whole_models_save(ranks, case, tmp_path):
+    result = _by_case(ranks[0])[case]
+    arch, folder = case.removeprefix("save:").rsplit("/", 1)[0].rsplit("/", 1)
+    saved = Path(result["tmp"]) / "saves" / case.replace("/", "-").replace(":", "-")
+    AutoModelForCausalLM.from_pretrained(GOLDEN / arch / folder).save_pretrained(tmp_path, max_shard_size=SHARD_SIZE)
+    ours, whole = _files(saved), _files(tmp_path)
+    assert len([n for n in ours if n.endswith(".safetensors")]) > 1  # sharded, with an index
+    assert ours == whole  # every shard, the index and config.json; the whole save is what transformers is checked on
+
+
+def test_a_rank_killed_during_the_save_leaves_the_previous_checkpoint(tmp_path):
+    target = tmp_path / "target"
+    AutoModelForCausalLM.from_pretrained(GOLDEN / "gpt2/pt-safetensors").save_pretrained(target, max_shard_size=SHARD_SIZE)
+    before = _files(target)
+    run = _torchrun(tmp_path, [{"kind": "save", "case": "killed", "path": str(GOLDEN / "llama-family/llama/pt-safetensors-sharded"),
+                                "mesh": [RANKS], "keywords": {"fully_shard": True}, "target": str(target),
+                                "max_shard_size": SHARD_SIZE, "kill_rank": 1}])
+    assert run.returncode != 0 and "SIGKILL" in run.stdout + run.stderr
+    leftovers = [name for name in os.listdir(target) if name.startswith(".modelport-tmp-")]
+    assert leftovers  # the killed save got as far as writing blocks
+    assert {n: b for n, b in _files(target).items() if n in before} == before  # the previous checkpoint, untouched
+    ids = torch.tensor([[1, 5, 7, 3]])
+    reloaded = AutoModelForCausalLM.from_pretrained(target)(ids).logits
+    original = AutoModelForCausalLM.from_pretrained(GOLDEN / "gpt2/pt-safetensors")(ids).logits
+    np.testing.assert_array_equal(reloaded.detach().numpy(), original.detach().numpy())
+    AutoModelForCausalLM.from_pretrained(GOLDEN / "llama-family/llama/pt-safetensors").save_pretrained(target)
+    assert not [name for name in os.listdir(target) if name.startswith(".modelport")]  # the next save cleans up

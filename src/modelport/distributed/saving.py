@@ -42,6 +42,7 @@ from ..saving import (
     _remove_leftovers,
     _SavePlan,
     _temporary_names,
+    _write_extra,
     _write_index,
 )
 from .slices import Box
@@ -84,10 +85,11 @@ class GlobalTensor:
 
 def save_sharded(folder: str | os.PathLike[str], tensors: Sequence[GlobalTensor], collective: Collective, *,
                  max_shard_size: int | str = "5GB", metadata: dict[str, str] | None = None, variant: str | None = None,
-                 durable: bool = True) -> SaveResult:
+                 durable: bool = True, extra_files: dict[str, str] | None = None) -> SaveResult:
     """Write ``tensors`` as a safetensors checkpoint (sharded by ``max_shard_size``) from every process at once.
 
-    Every process calls it with the same tensors (names, dtypes, shapes, order) and its own blocks.
+    Every process calls it with the same tensors (names, dtypes, shapes, order) and its own blocks;
+    ``extra_files`` (the coordinator's ``config.json``...) are committed with the weights.
 
     Raises:
         FormatError: on every process, when any process failed (the previous checkpoint is untouched).
@@ -106,7 +108,8 @@ def save_sharded(folder: str | os.PathLike[str], tensors: Sequence[GlobalTensor]
                 failure = error
         token = collective.share(token)
         _settle(collective, failure, folder, None)
-        temp = _temporary_names(folder, token, [*plan.files, plan.index_file])
+        extra = dict(extra_files or {}) if collective.is_coordinator else {}
+        temp = _temporary_names(folder, token, [*plan.files, plan.index_file, *extra])
         written = 0
         try:
             written = _write_blocks(folder, plan, layouts, temp, tensors, durable)
@@ -122,7 +125,7 @@ def save_sharded(folder: str | os.PathLike[str], tensors: Sequence[GlobalTensor]
         deletes: list[str] = []
         if collective.is_coordinator:
             try:
-                deletes = _finish(folder, plan, token, temp, durable)
+                deletes = _finish(folder, plan, token, temp, durable, extra)
             except Exception as error:
                 failure = error
         _settle(collective, failure, folder, None)
@@ -204,12 +207,13 @@ def _numpy(dtype: str) -> np.dtype:
     return DTYPES[dtype].numpy
 
 
-def _finish(folder: Path, plan: _SavePlan, token: str, temp: dict[str, str], durable: bool) -> list[str]:
-    """The coordinator's commit, once every process has written: the index, then the journal."""
+def _finish(folder: Path, plan: _SavePlan, token: str, temp: dict[str, str], durable: bool, extra: dict[str, str]) -> list[str]:
+    """The coordinator's commit, once every process has written: the index and extra files, then the journal."""
     if durable:
         for file in plan.files:
             fsync_file(folder / temp[file])
-    renames = [[temp[n], n] for n in plan.files] + _write_index(folder, plan, temp, "pt", "tf_model")
+    renames = (_write_extra(folder, extra, temp, durable) + [[temp[n], n] for n in plan.files]
+               + _write_index(folder, plan, temp, "pt", "tf_model"))
     if durable:
         fsync_dir(folder)
     if _fault_hook is not None:

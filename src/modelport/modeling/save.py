@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..adapters.base import Adapter
+from ..config import CONFIG_NAME
 from ..conversion.rules import canonical_name, canonical_shape, to_canonical
 from ..errors import ConfigError, UnsupportedKeywordError
 from ..formats.base import LazyTensor, TensorLike
@@ -97,21 +98,26 @@ def save_pretrained(model: Any, framework: str, save_directory: str | os.PathLik
     if folder.is_file():
         raise ConfigError("save_pretrained needs a folder, not a file", where=str(folder),
                           fix="Pass the folder to save into; it is created if needed.")
+    committed: dict[str, str] = {}  # written with the weights, through the save's journal: a killed save changes none
     if save_config and main:
         model.config.architectures = [architecture]
-        model.config.save_pretrained(folder)
+        committed[CONFIG_NAME] = model.config.to_json_string(use_diff=True)
         generation = getattr(model, "generation_config", None)
         if generation is not None and model.can_generate():  # transformers writes it beside config.json
-            generation.save_pretrained(folder)
+            from ..generation.config import GENERATION_CONFIG_NAME
+
+            generation.validate(strict=True)
+            committed[GENERATION_CONFIG_NAME] = generation.to_json_string(use_diff=True)
     if sharded is not None:
         from ..distributed.saving import save_sharded
 
-        save_sharded(folder, sharded[0], sharded[1], max_shard_size=max_shard_size, variant=variant, metadata={"format": "pt"})
+        save_sharded(folder, sharded[0], sharded[1], max_shard_size=max_shard_size, variant=variant, metadata={"format": "pt"},
+                     extra_files=committed)
         if not main:
             return None
     else:
         save_checkpoint(folder, tensors(), format=format, framework=tensor_framework, max_shard_size=max_shard_size,
-                        variant=variant, tf_scope=tf_scope, writer=writer)
+                        variant=variant, tf_scope=tf_scope, writer=writer, extra_files=committed)
     if extra_files is not None:
         extra_files(folder)
     return push_saved_folder(folder, push_options, token=token) if push else None
