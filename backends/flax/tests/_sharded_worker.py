@@ -49,6 +49,7 @@ def run(task: dict, mesh) -> dict:
     import jax
     import numpy as np
     from jax.experimental import multihost_utils
+    from flax.traverse_util import flatten_dict, unflatten_dict
     from jax.sharding import NamedSharding, PartitionSpec
 
     from _support.sharded import ids_read
@@ -62,7 +63,17 @@ def run(task: dict, mesh) -> dict:
     leaves = {"/".join(k): v for k, v in _flat(params)}
     result = {"case": task["case"], "specs": {path: [_entry(e) for e in leaf.sharding.spec] for path, leaf in leaves.items()},
               "shapes": {path: list(leaf.shape) for path, leaf in leaves.items()}}
-    if task["kind"] == "outputs":
+    if task["kind"] == "save":
+        model.save_pretrained(task["target"], params=params, max_shard_size=task["max_shard_size"])
+        # gathered in the params' own order (a pytree map would sort the keys, and with them the files' order)
+        gathered = unflatten_dict({k: np.asarray(multihost_utils.process_allgather(v, tiled=True)) for k, v in flatten_dict(params).items()})
+        if jax.process_index() == 0:  # the same params gathered to this host, saved the ordinary way
+            whole = task["target"] + "-whole"
+            model.save_pretrained(whole, params=gathered, max_shard_size=task["max_shard_size"])
+            result["same_files"] = sorted(os.listdir(whole)) == sorted(os.listdir(task["target"])) and all(
+                Path(whole, f).read_bytes() == Path(task["target"], f).read_bytes() for f in os.listdir(whole))
+            result["files"] = sorted(os.listdir(task["target"]))
+    elif task["kind"] == "outputs":
         ids = np.asarray(task["input_ids"], dtype=np.int32)
         replicated = NamedSharding(mesh, PartitionSpec())
         logits = jax.jit(lambda p, x: model(x, params=p).logits, out_shardings=replicated)(params, ids)

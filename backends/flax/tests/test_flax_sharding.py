@@ -32,6 +32,7 @@ OUTPUT_CASES = [
 ]
 TRACE_CASES = [("gpt2", "pt-safetensors-sharded"), ("gpt2", "tf-h5"), ("llama-family/llama", "flax-msgpack"),
                ("llama-family/mistral", "pt-safetensors-sharded")]
+SAVE_CASES = [("gpt2", "pt-safetensors-sharded"), ("llama-family/llama", "flax-msgpack")]
 STYLES = ["tp", "fsdp"]
 pytestmark = pytest.mark.slow
 
@@ -57,6 +58,10 @@ def _tasks(index_root: Path) -> list[dict]:
     for arch, folder in TRACE_CASES:
         index = index_checkpoint(GOLDEN / arch / folder, index_root / arch.replace("/", "-") / folder)
         tasks += [{"kind": "trace", "path": str(index), "rules": style, "case": f"trace:{arch}/{folder}/{style}"} for style in STYLES]
+    for arch, folder in SAVE_CASES:
+        tasks += [{"kind": "save", "path": str(GOLDEN / arch / folder), "rules": style, "max_shard_size": "20KB",
+                   "case": f"save:{arch}/{folder}/{style}",
+                   "target": str(index_root.parent / "saves" / f"{arch}-{folder}-{style}".replace("/", "-"))} for style in STYLES]
     tasks.append({"kind": "outputs", "path": str(GOLDEN / "llama-family/llama/pt-safetensors-sharded"), "input_ids": INPUT_IDS,
                   "rules": [[r"q_proj/kernel$", [None, "model"]], [r"embed_tokens", ["data", None]]], "case": "user-rules"})
     return tasks
@@ -97,7 +102,7 @@ def two_processes(tmp_path_factory) -> list[dict]:
     tasks = [t for t in _tasks(tmp / "index") if t["case"] in (
         "gpt2/pt-safetensors-sharded/tp", "llama-family/llama/flax-msgpack/fsdp", "trace:gpt2/pt-safetensors-sharded/tp",
         "trace:gpt2/tf-h5/fsdp", "trace:llama-family/mistral/pt-safetensors-sharded/tp", "trace:gpt2/pt-safetensors-sharded/fsdp",
-        "trace:llama-family/llama/flax-msgpack/fsdp")]
+        "trace:llama-family/llama/flax-msgpack/fsdp", "save:llama-family/llama/flax-msgpack/tp", "save:gpt2/pt-safetensors-sharded/fsdp")]
     return _run_workers(tmp, tasks, 2)
 
 
@@ -140,6 +145,8 @@ def test_two_processes_each_read_only_what_their_devices_hold(two_processes):
     checked = 0
     for out in two_processes:
         for task, result in _tasks_by_case(out).items():
+            if task.startswith("save:"):
+                continue
             if "read" in result:
                 assert set(result["read"]) <= set(result["held"]), task
                 assert result["read"] == result["held"], task  # and all of it
@@ -156,3 +163,16 @@ def test_two_processes_split_the_fsdp_bytes_between_them(two_processes):
 
 def _tasks_by_case(out: dict) -> dict[str, dict]:
     return {r["case"]: r for r in out["results"]}
+
+
+@pytest.mark.parametrize("case", [f"save:{a}/{f}/{s}" for a, f in SAVE_CASES for s in STYLES])
+def test_a_save_from_the_mesh_is_byte_for_byte_the_gathered_params_save(one_process, case):
+    result = _tasks_by_case(one_process)[case]
+    assert result["same_files"]
+    assert len([f for f in result["files"] if f.endswith(".safetensors")]) > 1 and "model.safetensors.index.json" in result["files"]
+
+
+def test_a_save_from_two_processes_is_the_same_checkpoint(two_processes):
+    first = _tasks_by_case(two_processes[0])
+    for case in ("save:llama-family/llama/flax-msgpack/tp", "save:gpt2/pt-safetensors-sharded/fsdp"):
+        assert first[case]["same_files"], case
