@@ -71,6 +71,18 @@ class BlockReader:
             self._blocks[box] = self._read(box)
         return self._blocks[box]
 
+    def read_into(self, index: Sequence[slice | int] | None, out: np.ndarray) -> None:
+        """Fill ``out`` (the block's shape; the target's memory) with the block: straight from the file when the
+        stored bytes need no transpose or cast and ``out`` is C-contiguous, else through :meth:`__call__`."""
+        box = box_of(index, self.target_shape, where=self.name)
+        direct = (self.source is not None and not self.order and out.flags.c_contiguous
+                  and out.dtype == DTYPES[self.dtype].numpy and tuple(out.shape) == tuple(b - a for a, b in box))
+        if direct:
+            read_runs(self.source, self.dtype, self.stored_shape, self._stored_box(box), where=self.name,
+                      out=out.reshape(tuple(b - a for a, b in self._stored_box(box))))
+        else:
+            out[...] = self(index)
+
     def _read(self, box: Box) -> np.ndarray:
         sizes = tuple(stop - start for start, stop in box)
         if self.source is None:

@@ -276,10 +276,12 @@ def block_runs(shape: tuple[int, ...], box: tuple[tuple[int, int], ...], itemsiz
 
 
 def read_runs(source: FileBytes, dtype: str, shape: tuple[int, ...], box: tuple[tuple[int, int], ...], *,
-              where: str) -> np.ndarray:
+              where: str, out: np.ndarray | None = None) -> np.ndarray:
     """The block ``box`` of the C-order ``shape`` array of ``dtype`` at ``source``, reading only its bytes
-    (:func:`block_runs`: one positioned read per run), never the whole tensor."""
-    out = aligned_empty(tuple(stop - start for start, stop in box), DTYPES[dtype].numpy)
+    (:func:`block_runs`: one positioned read per run), never the whole tensor; into ``out`` (a C-contiguous array
+    of the block's shape and dtype) when given."""
+    if out is None:
+        out = aligned_empty(tuple(stop - start for start, stop in box), DTYPES[dtype].numpy)
     view = out.reshape(-1).view(np.uint8).data if out.size else memoryview(b"")
     handle = os.open(source.path, os.O_RDONLY)
     try:

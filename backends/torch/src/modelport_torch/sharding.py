@@ -208,11 +208,20 @@ def place_blocks_into(targets: dict[str, torch.Tensor]) -> Callable[[str, tuple[
                     raise ConfigError("a local shard is not the block its placements give", where=name,
                                       expected=list(local_shape), received=list(local.shape))
                 if local.numel():
-                    local.copy_(_tensor(read(tuple(slice(o, o + n) for o, n in zip(offset, local_shape)))))
+                    _fill(local, read, tuple(slice(o, o + n) for o, n in zip(offset, local_shape)))
             else:
-                target.copy_(_tensor(read(None)))
+                _fill(target.data, read, None)
 
     return place
+
+
+def _fill(target: torch.Tensor, read: BlockReader, index: Any) -> None:
+    """The block into ``target``'s own memory: read straight into it when its dtype is numpy's too (one copy, from
+    the page cache), else read, then cast into it."""
+    if target.is_contiguous() and target.dtype != torch.bfloat16 and target.device.type == "cpu":
+        read.read_into(index, target.detach().numpy())  # detach: the same memory, without autograd
+    else:
+        target.copy_(_tensor(read(index)))
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
