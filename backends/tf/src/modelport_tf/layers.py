@@ -311,6 +311,9 @@ def assign_in_place(variable: Any, array: Any) -> None:
         variable._initialize(tensor)
         return
     target = variable.value if isinstance(variable, keras.Variable) else variable  # Keras 3 wraps a tf.Variable
+    if isinstance(target, tf.distribute.DistributedValues):  # a strategy's variable: its handle is one replica's
+        target.assign(tensor)
+        return
     tf.raw_ops.AssignVariableOp(resource=target.handle, value=tensor)
 
 
