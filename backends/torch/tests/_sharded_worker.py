@@ -40,7 +40,9 @@ def run(task: dict, mesh, torch) -> dict:
     from torch.distributed.tensor import DTensor
 
     from modelport.distributed import recording_reads
-    from modelport_torch import AutoModelForCausalLM
+    import modelport_torch
+
+    AutoModelForCausalLM = getattr(modelport_torch, task.get("model_class", "AutoModelForCausalLM"))  # noqa: N806
 
     keywords = {k: v for k, v in task["keywords"].items()}
     mesh = mesh[task["submesh"]] if task.get("submesh") else mesh
@@ -59,14 +61,19 @@ def run(task: dict, mesh, torch) -> dict:
               "placements": {n: [str(p) for p in t.placements] for n, t in params.items() if isinstance(t, DTensor)}}
     if task["kind"] == "outputs":
         ids = torch.tensor(task["input_ids"])
+        field = task.get("output", "logits")
         with torch.no_grad():
-            sharded = model(ids).logits
-            whole = AutoModelForCausalLM.from_pretrained(task["path"])(ids).logits
+            sharded = model(ids)[field]
+            whole = AutoModelForCausalLM.from_pretrained(task["path"], **task.get("whole_keywords", {}))(ids)[field]
         sharded = sharded.full_tensor() if isinstance(sharded, DTensor) else sharded
-        result["max_difference"] = float((sharded - whole).abs().max())
+        result["max_difference"] = float((sharded.float() - whole.float()).abs().max())
+        result["dtypes"] = sorted({str(p.dtype) for p in model.parameters()})
         if task.get("step"):  # FSDP2 and DTensors must take a training step: gradients flow to every shard
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-            model(ids, labels=ids).loss.backward()
+            if field == "logits":
+                model(ids, labels=ids).loss.backward()
+            else:  # every output, so that every parameter (the pooler's too) takes part
+                sum(value.sum() for value in model(ids).values() if isinstance(value, torch.Tensor)).backward()
             optimizer.step()
             result["stepped"] = all(p.grad is not None for p in model.parameters() if p.requires_grad)
     else:

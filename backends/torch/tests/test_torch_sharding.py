@@ -63,6 +63,14 @@ def _tasks(index_root: Path) -> list[dict]:
                           "target": str(index_root.parent / "saves" / case.replace("/", "-").replace(":", "-"))})
     tasks.append({"kind": "outputs", "case": "gpt2-tp4", "path": str(GOLDEN / "gpt2/pt-safetensors-sharded"), "mesh": [RANKS],
                   "keywords": {"tp_plan": "auto"}, "input_ids": INPUT_IDS})
+    for layout in ("tp", "tp+fsdp"):
+        mesh, keywords = LAYOUTS[layout]
+        tasks.append({"kind": "outputs", "case": f"bert/{layout}", "path": str(GOLDEN / "bert/tf-h5"), "mesh": mesh,
+                      "keywords": keywords, "input_ids": INPUT_IDS, "model_class": "AutoModel", "output": "last_hidden_state",
+                      "submesh": "tp" if layout == "tp" else None, "step": layout != "tp"})
+    tasks.append({"kind": "outputs", "case": "fsdp-bfloat16", "path": str(GOLDEN / "llama-family/llama/pt-safetensors-sharded"),
+                  "mesh": [RANKS], "keywords": {"fully_shard": True, "dtype": "bfloat16"}, "input_ids": INPUT_IDS,
+                  "whole_keywords": {"dtype": "bfloat16"}})
     tasks.append({"kind": "error", "case": "llama-tp4", "path": str(GOLDEN / "llama-family/llama/pt-safetensors-sharded"),
                   "mesh": [RANKS], "keywords": {"tp_plan": "auto"}})
     return tasks
@@ -94,7 +102,7 @@ def test_torchrun_started_four_ranks(ranks):
     assert [(o["rank"], o["world"]) for o in ranks] == [(r, RANKS) for r in range(RANKS)]
 
 
-@pytest.mark.parametrize("case", [f"{a}/{f}/{layout}" for a, f in OUTPUT_CASES for layout in LAYOUTS] + ["user-plan", "gpt2-tp4"])
+@pytest.mark.parametrize("case", [f"{a}/{f}/{layout}" for a, f in OUTPUT_CASES for layout in LAYOUTS] + ["user-plan", "gpt2-tp4", "bert/tp", "bert/tp+fsdp"])
 def test_sharded_outputs_equal_the_whole_models_on_every_rank(ranks, case):
     for out in ranks:
         result = _by_case(out)[case]
@@ -120,8 +128,19 @@ def test_the_layouts_are_what_was_asked(ranks):
     assert gpt2["transformer.h.0.mlp.c_fc.weight"] == ["S(1)"]  # Conv1D is [in, out]
     assert gpt2["transformer.h.0.mlp.c_proj.weight"] == ["S(0)"]
     assert "transformer.h.0.attn.c_attn.weight" not in gpt2
+    bert = results["bert/tp"]["placements"]
+    assert bert["encoder.layer.0.attention.self.query.weight"] == ["S(0)"]
+    assert bert["encoder.layer.0.attention.output.dense.weight"] == ["S(1)"]
+    assert bert["encoder.layer.0.output.dense.weight"] == ["S(1)"] and "pooler.dense.weight" not in bert
     user = results["user-plan"]["placements"]
     assert user["model.layers.1.mlp.down_proj.weight"] == ["S(1)"] and "model.layers.0.self_attn.q_proj.weight" not in user
+
+
+def test_dtype_casts_each_block_as_a_whole_load_casts_the_tensor(ranks):
+    for out in ranks:
+        result = _by_case(out)["fsdp-bfloat16"]
+        assert result["dtypes"] == ["torch.bfloat16"]
+        assert result["max_difference"] == 0.0  # the same casts of the same values: the same bfloat16 model
 
 
 def test_heads_that_do_not_split_evenly_are_refused_before_loading(ranks):

@@ -56,7 +56,8 @@ class BertSelfAttention(nn.Module):
 
     def _heads(self, x):
         b, s, _ = x.shape
-        return x.view(b, s, self.num_attention_heads, self.attention_head_size).transpose(1, 2)
+        # -1 heads: under tensor parallelism each rank holds a slice of the heads (modelport_torch.sharding)
+        return x.view(b, s, -1, self.attention_head_size).transpose(1, 2)
 
     def forward(self, hidden, mask=None, head_mask=None):
         q, k, v = self._heads(self.query(hidden)), self._heads(self.key(hidden)), self._heads(self.value(hidden))
@@ -66,7 +67,7 @@ class BertSelfAttention(nn.Module):
         probs = self.dropout(scores.softmax(dim=-1))
         if head_mask is not None:
             probs = probs * head_mask
-        context = (probs @ v).transpose(1, 2).reshape(hidden.shape[0], hidden.shape[1], self.all_head_size)
+        context = (probs @ v).transpose(1, 2).reshape(hidden.shape[0], hidden.shape[1], -1)
         return context, probs
 
 
