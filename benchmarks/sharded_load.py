@@ -130,7 +130,7 @@ def main() -> None:
           f"{args.rounds} interleaved rounds, page cache warm after the first\n")
     print("| loader | command s (median) | load s (slowest rank, median) | peak RSS growth per rank MB (max) | / checkpoint |")
     print("|---|---|---|---|---|")
-    for name, runs in ((f"modelport `fully_shard=True`", ours), (f"{baseline} whole, then `fully_shard`", base)):
+    for name, runs in (("modelport `fully_shard=True`", ours), (f"{baseline} whole, then `fully_shard`", base)):
         peak = max(max(r["rss_mb"]) for r in runs)
         print(f"| {name} | {statistics.median(r['wall'] for r in runs):.1f} | {statistics.median(r['load'] for r in runs):.1f} "
               f"| {peak:.0f} | {peak / size_mb:.2f} |")

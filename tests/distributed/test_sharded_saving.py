@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _support.reference_readers import read_safetensors
 
 from modelport.distributed import saving
 from modelport.distributed.saving import LOCAL, Collective, GlobalTensor, save_sharded
 from modelport.errors import FormatError
+
+from _support.reference_readers import read_safetensors
 
 PROCESSES = 4
 

@@ -48,14 +48,14 @@ def main() -> None:
 def run(task: dict, mesh) -> dict:
     import jax
     import numpy as np
-    from jax.experimental import multihost_utils
     from flax.traverse_util import flatten_dict, unflatten_dict
+    from jax.experimental import multihost_utils
     from jax.sharding import NamedSharding, PartitionSpec
-
-    from _support.sharded import ids_read
 
     from modelport.distributed import recording_reads
     from modelport_flax import FlaxAutoModelForCausalLM
+
+    from _support.sharded import ids_read
 
     rules = task["rules"] if isinstance(task["rules"], str) else [tuple(rule) for rule in task["rules"]]
     with recording_reads() as reads:
@@ -66,7 +66,8 @@ def run(task: dict, mesh) -> dict:
     if task["kind"] == "save":
         model.save_pretrained(task["target"], params=params, max_shard_size=task["max_shard_size"])
         # gathered in the params' own order (a pytree map would sort the keys, and with them the files' order)
-        gathered = unflatten_dict({k: np.asarray(multihost_utils.process_allgather(v, tiled=True)) for k, v in flatten_dict(params).items()})
+        flat = flatten_dict(params)
+        gathered = unflatten_dict({k: np.asarray(multihost_utils.process_allgather(v, tiled=True)) for k, v in flat.items()})
         if jax.process_index() == 0:  # the same params gathered to this host, saved the ordinary way
             whole = task["target"] + "-whole"
             model.save_pretrained(whole, params=gathered, max_shard_size=task["max_shard_size"])

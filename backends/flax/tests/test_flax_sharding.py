@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from flax import serialization
+
 from _support import sharded
 from _support.sharded import Ids
-from flax import serialization
 
 GOLDEN = Path(__file__).resolve().parents[3] / "tests" / "golden" / "data"
 WORKER = Path(__file__).with_name("_sharded_worker.py")

@@ -36,11 +36,12 @@ def main() -> None:
 
 
 def run(task: dict, mesh, torch) -> dict:
-    from _support.sharded import ids_read
     from torch.distributed.tensor import DTensor
 
-    from modelport.distributed import recording_reads
     import modelport_torch
+    from modelport.distributed import recording_reads
+
+    from _support.sharded import ids_read
 
     AutoModelForCausalLM = getattr(modelport_torch, task.get("model_class", "AutoModelForCausalLM"))  # noqa: N806
 

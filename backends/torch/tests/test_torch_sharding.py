@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _support.sharded import index_checkpoint
 
 from modelport_torch import AutoModelForCausalLM
+
+from _support.sharded import index_checkpoint
 
 GOLDEN = Path(__file__).resolve().parents[3] / "tests" / "golden" / "data"
 WORKER = Path(__file__).with_name("_sharded_worker.py")
@@ -102,7 +103,10 @@ def test_torchrun_started_four_ranks(ranks):
     assert [(o["rank"], o["world"]) for o in ranks] == [(r, RANKS) for r in range(RANKS)]
 
 
-@pytest.mark.parametrize("case", [f"{a}/{f}/{layout}" for a, f in OUTPUT_CASES for layout in LAYOUTS] + ["user-plan", "gpt2-tp4", "bert/tp", "bert/tp+fsdp"])
+OTHER_OUTPUT_CASES = ["user-plan", "gpt2-tp4", "bert/tp", "bert/tp+fsdp"]
+
+
+@pytest.mark.parametrize("case", [f"{a}/{f}/{layout}" for a, f in OUTPUT_CASES for layout in LAYOUTS] + OTHER_OUTPUT_CASES)
 def test_sharded_outputs_equal_the_whole_models_on_every_rank(ranks, case):
     for out in ranks:
         result = _by_case(out)[case]

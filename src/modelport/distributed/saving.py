@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import FormatError
 from ..formats import safetensors
-from ..formats.base import LazyTensor, write_runs
+from ..formats.base import LazyTensor, info_of, write_runs
 from ..fsutil import folder_lock, fsync_dir, fsync_file
 from ..saving import (
     JOURNAL_NAME,
@@ -97,8 +97,8 @@ def save_sharded(folder: str | os.PathLike[str], tensors: Sequence[GlobalTensor]
     folder = Path(folder)
     described = [(t.name, LazyTensor(t.dtype, t.shape, _no_data)) for t in tensors]
     plan = _plan_save(folder, described, "safetensors", variant, max_shard_size)
-    layouts = {file: safetensors.layout([(n, plan.tensors[n].dtype, plan.tensors[n].shape) for n in names], metadata,
-                                        where=str(folder / file)) for file, names in zip(plan.files, plan.shards)}
+    layouts = {file: safetensors.layout([(n, *info_of(plan.tensors[n])) for n in names], metadata, where=str(folder / file))
+               for file, names in zip(plan.files, plan.shards)}
     with contextlib.ExitStack() as held:
         token, failure = "", None
         if collective.is_coordinator:

@@ -75,9 +75,9 @@ class BlockReader:
         """Fill ``out`` (the block's shape; the target's memory) with the block: straight from the file when the
         stored bytes need no transpose or cast and ``out`` is C-contiguous, else through :meth:`__call__`."""
         box = box_of(index, self.target_shape, where=self.name)
-        direct = (self.source is not None and not self.order and out.flags.c_contiguous
-                  and out.dtype == DTYPES[self.dtype].numpy and tuple(out.shape) == tuple(b - a for a, b in box))
-        if direct:
+        direct = (not self.order and out.flags.c_contiguous and out.dtype == DTYPES[self.dtype].numpy
+                  and tuple(out.shape) == tuple(b - a for a, b in box))
+        if direct and self.source is not None:
             read_runs(self.source, self.dtype, self.stored_shape, self._stored_box(box), where=self.name,
                       out=out.reshape(tuple(b - a for a, b in self._stored_box(box))))
         else:

@@ -16,9 +16,8 @@ from functools import partial
 from typing import Any
 
 import jax
-from jax.sharding import NamedSharding, PartitionSpec
-
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from modelport.conversion.rules import canonical_name, canonical_shape
 from modelport.distributed import BlockReader, box_of, spec_for
