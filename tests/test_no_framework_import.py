@@ -32,6 +32,11 @@ for folder in ("pt-safetensors-sharded", "pt-bin", "tf-h5-sharded", "flax-msgpac
     seen[folder] = sum(ckpt[name].size for name in ckpt)
     for fmt in ("safetensors", "h5", "msgpack"):
         save_checkpoint(Path(sys.argv[2]) / folder / fmt, [(n, ckpt.lazy(n)) for n in ckpt], format=fmt, max_shard_size="20KB")
+from modelport.distributed import default_rules, spec_for
+from modelport.distributed.saving import LOCAL, GlobalTensor, save_sharded
+spec_for(default_rules("llama", "tp"), "llama", "model.layers.0.self_attn.q_proj.weight", "pt", (8, 8), {"x": 2})
+block = np.ones((4, 2), dtype=np.float32)
+save_sharded(Path(sys.argv[2]) / "sharded", [GlobalTensor("w", "float32", (4, 2), lambda: iter([(((0, 4), (0, 2)), block)]))], LOCAL)
 try:
     from modelport.cli import main
     main(["demo", "--core"])
