@@ -72,6 +72,8 @@ def _tasks(index_root: Path) -> list[dict]:
     tasks.append({"kind": "outputs", "case": "fsdp-bfloat16", "path": str(GOLDEN / "llama-family/llama/pt-safetensors-sharded"),
                   "mesh": [RANKS], "keywords": {"fully_shard": True, "dtype": "bfloat16"}, "input_ids": INPUT_IDS,
                   "whole_keywords": {"dtype": "bfloat16"}})
+    tasks.append({"kind": "error", "case": "bin-save", "path": str(GOLDEN / "gpt2/pt-safetensors"), "mesh": [RANKS],
+                  "keywords": {"fully_shard": True}, "save_to": str(index_root.parent / "bin-save")})
     tasks.append({"kind": "error", "case": "llama-tp4", "path": str(GOLDEN / "llama-family/llama/pt-safetensors-sharded"),
                   "mesh": [RANKS], "keywords": {"tp_plan": "auto"}})
     return tasks
@@ -152,6 +154,12 @@ def test_heads_that_do_not_split_evenly_are_refused_before_loading(ranks):
         result = _by_case(out)["llama-tp4"]
         assert result["error"] == "ConfigError"
         assert "num_key_value_heads = 2" in result["message"] and "4 ranks" in result["message"]
+
+
+def test_a_sharded_model_is_not_saved_as_bin(ranks):
+    for out in ranks:
+        result = _by_case(out)["bin-save"]
+        assert result["error"] == "ConfigError" and "safetensors only" in result["message"]
 
 
 @pytest.mark.parametrize("case", [f"trace:{a}/{f}/{layout}" for a, f in TRACE_CASES for layout in LAYOUTS])

@@ -83,6 +83,10 @@ def save_pretrained(model: Any, framework: str, save_directory: str | os.PathLik
     options = check_keywords("save_pretrained", framework, options, where)
     main = options.pop("is_main_process", True)
     if sharded is not None:
+        if format != "safetensors":
+            raise ConfigError("a model spread over devices or processes is saved as safetensors only", where=where,
+                              received=f"format {format!r} (safe_serialization=False)",
+                              fix="Save with safe_serialization=True (the default): every process writes its own blocks.")
         main = sharded[1].is_coordinator  # every process writes its blocks; one writes the rest
     elif not main:
         return None

@@ -287,19 +287,15 @@ class FlaxPreTrainedModel(PushToHubMixin):
         return save_pretrained(self, "flax", save_directory, tensors, dict(
             push_to_hub=push_to_hub, max_shard_size=max_shard_size, token=token, **kwargs),
             format="safetensors" if safe_serialization else "msgpack", tensor_framework="pt" if safe_serialization else "flax",
-            architecture=type(self).__name__.removeprefix("Flax"), sharded=self._sharded_save(params, safe_serialization))
+            architecture=type(self).__name__.removeprefix("Flax"), sharded=self._sharded_save(params))
 
-    def _sharded_save(self, params: dict | None, safe_serialization: bool) -> Any:
+    def _sharded_save(self, params: dict | None) -> Any:
         """``(tensors, collective)`` when the params lie on several devices: each process writes its blocks."""
         from . import sharding
 
         flat = flatten_dict(params if params is not None else self.params, sep="/")
         if not sharding.is_sharded(flat):
             return None
-        if not safe_serialization:
-            raise ConfigError("sharded params are saved as safetensors only", where=f"{type(self).__name__}.save_pretrained",
-                              received="safe_serialization=False",
-                              fix="Save with safe_serialization=True (the default): every process writes its own blocks.")
         return sharding.global_tensors(flat, _ADAPTER.dtype_of), sharding.collective()
 
 

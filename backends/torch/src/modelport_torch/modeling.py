@@ -22,7 +22,7 @@ from modelport.adapters import ParameterTree
 from modelport.checkpoint import Checkpoint
 from modelport.conversion.plan import plan_conversion
 from modelport.dtypes import canonical_dtype
-from modelport.errors import CheckpointNotFoundError, ConfigError, ConversionError, UnsupportedKeywordError
+from modelport.errors import CheckpointNotFoundError, ConversionError, UnsupportedKeywordError
 from modelport.generation import GenerationConfig
 from modelport.hub import PushToHubMixin
 from modelport.modeling.loading import load_weights
@@ -545,24 +545,20 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         return save_pretrained(self, "pt", save_directory, tensors, dict(
             is_main_process=is_main_process, push_to_hub=push_to_hub, max_shard_size=max_shard_size, variant=variant,
             token=token, **kwargs), format="safetensors" if safe_serialization else "bin", tensor_framework="pt",
-            architecture=self._architecture_name(), writer=writer, sharded=self._sharded_save(state_dict, safe_serialization))
+            architecture=self._architecture_name(), writer=writer, sharded=self._sharded_save(state_dict))
 
     def _architecture_name(self) -> str:
         """The model's class name, under the wrapper class FSDP2's ``fully_shard`` makes (``FSDPLlamaForCausalLM``)."""
         wrapper = getattr(__import__("sys").modules.get("torch.distributed.fsdp"), "FSDPModule", None)
         return next(c for c in type(self).__mro__ if wrapper is None or not issubclass(c, wrapper)).__name__
 
-    def _sharded_save(self, state_dict: dict[str, torch.Tensor] | None, safe_serialization: bool) -> Any:
+    def _sharded_save(self, state_dict: dict[str, torch.Tensor] | None) -> Any:
         """``(tensors, collective)`` when parameters are DTensors: every rank writes its own shards, no gather."""
         from . import sharding
 
         weights = state_dict if state_dict is not None else self.state_dict(keep_vars=True)  # tied names: one object
         if not sharding.is_sharded(weights):
             return None
-        if not safe_serialization:
-            raise ConfigError("sharded parameters are saved as safetensors only", where=f"{type(self).__name__}.save_pretrained",
-                              received="safe_serialization=False",
-                              fix="Save with safe_serialization=True (the default): every rank writes its own shards.")
         return sharding.global_tensors(weights), sharding.collective()
 
 
