@@ -170,6 +170,7 @@ class AutoModelFactory:
             if kwargs.get("gguf_file") is not None and config is None:
                 hub["gguf_file"] = kwargs["gguf_file"]
             config = AutoConfig.from_pretrained(config or pretrained_model_name_or_path, **hub)
+            kwargs = _set_config_attributes(config, kwargs)
         return cls._class_for(config).from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
 
     @classmethod
@@ -181,6 +182,21 @@ class AutoModelFactory:
                 fix="Pass exist_ok=True to replace it.",
             )
         cls._mapping[config_class.model_type] = model_class
+
+
+def _set_config_attributes(config: PretrainedConfig, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Keywords that are attributes of the config the auto class loaded (``num_labels=5``) set them, as transformers'
+    auto classes do; ``from_pretrained``'s own keywords (``dtype``, ``revision``...) are left for the model class."""
+    from .modeling.keywords import KEYWORDS
+
+    own = {row.name for row in KEYWORDS if row.method == "from_pretrained"}
+    rest = {}
+    for key, value in kwargs.items():
+        if key not in own and hasattr(config, key):
+            setattr(config, key, value)
+        else:
+            rest[key] = value
+    return rest
 
 
 def resolve_config(

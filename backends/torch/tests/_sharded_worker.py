@@ -59,6 +59,11 @@ def run(task: dict, mesh, torch) -> dict:
         model = AutoModelForCausalLM.from_pretrained(task["path"], device_mesh=mesh, **keywords)
     if task["kind"] == "save":
         return save(task, model, torch)
+    if task["kind"] == "init":  # a weight the checkpoint lacks, initialised as a whole load would
+        weight = dict(model.named_parameters())[task["weight"]]
+        full = (weight.full_tensor() if isinstance(weight, DTensor) else weight).detach()
+        return {"case": task["case"], "finite": bool(torch.isfinite(full).all()), "std": float(full.std()),
+                "mean": float(full.mean())}
     params = dict(model.named_parameters())
     result = {"case": task["case"], "type": type(model).__name__,
               "placements": {n: [str(p) for p in t.placements] for n, t in params.items() if isinstance(t, DTensor)}}

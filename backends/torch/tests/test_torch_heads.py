@@ -3,6 +3,8 @@ transformers 4.57.6 wrote for them, give its outputs and losses, pick the same p
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -144,3 +146,15 @@ def test_t5_generates_with_a_decoder_deeper_than_its_encoder_the_same_ids_with_a
     cached = model.generate(ids, max_new_tokens=10, no_repeat_ngram_size=1, num_beams=2)
     recomputed = model.generate(ids, max_new_tokens=10, no_repeat_ngram_size=1, num_beams=2, use_cache=False)
     assert cached.shape[1] > 5 and torch.equal(cached, recomputed)
+
+
+def test_config_keywords_of_an_auto_class_set_the_config_as_in_transformers():
+    from modelport_torch import AutoModelForSequenceClassification
+
+    base = Path(__file__).resolve().parents[3] / "tests" / "golden" / "data" / "bert" / "pt-safetensors"
+    model, info = AutoModelForSequenceClassification.from_pretrained(base, num_labels=5, output_loading_info=True,
+                                                                      classifier_dropout=0.3)
+    assert model.config.num_labels == 5 and list(model.config.id2label) == [0, 1, 2, 3, 4]
+    assert tuple(model.classifier.weight.shape) == (5, model.config.hidden_size)
+    assert model.config.classifier_dropout == 0.3
+    assert sorted(info["missing_keys"]) == ["classifier.bias", "classifier.weight"]

@@ -72,6 +72,11 @@ def _tasks(index_root: Path) -> list[dict]:
     tasks.append({"kind": "outputs", "case": "fsdp-bfloat16", "path": str(GOLDEN / "llama-family/llama/pt-safetensors-sharded"),
                   "mesh": [RANKS], "keywords": {"fully_shard": True, "dtype": "bfloat16"}, "input_ids": INPUT_IDS,
                   "whole_keywords": {"dtype": "bfloat16"}})
+    for layout in ("tp", "fsdp"):  # a sequence classifier: its score head is not in an LM checkpoint
+        mesh, keywords = LAYOUTS[layout]
+        tasks.append({"kind": "init", "case": f"init/{layout}", "path": str(GOLDEN / "llama-family/llama/pt-safetensors"), "mesh": mesh,
+                      "keywords": {**keywords, "num_labels": 64}, "model_class": "AutoModelForSequenceClassification",
+                      "weight": "score.weight", "submesh": "tp" if layout == "tp" else None})
     tasks.append({"kind": "error", "case": "bin-save", "path": str(GOLDEN / "gpt2/pt-safetensors"), "mesh": [RANKS],
                   "keywords": {"fully_shard": True}, "save_to": str(index_root.parent / "bin-save")})
     tasks.append({"kind": "error", "case": "llama-tp4", "path": str(GOLDEN / "llama-family/llama/pt-safetensors-sharded"),
@@ -154,6 +159,13 @@ def test_heads_that_do_not_split_evenly_are_refused_before_loading(ranks):
         result = _by_case(out)["llama-tp4"]
         assert result["error"] == "ConfigError"
         assert "num_key_value_heads = 2" in result["message"] and "4 ranks" in result["message"]
+
+
+def test_weights_the_checkpoint_lacks_are_initialised_not_left_as_allocated(ranks):
+    for out in ranks:
+        for layout in ("tp", "fsdp"):
+            result = _by_case(out)[f"init/{layout}"]
+            assert result["finite"] and abs(result["mean"]) < 0.01 and 0.015 < result["std"] < 0.025  # initializer_range 0.02
 
 
 def test_a_sharded_model_is_not_saved_as_bin(ranks):

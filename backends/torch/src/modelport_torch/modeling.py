@@ -491,13 +491,15 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         targets = dict(model.state_dict(keep_vars=True))
         tree = ParameterTree("pt", {n: tuple(p.shape) for n, p in targets.items()}, model.base_model_prefix,
                              type(self).__name__).with_config_facts(model.config)
+        filled: set[int] = set()
         report = load_weights(source, tree, _no_whole_tensors, ignore_mismatched_sizes=ignore_mismatched_sizes,
                               ignore_missing=model._keys_to_ignore_on_load_missing or (),
                               ignore_unexpected=model._keys_to_ignore_on_load_unexpected or (),
-                              place_blocks=sharding.place_blocks_into(targets))
-        missing = set(report.missing_keys)
-        if missing:
-            model._initialise_missing(sorted(missing), {id(t) for n, t in targets.items() if n not in missing})
+                              place_blocks=sharding.place_blocks_into(targets, filled))
+        # every weight no block filled (missing, mismatched, ignored alike) holds uninitialised memory until now
+        unfilled = sorted(n for n, t in targets.items() if id(t) not in filled)
+        if unfilled:
+            model._initialise_missing(unfilled, filled)
         return model, report.as_dict()
 
     def _initialise_missing(self, missing: list[str], loaded: set[int]) -> None:

@@ -195,11 +195,13 @@ def _repeated_blocks(model: nn.Module) -> list[nn.Module]:
     return [block for module in model.modules() if isinstance(module, nn.ModuleList) for block in module]
 
 
-def place_blocks_into(targets: dict[str, torch.Tensor]) -> Callable[[str, tuple[int, ...], BlockReader], None]:
-    """The core loader's ``place_blocks``: each rank copies into its local tensors the blocks they hold."""
+def place_blocks_into(targets: dict[str, torch.Tensor], filled: set[int]) -> Callable[[str, tuple[int, ...], BlockReader], None]:
+    """The core loader's ``place_blocks``: each rank copies into its local tensors the blocks they hold (``filled``
+    gathers the ids of the tensors filled)."""
 
     def place(name: str, shape: tuple[int, ...], read: BlockReader) -> None:
         target = targets[name]
+        filled.add(id(target))
         with torch.no_grad():
             if isinstance(target, DTensor):
                 local_shape, offset = compute_local_shape_and_global_offset(shape, target.device_mesh, target.placements)
