@@ -52,12 +52,19 @@ def run(task: dict, mesh) -> dict:
     from jax.experimental import multihost_utils
     from jax.sharding import NamedSharding, PartitionSpec
 
+    import modelport_flax
     from modelport.distributed import recording_reads
-    from modelport_flax import FlaxAutoModelForCausalLM
 
     from _support.sharded import ids_read
 
+    FlaxAutoModelForCausalLM = getattr(modelport_flax, task.get("model_class", "FlaxAutoModelForCausalLM"))  # noqa: N806
     rules = task["rules"] if isinstance(task["rules"], str) else [tuple(rule) for rule in task["rules"]]
+    if task["kind"] == "error":  # a load that must be refused, with do_init left True
+        try:
+            FlaxAutoModelForCausalLM.from_pretrained(task["path"], mesh=mesh, partition_rules=rules)
+        except Exception as error:  # the test asserts its type and message
+            return {"case": task["case"], "error": type(error).__name__, "message": str(error)}
+        return {"case": task["case"], "error": None}
     with recording_reads() as reads:
         model, params = FlaxAutoModelForCausalLM.from_pretrained(task["path"], _do_init=False, mesh=mesh, partition_rules=rules)
     leaves = {"/".join(k): v for k, v in _flat(params)}

@@ -63,6 +63,8 @@ def _tasks(index_root: Path) -> list[dict]:
         tasks += [{"kind": "save", "path": str(GOLDEN / arch / folder), "rules": style, "max_shard_size": "20KB",
                    "case": f"save:{arch}/{folder}/{style}",
                    "target": str(index_root.parent / "saves" / f"{arch}-{folder}-{style}".replace("/", "-"))} for style in STYLES]
+    tasks.append({"kind": "error", "path": str(GOLDEN / "llama-family/llama/pt-safetensors"), "rules": "fsdp",
+                  "model_class": "FlaxAutoModelForSequenceClassification", "case": "error:init-in-mesh"})
     tasks.append({"kind": "outputs", "path": str(GOLDEN / "llama-family/llama/pt-safetensors-sharded"), "input_ids": INPUT_IDS,
                   "rules": [[r"q_proj/kernel$", [None, "model"]], [r"embed_tokens", ["data", None]]], "case": "user-rules"})
     return tasks
@@ -108,6 +110,11 @@ def two_processes(tmp_path_factory) -> list[dict]:
 
 
 # -- the tests ------------------------------------------------------------------------------------------------------------
+def test_weights_to_draw_into_a_mesh_are_refused_by_name(one_process):
+    result = _tasks_by_case(one_process)["error:init-in-mesh"]
+    assert result["error"] == "ConfigError" and "score/kernel" in result["message"] and "_do_init=False" in result["message"]
+
+
 def test_one_process_sees_eight_devices(one_process):
     assert (one_process["devices"], one_process["local"]) == (8, 8)
 

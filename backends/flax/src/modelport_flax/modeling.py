@@ -239,7 +239,13 @@ class FlaxPreTrainedModel(PushToHubMixin):
         else:
             params, info = model._load(found.source, ignore_mismatched_sizes)
         if do_init:
-            if model.required_params - set(flatten_dict(params)):  # missing or mismatched leaves: drawn afresh
+            absent = model.required_params - set(flatten_dict(params))
+            if absent and mesh is not None:  # drawing them would build the whole model on one device
+                raise ConfigError("weights the checkpoint lacks cannot be drawn into a mesh", where=f"{cls.__name__}.from_pretrained",
+                                  received=sorted("/".join(k) for k in absent)[:10],
+                                  fix="Load with _do_init=False (the params come back without them), then initialise "
+                                      "those leaves with your sharding.")
+            if absent:  # missing or mismatched leaves: drawn afresh
                 params = model.init_weights(jax.random.PRNGKey(model.seed), model.input_shape, params)
             model._params = params
             return (model, info) if output_loading_info else model

@@ -41,7 +41,8 @@ from modelport.errors import ConfigError
 from .adapter import TorchAdapter
 from .models.gpt2 import Conv1D
 
-__all__ = ["STYLES", "default_mesh", "lay_out", "auto_plan", "place_blocks_into", "is_sharded", "global_tensors", "collective"]
+__all__ = ["STYLES", "NAMED_STYLES", "default_mesh", "lay_out", "auto_plan", "place_blocks_into", "is_sharded", "global_tensors",
+           "collective"]
 
 logger = logging.getLogger(__name__)
 _ADAPTER = TorchAdapter()
@@ -79,7 +80,12 @@ STYLES: dict[type, dict[int, Callable[[], ParallelStyle]]] = {
     nn.Embedding: {0: partial(RowwiseParallel, input_layouts=Replicate()), 1: ColwiseParallel},
     Conv1D: {1: _Conv1DColwise, 0: _Conv1DRowwise},
 }
-_NAMED = {"colwise": 0, "rowwise": 1}  # nn.Linear's axis for each name; other kinds map through STYLES
+#: the weight axis each named style of a ``tp_plan`` dict splits, by module kind
+NAMED_STYLES: dict[type, dict[str, int]] = {
+    nn.Linear: {"colwise": 0, "rowwise": 1},
+    nn.Embedding: {"colwise": 1, "rowwise": 0},
+    Conv1D: {"colwise": 1, "rowwise": 0},
+}
 
 
 def default_mesh(device_type: str = "cpu") -> DeviceMesh:
@@ -89,8 +95,12 @@ def default_mesh(device_type: str = "cpu") -> DeviceMesh:
     return init_device_mesh(device_type, (dist.get_world_size(),))
 
 
+def _kind(module: nn.Module) -> type | None:
+    return next((k for k in type(module).__mro__ if k in STYLES), None)
+
+
 def _style(module: nn.Module, axis: int, gather: bool) -> ParallelStyle | None:
-    kind = next((k for k in type(module).__mro__ if k in STYLES), None)
+    kind = _kind(module)
     if kind is None or axis not in STYLES[kind]:
         return None
     style = STYLES[kind][axis]()
@@ -120,7 +130,6 @@ def auto_plan(model: nn.Module, tp_size: int) -> dict[str, ParallelStyle]:
             logger.warning("%s: no parallel style for a %s; it stays whole on every rank", name, type(module).__name__)
             continue
         plan[name] = style
-    _check_heads(model.config, tp_size, [name for name in plan if "attn" in name or "attention" in name])
     return plan
 
 
@@ -145,15 +154,16 @@ def _user_plan(model: nn.Module, plan: Mapping[str, Any]) -> dict[str, ParallelS
             if isinstance(value, ParallelStyle):
                 styles[name] = value
             else:
-                kind = str(value).removesuffix("_rep")
-                if kind not in _NAMED:
+                named = str(value).removesuffix("_rep")
+                if named not in ("colwise", "rowwise"):
                     raise ConfigError("unknown tensor-parallel style", where=f"tp_plan[{pattern!r}]",
                                       expected=["colwise", "rowwise", "colwise_rep", "a ParallelStyle"], received=value)
-                axis = _NAMED[kind] if not isinstance(module, (nn.Embedding, Conv1D)) else 1 - _NAMED[kind]
-                style = _style(module, axis, gather=str(value).endswith("_rep") or module is head)
-                if style is None:
+                kind = _kind(module)
+                if kind is None:
                     raise ConfigError("this kind of module has no tensor-parallel style", where=name,
                                       expected=[k.__name__ for k in STYLES], received=type(module).__name__)
+                style = _style(module, NAMED_STYLES[kind][named], gather=str(value).endswith("_rep") or module is head)
+                assert style is not None  # every kind names both styles
                 styles[name] = style
             break
     return styles
@@ -165,8 +175,11 @@ def _meshes(mesh: DeviceMesh, tensor_parallel: bool, fully_sharded: bool) -> tup
         if mesh.ndim != 2:
             raise ConfigError("tensor parallelism with fully_shard needs a 2-D mesh", where="device_mesh",
                               expected="(fsdp, tp) axes", received=f"{mesh.ndim} axes")
-        names = mesh.mesh_dim_names or ()
-        return (mesh[names[1]], mesh[names[0]]) if names else (None, None)
+        names = mesh.mesh_dim_names
+        if not names:
+            raise ConfigError("a 2-D mesh needs axis names to be split", where="device_mesh", received="no mesh_dim_names",
+                              fix='init_device_mesh(device, (fsdp, tp), mesh_dim_names=("fsdp", "tp"))')
+        return mesh[names[1]], mesh[names[0]]
     if mesh.ndim != 1:
         raise ConfigError("a single layout takes a 1-D mesh", where="device_mesh", received=f"{mesh.ndim} axes",
                           fix="Pass a 1-D mesh, or both tp_plan and fully_shard=True with a 2-D mesh.")
@@ -178,6 +191,7 @@ def lay_out(model: nn.Module, mesh: DeviceMesh, tp_plan: Any, fully_sharded: boo
     tp_mesh, fsdp_mesh = _meshes(mesh, tp_plan is not None, fully_sharded)
     if tp_plan is not None and tp_mesh is not None:
         styles = auto_plan(model, tp_mesh.size()) if tp_plan in ("auto", "tp") else _user_plan(model, tp_plan)
+        _check_heads(model.config, tp_mesh.size(), [name for name in styles if "attn" in name or "attention" in name])
         parallelize_module(model, tp_mesh, styles)
         model.tie_weights()  # one parameter again where the config ties them (the styles made one each)
     if fsdp_mesh is not None:
