@@ -70,6 +70,16 @@ def run(task: dict, mesh) -> dict:
     leaves = {"/".join(k): v for k, v in _flat(params)}
     result = {"case": task["case"], "specs": {path: [_entry(e) for e in leaf.sharding.spec] for path, leaf in leaves.items()},
               "shapes": {path: list(leaf.shape) for path, leaf in leaves.items()}}
+    if task["kind"] == "save" and task.get("kill_process") == jax.process_index():
+        import signal
+
+        from modelport.distributed import saving
+
+        def die(step: str) -> None:  # SIGKILL after this process's first block
+            if step.startswith("block:"):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        saving._fault_hook = die
     if task["kind"] == "save":
         model.save_pretrained(task["target"], params=params, max_shard_size=task["max_shard_size"])
         # gathered in the params' own order (a pytree map would sort the keys, and with them the files' order)

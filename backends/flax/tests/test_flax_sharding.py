@@ -76,7 +76,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run_workers(tmp: Path, tasks: list[dict], processes: int) -> list[dict]:
+def _start_workers(tmp: Path, tasks: list[dict], processes: int) -> list[subprocess.Popen]:
     (tmp / "tasks.json").write_text(json.dumps(tasks))
     port = _free_port()
     children = []
@@ -86,6 +86,11 @@ def _run_workers(tmp: Path, tasks: list[dict], processes: int) -> list[dict]:
         if processes > 1:
             command += ["--process", str(process), "--processes", str(processes), "--port", str(port)]
         children.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    return children
+
+
+def _run_workers(tmp: Path, tasks: list[dict], processes: int) -> list[dict]:
+    children = _start_workers(tmp, tasks, processes)
     logs = [child.communicate(timeout=900)[0] for child in children]
     for child, log in zip(children, logs):
         assert child.returncode == 0, log[-4000:]
@@ -184,3 +189,27 @@ def test_a_save_from_two_processes_is_the_same_checkpoint(two_processes):
     first = _tasks_by_case(two_processes[0])
     for case in ("save:llama-family/llama/flax-msgpack/tp", "save:gpt2/pt-safetensors-sharded/fsdp"):
         assert first[case]["same_files"], case
+
+
+def test_a_process_killed_during_a_save_leaves_the_previous_checkpoint(tmp_path):
+    from modelport_flax import FlaxAutoModelForCausalLM
+
+    target = tmp_path / "target"
+    FlaxAutoModelForCausalLM.from_pretrained(GOLDEN / "gpt2/pt-safetensors").save_pretrained(target, max_shard_size="20KB")
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    task = {"kind": "save", "path": str(GOLDEN / "llama-family/llama/pt-safetensors-sharded"), "rules": "fsdp",
+            "max_shard_size": "20KB", "case": "killed", "target": str(target), "kill_process": 1}
+    first, second = _start_workers(tmp_path, [task], 2)
+    second.wait(timeout=600)
+    assert second.returncode == -9  # SIGKILL, after its first block
+    try:
+        first.wait(timeout=20)  # it waits at the save's barrier for a peer that is gone
+    except subprocess.TimeoutExpired:
+        first.kill()  # as a job scheduler would, once a peer has died
+        first.wait()
+    assert any(p.name.startswith(".modelport-tmp-") for p in target.iterdir())  # the save had begun
+    assert {p.name: p.read_bytes() for p in target.iterdir() if p.name in before} == before
+    ids = np.array([[1, 5, 7, 3]])
+    reloaded = FlaxAutoModelForCausalLM.from_pretrained(target)(ids).logits
+    original = FlaxAutoModelForCausalLM.from_pretrained(GOLDEN / "gpt2/pt-safetensors")(ids).logits
+    np.testing.assert_array_equal(np.asarray(reloaded), np.asarray(original))
