@@ -59,6 +59,8 @@ def run(task: dict, mesh) -> dict:
 
     FlaxAutoModelForCausalLM = getattr(modelport_flax, task.get("model_class", "FlaxAutoModelForCausalLM"))  # noqa: N806
     rules = task["rules"] if isinstance(task["rules"], str) else [tuple(rule) for rule in task["rules"]]
+    if task.get("make_mesh"):  # jax.make_mesh's axes are explicit by default
+        mesh = jax.make_mesh(mesh.devices.shape, mesh.axis_names)
     if task["kind"] == "error":  # a load that must be refused, with do_init left True
         try:
             FlaxAutoModelForCausalLM.from_pretrained(task["path"], mesh=mesh, partition_rules=rules)

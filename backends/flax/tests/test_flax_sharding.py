@@ -63,6 +63,8 @@ def _tasks(index_root: Path) -> list[dict]:
         tasks += [{"kind": "save", "path": str(GOLDEN / arch / folder), "rules": style, "max_shard_size": "20KB",
                    "case": f"save:{arch}/{folder}/{style}",
                    "target": str(index_root.parent / "saves" / f"{arch}-{folder}-{style}".replace("/", "-"))} for style in STYLES]
+    tasks.append({"kind": "outputs", "path": str(GOLDEN / "llama-family/llama/pt-safetensors-sharded"), "rules": "tp",
+                  "input_ids": INPUT_IDS, "make_mesh": True, "case": "explicit-mesh"})
     tasks.append({"kind": "error", "path": str(GOLDEN / "llama-family/llama/pt-safetensors"), "rules": "fsdp",
                   "model_class": "FlaxAutoModelForSequenceClassification", "case": "error:init-in-mesh"})
     tasks.append({"kind": "outputs", "path": str(GOLDEN / "llama-family/llama/pt-safetensors-sharded"), "input_ids": INPUT_IDS,
@@ -124,7 +126,7 @@ def test_one_process_sees_eight_devices(one_process):
     assert (one_process["devices"], one_process["local"]) == (8, 8)
 
 
-@pytest.mark.parametrize("case", [f"{a}/{f}/{s}" for a, f in OUTPUT_CASES for s in STYLES] + ["user-rules"])
+@pytest.mark.parametrize("case", [f"{a}/{f}/{s}" for a, f in OUTPUT_CASES for s in STYLES] + ["user-rules", "explicit-mesh"])
 def test_sharded_outputs_equal_the_whole_models(one_process, case):
     tasks = _tasks_by_case(one_process)
     assert tasks[case]["max_difference"] <= TOLERANCE

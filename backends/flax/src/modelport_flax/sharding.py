@@ -17,7 +17,7 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from modelport.conversion.rules import canonical_name, canonical_shape
 from modelport.distributed import BlockReader, box_of, spec_for
@@ -25,12 +25,23 @@ from modelport.distributed.partition import partition_styles
 from modelport.distributed.saving import LOCAL, Collective, GlobalTensor
 from modelport.distributed.slices import canonical_block
 
-__all__ = ["place_blocks_on", "default_style", "sharding_of", "is_sharded", "global_tensors", "collective"]
+__all__ = ["place_blocks_on", "automatic", "default_style", "sharding_of", "is_sharded", "global_tensors", "collective"]
 
 
 def default_style(model_type: str) -> str:
     """Tensor parallel where the architecture registers it, else fully sharded."""
     return "tp" if "tp" in partition_styles(model_type) else "fsdp"
+
+
+def automatic(mesh: Any) -> Any:
+    """``mesh`` with every axis in JAX's automatic sharding mode. ``jax.make_mesh`` makes explicit axes by default,
+    under which every op must be told its output's sharding; the models are written for the compiler to decide
+    (a gather from a vocabulary-split embedding would fail otherwise)."""
+    kinds = getattr(jax.sharding, "AxisType", None)
+    types = getattr(mesh, "axis_types", None)
+    if kinds is None or types is None or all(t == kinds.Auto for t in types):
+        return mesh
+    return Mesh(mesh.devices, mesh.axis_names, axis_types=(kinds.Auto,) * len(mesh.axis_names))
 
 
 def sharding_of(mesh: Any, rules: Any, model_type: str, path: str, shape: tuple[int, ...]) -> NamedSharding:
@@ -42,6 +53,8 @@ def sharding_of(mesh: Any, rules: Any, model_type: str, path: str, shape: tuple[
 
 def place_blocks_on(mesh: Any, rules: Any, model_type: str, into: dict[str, Any]) -> Callable[[str, tuple[int, ...], BlockReader], None]:
     """The core loader's ``place_blocks``: each weight as a sharded ``jax.Array`` in ``into`` (path -> array)."""
+
+    mesh = automatic(mesh)
 
     def place(path: str, shape: tuple[int, ...], read: BlockReader) -> None:
         into[path] = jax.make_array_from_callback(shape, sharding_of(mesh, rules, model_type, path, shape), read)
