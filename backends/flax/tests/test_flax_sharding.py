@@ -205,7 +205,7 @@ def test_a_process_killed_during_a_save_leaves_the_previous_checkpoint(tmp_path)
     second.wait(timeout=600)
     assert second.returncode == -9  # SIGKILL, after its first block
     try:
-        first.wait(timeout=20)  # it waits at the save's barrier for a peer that is gone
+        first.wait(timeout=3)  # it waits at the save's barrier for a peer that is gone
     except subprocess.TimeoutExpired:
         first.kill()  # as a job scheduler would, once a peer has died
         first.wait()
