@@ -68,3 +68,9 @@ def test_an_unknown_style_names_the_known_ones():
     with pytest.raises(ConfigError) as raised:
         default_rules("llama", "pipeline")
     assert "'fsdp'" in str(raised.value) and "'tp'" in str(raised.value)
+
+
+def test_an_axis_the_mesh_lacks_is_named_in_the_error():
+    with pytest.raises(ConfigError, match="does not have") as raised:
+        spec_for([(r"kernel$", ("tensor", None))], "llama", "a/kernel", "flax", (8, 8), MESH)
+    assert "'tensor'" in str(raised.value) and "'model'" in str(raised.value)

@@ -102,6 +102,10 @@ def resolve_spec(spec: Spec, shape: tuple[int, ...], mesh_axes: Mapping[str, int
         elif entry == FSDP:
             entry = tuple(names) if len(names) > 1 else names[0]
         parts = (entry,) if isinstance(entry, str) else tuple(entry or ())
+        unknown = [p for p in parts if p not in mesh_axes]
+        if unknown:
+            raise ConfigError("a partition spec names an axis the mesh does not have", where=f"spec {tuple(spec)!r}",
+                              expected=names, received=unknown, fix="Name the mesh's own axes in partition_rules.")
         if parts and size % math.prod(mesh_axes[p] for p in parts):
             entry = None
         resolved.append(entry)
