@@ -87,17 +87,29 @@ def test_a_tf_row_bias_gives_blocks_of_a_flat_one(tmp_path):
     np.testing.assert_array_equal(back((slice(None), slice(0, 4))), _ids((10,))[None, :4])
 
 
-def test_a_block_asked_for_twice_is_read_once_and_cast_when_asked(tmp_path):
+def test_a_block_asked_for_twice_is_read_once(tmp_path):
     stored = np.linspace(-2, 2, 24, dtype=np.float32).reshape(4, 6)
     source = _stored(tmp_path, stored)
-    reader = BlockReader("w", "float32", (4, 6), (6, 4), (1, 0), source, whole=lambda: pytest.fail("read whole"),
-                         cast="float16")
+    reader = BlockReader("w", "float32", (4, 6), (6, 4), (1, 0), source, whole=lambda: pytest.fail("read whole"))
     with recording_reads() as reads:
         first = reader((slice(0, 3), slice(None)))
         second = reader((slice(0, 3), slice(None)))
     assert first is second and len(reads) == 4  # one read per stored row of the transposed block
-    assert first.dtype == np.float16
-    np.testing.assert_array_equal(first, stored.T[:3].astype(np.float16))
+    np.testing.assert_array_equal(first, stored.T[:3])
+
+
+def test_read_into_fills_the_targets_memory_straight_or_through_a_cast(tmp_path):
+    stored = np.linspace(-2, 2, 24, dtype=np.float32).reshape(4, 6)
+    source = _stored(tmp_path, stored)
+    reader = BlockReader("w", "float32", (4, 6), (4, 6), None, source, whole=lambda: pytest.fail("read whole"))
+    target = np.zeros((4, 6), dtype=np.float32)
+    with recording_reads() as reads:
+        reader.read_into((slice(1, 3),), target[1:3])
+    np.testing.assert_array_equal(target[1:3], stored[1:3])
+    assert not target[0].any() and not target[3].any() and len(reads) == 1
+    half = np.zeros((2, 6), dtype=np.float16)  # another dtype: read, then cast into it
+    reader.read_into((slice(2, 4),), half)
+    np.testing.assert_array_equal(half, stored[2:4].astype(np.float16))
 
 
 def test_a_tensor_without_plain_bytes_is_read_whole_once(tmp_path):

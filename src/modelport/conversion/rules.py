@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -175,6 +176,14 @@ def reconcile_shape(name: str, array: np.ndarray, target_shape: tuple[int, ...])
     raise ConversionError(
         "the tensor's shape does not fit the target", where=name, expected=list(target_shape), received=list(array.shape)
     )
+
+
+def carry_long_axes(items: tuple[Any, ...], shape: tuple[int, ...], target_shape: tuple[int, ...], unit: Any) -> tuple[Any, ...]:
+    """One item per axis of ``target_shape`` from ``items``, one per axis of ``shape``, where the two shapes differ only
+    in size-1 axes (TF's ``[1, n]`` biases): the long axes keep their items in order; the target's size-1 axes get
+    ``unit``. What :func:`reconcile_shape` does to an array, done to its per-axis blocks or partition specs."""
+    long_items = iter(item for item, size in zip(items, shape) if size != 1)
+    return tuple(unit if size == 1 else next(long_items) for size in target_shape)
 
 
 def strip_or_add_prefix(names: list[str], target_names: set[str], prefix: str) -> dict[str, str]:

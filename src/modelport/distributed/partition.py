@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..conversion.rules import canonical_name, canonical_shape, layout_permutation
+from ..conversion.rules import canonical_name, canonical_shape, carry_long_axes, layout_permutation
 from ..errors import ConfigError
 
 __all__ = ["TP", "FSDP", "Spec", "PartitionRules", "register_partition_rules", "default_rules", "partition_styles",
@@ -132,9 +132,8 @@ def spec_for(rules: RulesLike, model_type: str, tree_name: str, framework: str, 
     if len(pt_shape) == len(shape):  # the framework's axis ``i`` is PyTorch's axis ``order[i]``
         order = layout_permutation(name, "pt", tree_name, framework, len(shape)) or tuple(range(len(shape)))
         spec = tuple(canonical[axis] for axis in order)
-    else:  # only size-1 axes differ (TF's [1, n] biases): the long axes keep their entries, in order
-        entries = iter(entry for entry, size in zip(canonical, pt_shape) if size != 1)
-        spec = tuple(None if size == 1 else next(entries) for size in shape)
+    else:  # only size-1 axes differ (TF's [1, n] biases)
+        spec = carry_long_axes(canonical, pt_shape, shape, None)
     return resolve_spec(spec, shape, mesh_axes)
 
 

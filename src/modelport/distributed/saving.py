@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..dtypes import numpy_dtype
 from ..errors import FormatError
 from ..formats import safetensors
 from ..formats.base import LazyTensor, info_of, write_runs
@@ -183,7 +184,7 @@ def _write_blocks(folder: Path, plan: _SavePlan, layouts: dict[str, tuple[bytes,
             for box, block in tensor.blocks():
                 if file not in handles:
                     handles[file] = os.open(folder / temp[file], os.O_WRONLY)
-                if block.dtype != np.dtype(_numpy(tensor.dtype)) or block.shape != tuple(b - a for a, b in box):
+                if block.dtype != numpy_dtype(tensor.dtype) or block.shape != tuple(b - a for a, b in box):
                     raise FormatError("a block does not match its place in the tensor", where=tensor.name,
                                       expected=f"{tensor.dtype} {[b - a for a, b in box]}",
                                       received=f"{block.dtype} {list(block.shape)}")
@@ -199,12 +200,6 @@ def _write_blocks(folder: Path, plan: _SavePlan, layouts: dict[str, tuple[bytes,
         for handle in handles.values():
             os.close(handle)
     return written
-
-
-def _numpy(dtype: str) -> np.dtype:
-    from ..dtypes import DTYPES
-
-    return DTYPES[dtype].numpy
 
 
 def _finish(folder: Path, plan: _SavePlan, token: str, temp: dict[str, str], durable: bool, extra: dict[str, str]) -> list[str]:

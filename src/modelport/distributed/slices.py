@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..conversion.rules import canonical_name, canonical_shape, layout_permutation
+from ..conversion.rules import canonical_name, canonical_shape, carry_long_axes, layout_permutation
 from ..dtypes import DTYPES
 from ..errors import ConversionError
 from ..formats._buffers import aligned_copy
@@ -50,8 +50,8 @@ class BlockReader:
     """Reads blocks of one weight in the target's layout (``target_shape``) from a tensor stored as ``stored_shape``.
 
     ``order``: the transpose from the stored layout to the target's (None: none); ``source``: where the stored
-    tensor's bytes lie (None: the format keeps no plain bytes, and ``whole`` reads the tensor once, whole, with
-    a logged warning); ``cast``: the dtype blocks are returned in (None: the stored dtype).
+    tensor's bytes lie (None: the format keeps no plain bytes, and ``whole`` reads the tensor once, whole).
+    Blocks keep the stored dtype; the adapter casts as it places them.
     """
 
     name: str
@@ -61,7 +61,6 @@ class BlockReader:
     order: tuple[int, ...] | None
     source: FileBytes | None
     whole: Callable[[], np.ndarray]
-    cast: str | None = None
     _blocks: dict[Box, np.ndarray] = field(default_factory=dict, repr=False)
     _whole: np.ndarray | None = field(default=None, repr=False)
 
@@ -73,7 +72,8 @@ class BlockReader:
 
     def read_into(self, index: Sequence[slice | int] | None, out: np.ndarray) -> None:
         """Fill ``out`` (the block's shape; the target's memory) with the block: straight from the file when the
-        stored bytes need no transpose or cast and ``out`` is C-contiguous, else through :meth:`__call__`."""
+        stored bytes need no transpose, ``out`` has their dtype and is C-contiguous; else through :meth:`__call__`
+        (``out`` casts)."""
         box = box_of(index, self.target_shape, where=self.name)
         direct = (not self.order and out.flags.c_contiguous and out.dtype == DTYPES[self.dtype].numpy
                   and tuple(out.shape) == tuple(b - a for a, b in box))
@@ -91,19 +91,14 @@ class BlockReader:
             block = aligned_copy(self._whole[tuple(slice(a, b) for a, b in box)])
         else:
             stored = read_runs(self.source, self.dtype, self.stored_shape, self._stored_box(box), where=self.name)
-            order = self.order or tuple(range(len(self.stored_shape)))
-            block = aligned_copy(stored.transpose(order)) if self.order else stored
-            block = block.reshape(sizes)
-        if self.cast is not None and self.cast != self.dtype:
-            block = block.astype(DTYPES[self.cast].numpy)
+            block = (aligned_copy(stored.transpose(self.order)) if self.order else stored).reshape(sizes)
         return block
 
     def _stored_box(self, box: Box) -> Box:
         """The target's block as a block of the stored tensor: through the transpose, size-1 axes matched up."""
         order = self.order or tuple(range(len(self.stored_shape)))
-        transposed = [self.stored_shape[axis] for axis in order]
-        wanted = iter(part for part, size in zip(box, self.target_shape) if size != 1)
-        in_transposed = [(0, 1) if size == 1 else next(wanted) for size in transposed]
+        transposed = tuple(self.stored_shape[axis] for axis in order)
+        in_transposed = carry_long_axes(box, self.target_shape, transposed, (0, 1))
         stored: list[tuple[int, int]] = [(0, 0)] * len(order)
         for position, axis in enumerate(order):
             stored[axis] = in_transposed[position]
@@ -119,9 +114,7 @@ def canonical_block(name: str, framework: str, shape: tuple[int, ...], box: Box,
         box, block = tuple(box[axis] for axis in order), aligned_copy(block.transpose(order))
         shape = tuple(shape[axis] for axis in order)
     pt_shape = canonical_shape(name, shape, framework)
-    if len(pt_shape) != len(box):  # size-1 axes differ (TF's [1, n] biases): the long axes keep their places
-        kept = [part for part, size in zip(box, shape) if size != 1]
-        it = iter(kept)
-        box = tuple((0, 1) if size == 1 else next(it) for size in pt_shape)
+    if len(pt_shape) != len(box):  # size-1 axes differ (TF's [1, n] biases)
+        box = carry_long_axes(box, shape, pt_shape, (0, 1))
         block = block.reshape(tuple(b - a for a, b in box))
     return box, block

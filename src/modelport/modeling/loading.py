@@ -102,7 +102,7 @@ PlaceBytes = Callable[[str, FileBytes, str, tuple[int, ...]], bool]
 PlaceBlocks = Callable[[str, tuple[int, ...], BlockReader], None]
 
 
-def load_weights(source: TensorSource, tree: ParameterTree, assign: Callable[[str, np.ndarray], None], *,
+def load_weights(source: TensorSource, tree: ParameterTree, assign: Callable[[str, np.ndarray], None] | None, *,
                  ignore_mismatched_sizes: bool = False, ignore_missing: Iterable[str] = (),
                  ignore_unexpected: Iterable[str] = (), place_bytes: PlaceBytes | None = None,
                  place_blocks: PlaceBlocks | None = None) -> LoadingReport:
@@ -110,7 +110,8 @@ def load_weights(source: TensorSource, tree: ParameterTree, assign: Callable[[st
 
     Args:
         tree: the model's names and shapes (with ``tied`` and ``model_type`` from its config).
-        assign: puts one array (in the model's layout and shape, the source's dtype) into the model.
+        assign: puts one array (in the model's layout and shape, the source's dtype) into the model (None with
+            ``place_blocks``).
         ignore_mismatched_sizes: leave weights whose shapes differ as the model has them (reported)
             instead of raising.
         ignore_missing: regexes (transformers' ``_keys_to_ignore_on_load_missing``) of missing names not to report.
@@ -144,6 +145,7 @@ def load_weights(source: TensorSource, tree: ParameterTree, assign: Callable[[st
                 found = mappable(step.source)
                 if found is not None and place_bytes(step.tree_name, found, info.dtype, step.shape):
                     continue
+        assert assign is not None, "load_weights needs assign or place_blocks"
         if step.made:  # a weight the model computes, absent from this checkpoint
             array = made_tensor(step.made, step.shape, step.dtype, step.value)
         else:

@@ -274,7 +274,7 @@ class FlaxPreTrainedModel(PushToHubMixin):
 
         flat: dict[str, Any] = {}
         place = place_blocks_on(mesh, rules, self.config.model_type, flat)
-        report = load_weights(ckpt, self._parameter_tree(), _no_whole_arrays, ignore_mismatched_sizes=ignore_mismatched_sizes,
+        report = load_weights(ckpt, self._parameter_tree(), None, ignore_mismatched_sizes=ignore_mismatched_sizes,
                               place_blocks=place)
         return unflatten_dict({tuple(k.split("/")): v for k, v in flat.items()}), report.as_dict()
 
@@ -303,10 +303,6 @@ class FlaxPreTrainedModel(PushToHubMixin):
         if not sharding.is_sharded(flat):
             return None
         return sharding.global_tensors(flat, _ADAPTER.dtype_of), sharding.collective()
-
-
-def _no_whole_arrays(path: str, array: np.ndarray) -> None:
-    raise AssertionError(f"a sharded load placed {path} whole")  # place_blocks builds every weight
 
 
 def load_flax_sharded_weights(shard_files: list[str | os.PathLike[str]]) -> dict:

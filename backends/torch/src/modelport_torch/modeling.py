@@ -492,7 +492,7 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         tree = ParameterTree("pt", {n: tuple(p.shape) for n, p in targets.items()}, model.base_model_prefix,
                              type(self).__name__).with_config_facts(model.config)
         filled: set[int] = set()
-        report = load_weights(source, tree, _no_whole_tensors, ignore_mismatched_sizes=ignore_mismatched_sizes,
+        report = load_weights(source, tree, None, ignore_mismatched_sizes=ignore_mismatched_sizes,
                               ignore_missing=model._keys_to_ignore_on_load_missing or (),
                               ignore_unexpected=model._keys_to_ignore_on_load_unexpected or (),
                               place_blocks=sharding.place_blocks_into(targets, filled))
@@ -562,10 +562,6 @@ class PreTrainedModel(nn.Module, ModuleUtilsMixin, PushToHubMixin):
         if not sharding.is_sharded(weights):
             return None
         return sharding.global_tensors(weights), sharding.collective()
-
-
-def _no_whole_tensors(name: str, array: Any) -> None:
-    raise AssertionError(f"a sharded load assigned {name} whole")  # place_blocks fills every weight
 
 
 def _device_of(device_map: Any) -> torch.device | None:
